@@ -1,0 +1,1 @@
+//! Bandit policies for PILOT router: PILOT, LinUCB, linear Thompson sampling and baselines. no_std, no allocator.

@@ -1,0 +1,1 @@
+//! WebAssembly plugin host for PILOT router: embedders and policies as wasmtime components with fuel, deadline and memory limits.

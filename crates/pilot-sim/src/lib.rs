@@ -1,0 +1,1 @@
+//! Bandit-feedback replay simulator for PILOT router: policies × budgets × seeds, metrics and reports.

@@ -1,0 +1,8 @@
+//! One module per subcommand; each owns its arguments and its `run`.
+
+pub mod embed;
+pub mod mckp;
+pub mod plugin;
+pub mod prior;
+pub mod replay;
+pub mod simulate;
