@@ -1,6 +1,42 @@
-//! Project automation on the rust-analyzer xtask pattern (`cargo xtask <task>`).
+//! Project automation on the rust-analyzer xtask pattern: `cargo xtask <task> [args]`.
+//!
+//! One module per task. Tasks run commands through [`Runner`], which keeps going after a
+//! failure and reports every failure together at the end.
 
-fn main() {
-    eprintln!("xtask: not yet implemented");
-    std::process::exit(2);
+mod ci;
+mod no_std;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  ci         everything CI checks: fmt, clippy -D warnings, tests, no-std builds, smoke binary
+  no-std     build each core crate for thumbv7em-none-eabihf, link and run the smoke binary
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((task, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let mut runner = util::Runner::default();
+    let known = match task.as_str() {
+        "ci" => ci::run(&mut runner, rest),
+        "no-std" => no_std::run(&mut runner, rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => false,
+    };
+    if !known {
+        eprintln!("xtask: unknown task or arguments: {}\n", args.join(" "));
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    runner.report()
 }
