@@ -1,1 +1,34 @@
 //! Bandit-feedback replay simulator for PILOT router: policies × budgets × seeds, metrics and reports.
+//!
+//! A [`Problem`] holds a pool of LLMs, a learning split and a deployment split with every LLM's
+//! real quality and cost. An [`Episode`] replays the deployment stream (ordered per seed and
+//! [`Scenario`]) through any `pilot_core::Policy` and `pilot_core::CostPolicy`: only the chosen
+//! LLM's quality and cost are revealed, decisions are made on [`CostModel`] estimates, and a
+//! budget guard keeps the real spend within the budget. A [`Grid`] runs every combination of
+//! policies, cost policies, budgets and seeds on a few threads; [`summary`], [`report`] and
+//! [`plot`] turn the cells into CSV files, a table and SVG plots.
+
+mod context;
+mod cost_model;
+mod engine;
+mod error;
+pub mod grid;
+mod neighbours;
+pub mod offline;
+pub mod plot;
+mod problem;
+mod reference;
+pub mod report;
+pub mod stream;
+pub mod summary;
+pub mod synthetic;
+
+pub use context::{ContextMap, ContextTable};
+pub use cost_model::{CostModel, UPPER_SAFETY};
+pub use engine::{Episode, Outcome, run_episode};
+pub use error::{Result, SimError};
+pub use grid::{CellResult, CostPolicySpec, Grid, PolicySpec};
+pub use neighbours::Neighbours;
+pub use problem::{Problem, Queries};
+pub use reference::{Frozen, ReadOut};
+pub use stream::{Scenario, deployment_order};
