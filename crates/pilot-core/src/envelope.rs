@@ -31,7 +31,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// [`BufferTooSmall`](ErrorKind::BufferTooSmall) when `buf` is shorter than header + payload,
 /// [`CapacityExceeded`](ErrorKind::CapacityExceeded) for a payload over 4 GiB.
 pub fn seal(buf: &mut [u8], magic: [u8; 4], version: u16, payload_len: usize) -> Result<usize> {
-    let total = HEADER_LEN.checked_add(payload_len).unwrap_or(usize::MAX);
+    let total = HEADER_LEN.saturating_add(payload_len);
     if buf.len() < total {
         return Err(
             Error::new(ErrorKind::BufferTooSmall, "envelope::seal").with_detail(Detail::Mismatch {

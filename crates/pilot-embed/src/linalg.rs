@@ -73,7 +73,7 @@ pub fn normalize<F: Real>(a: &mut [F]) -> Result<F> {
 /// [`DimensionMismatch`](ErrorKind::DimensionMismatch) when `w.len() != out.len() * x.len()`,
 /// [`NonFinite`](ErrorKind::NonFinite) for NaN/∞ in `w` or `x` (then `out` is unspecified).
 pub fn project<F: Real>(w: &[F], x: &[F], out: &mut [F]) -> Result<()> {
-    let expected = out.len().checked_mul(x.len()).unwrap_or(usize::MAX);
+    let expected = out.len().saturating_mul(x.len());
     check_len("project: matrix (rows × cols)", w, expected)?;
     if x.is_empty() {
         out.iter_mut().for_each(|o| *o = F::ZERO);
@@ -87,7 +87,7 @@ pub fn project<F: Real>(w: &[F], x: &[F], out: &mut [F]) -> Result<()> {
 
 /// Side of a square `d × d` matrix stored in `a`, checked against the vector length `d`.
 fn square<F: Real>(context: &'static str, a: &[F], d: usize) -> Result<()> {
-    let expected = d.checked_mul(d).unwrap_or(usize::MAX);
+    let expected = d.saturating_mul(d);
     check_len(context, a, expected)
 }
 
