@@ -1,0 +1,305 @@
+//! The no-allocator proof: a Cortex-M4F firmware with no global allocator that runs one
+//! embed → project → score step with the core crates, checks the numbers, prints through
+//! semihosting and exits 0 when every step passed, 1 otherwise.
+//!
+//! Each check is one function in [`STEPS`]; a crate that gains a no-alloc API gets a step by
+//! adding one function and one line there.
+#![no_std]
+#![no_main]
+
+use core::fmt;
+use core::panic::PanicInfo;
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use pilot_core::{ArmId, ArmScore, Embedder, Error, ErrorKind, Real, argmax_score};
+use pilot_embed::{fixed, hashing::HashingEmbedder};
+
+/// Why a step failed: what was checked, and the library error if one was returned.
+struct Failure {
+    what: &'static str,
+    error: Option<Error>,
+}
+
+impl Failure {
+    const fn check(what: &'static str) -> Self {
+        Self { what, error: None }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(e) => write!(f, "{}: {e}", self.what),
+            None => f.write_str(self.what),
+        }
+    }
+}
+
+/// Turns a library error into a failure that says which call it came from.
+fn call<T>(what: &'static str, r: Result<T, Error>) -> Result<T, Failure> {
+    r.map_err(|e| Failure {
+        what,
+        error: Some(e),
+    })
+}
+
+fn ensure(ok: bool, what: &'static str) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::check(what))
+    }
+}
+
+type Step = fn() -> Result<(), Failure>;
+
+/// Every check, in order. Add pilot-bandit and pilot-budget steps here (one function each).
+const STEPS: &[(&str, Step)] = &[
+    ("libm square roots are correctly rounded", libm_sqrt),
+    ("hashing embedder gives the host's exact bits", hashing_bits),
+    (
+        "embed -> project -> score picks the expected arm",
+        embed_project_score,
+    ),
+    (
+        "rank-1 inverse update and Cholesky match closed forms",
+        rank_one_and_cholesky,
+    ),
+    ("bad input returns errors instead of panicking", bad_input),
+];
+
+/// The embedding of "hello world" at D = 16 as signed feature counts; the host test
+/// `outputs_are_pinned` in pilot-embed pins the same vector (‖counts‖² = 14).
+const HELLO_WORLD_COUNTS: [i8; 16] = [0, -1, -1, 0, -1, 0, 1, -1, 0, 1, 0, 0, -2, 0, 0, -2];
+/// 1/√14 as `f32`, the bits the host computes.
+const INV_SQRT_14_BITS: u32 = 0x3e88_d677;
+
+fn libm_sqrt() -> Result<(), Failure> {
+    ensure(
+        <f32 as Real>::sqrt(2.0).to_bits() == 0x3fb5_04f3,
+        "f32 sqrt(2) is not the correctly rounded 0x3fb504f3",
+    )?;
+    ensure(
+        <f64 as Real>::sqrt(2.0).to_bits() == 0x3ff6_a09e_667f_3bcd,
+        "f64 sqrt(2) is not the correctly rounded 0x3ff6a09e667f3bcd",
+    )?;
+    ensure(
+        <f32 as Real>::sqrt(14.0).recip().to_bits() == INV_SQRT_14_BITS,
+        "f32 1/sqrt(14) differs from the host",
+    )?;
+    for k in 1..=1000u32 {
+        let x = k as f32 * 0.25;
+        ensure(<f32 as Real>::sqrt(x * x) == x, "f32 sqrt(x²) != x")?;
+        let y = f64::from(k) * 1.5;
+        ensure(<f64 as Real>::sqrt(y * y) == y, "f64 sqrt(x²) != x")?;
+    }
+    Ok(())
+}
+
+fn hashing_bits() -> Result<(), Failure> {
+    let mut embedder = call("HashingEmbedder::new", HashingEmbedder::new(16))?;
+    ensure(embedder.id() == "hash-v1:d=16", "embedder id")?;
+    let mut x = [0.0f32; 16];
+    call("embed", embedder.embed("Hello, world!", &mut x))?;
+    for (v, c) in x.iter().zip(HELLO_WORLD_COUNTS) {
+        let want = match c {
+            0 => 0,
+            1 => INV_SQRT_14_BITS,
+            -1 => INV_SQRT_14_BITS | 0x8000_0000,
+            _ => 0xbf08_d677, // -2/√14
+        };
+        ensure(v.to_bits() == want, "embedding bits differ from the host")?;
+    }
+    Ok(())
+}
+
+fn embed_project_score() -> Result<(), Failure> {
+    let mut x = [0.0f32; 16];
+    call(
+        "embed",
+        HashingEmbedder::new(16).and_then(|mut e| e.embed("hello world", &mut x)),
+    )?;
+    // Fold the 16 buckets onto 4 coordinates (bucket c adds to coordinate c mod 4): with the
+    // counts above, z = (-3, 0, 0, -3)/√14, so normalize(z) = (-1, 0, 0, -1)/√2.
+    let mut w = [[0.0f32; 16]; 4];
+    for (r, row) in w.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            if c % 4 == r {
+                *v = 1.0;
+            }
+        }
+    }
+    let mut z = call("project", fixed::project(&w, &x))?;
+    call("normalize", fixed::normalize(&mut z))?;
+    let h = core::f32::consts::FRAC_1_SQRT_2;
+    let close = |a: f32, b: f32| (a - b).abs() <= 2.0 * f32::EPSILON;
+    ensure(
+        close(z[0], -h) && z[1] == 0.0 && z[2] == 0.0 && close(z[3], -h),
+        "projected vector",
+    )?;
+    // Four arms as unit vectors in the shared space; arm 2 points along z.
+    let arms = [
+        [1.0f32, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [-0.6, 0.0, 0.0, -0.8],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    let mut scores = [ArmScore::<f32>::default(); 4];
+    for (s, arm) in scores.iter_mut().zip(&arms) {
+        let mu = call("dot", fixed::dot(arm, &z))?;
+        *s = ArmScore {
+            estimate: mu,
+            width: 0.0,
+            score: mu,
+        };
+    }
+    ensure(
+        argmax_score(&scores) == Some(ArmId::new(2)),
+        "argmax is not arm 2",
+    )?;
+    ensure(
+        (scores[2].score - 1.4 * h).abs() <= 4.0 * f32::EPSILON,
+        "arm 2 score is not 1.4/√2",
+    )
+}
+
+fn rank_one_and_cholesky() -> Result<(), Failure> {
+    // (I + x·xᵀ)⁻¹ for x = (1, 2) is [[5, -2], [-2, 2]] / 6.
+    let mut a_inv = [[1.0f32, 0.0], [0.0, 1.0]];
+    call(
+        "sherman_morrison",
+        fixed::sherman_morrison(&mut a_inv, &[1.0, 2.0], 1.0),
+    )?;
+    let want = [[5.0 / 6.0, -2.0 / 6.0], [-2.0 / 6.0, 2.0 / 6.0]];
+    for (g, w) in a_inv.as_flattened().iter().zip(want.as_flattened()) {
+        ensure((g - w).abs() <= 4.0 * f32::EPSILON, "updated inverse")?;
+    }
+    let l = call("cholesky", fixed::cholesky(&[[4.0f64, 2.0], [2.0, 3.0]]))?;
+    ensure(
+        l == [[2.0, 0.0], [1.0, <f64 as Real>::sqrt(2.0)]],
+        "Cholesky factor of [[4, 2], [2, 3]]",
+    )
+}
+
+fn bad_input() -> Result<(), Failure> {
+    let expect = |r: Result<(), Error>, kind: ErrorKind, what: &'static str| match r {
+        Err(e) if e.kind() == kind => Ok(()),
+        _ => Err(Failure::check(what)),
+    };
+    let mut e = call("HashingEmbedder::new", HashingEmbedder::new(16))?;
+    let mut out = [0.0f32; 16];
+    expect(
+        e.embed(" \t ... ", &mut out),
+        ErrorKind::ZeroVector,
+        "text without words",
+    )?;
+    let mut short = [0.0f32; 15];
+    expect(
+        e.embed("hello", &mut short),
+        ErrorKind::DimensionMismatch,
+        "short buffer",
+    )?;
+    expect(
+        fixed::dot(&[f32::NAN, 1.0], &[1.0, 1.0]).map(|_| ()),
+        ErrorKind::NonFinite,
+        "NaN in dot",
+    )?;
+    expect(
+        fixed::cosine(&[0.0f32; 3], &[1.0; 3]).map(|_| ()),
+        ErrorKind::ZeroVector,
+        "cosine of a zero vector",
+    )?;
+    expect(
+        fixed::cholesky(&[[1.0f32, 2.0], [2.0, 1.0]]).map(|_| ()),
+        ErrorKind::NotPositiveDefinite,
+        "indefinite matrix",
+    )
+}
+
+/// Stack high-water mark: paint the unused stack, run the steps, find the deepest overwrite.
+mod stack {
+    /// Bytes below `main`'s frame that are painted and checked.
+    const WINDOW: usize = 32 * 1024;
+    /// Left unpainted just below `main`'s frame, where `paint` itself runs.
+    const MARGIN: usize = 512;
+    const PATTERN: u32 = 0xdead_beef;
+
+    /// An address inside the caller's frame, standing for the stack pointer there.
+    #[inline(always)]
+    pub fn here() -> usize {
+        let probe = 0u32;
+        core::ptr::addr_of!(probe) as usize
+    }
+
+    /// Fills `[top - WINDOW, top - MARGIN)` with the pattern.
+    #[inline(never)]
+    pub fn paint(top: usize) {
+        let mut a = (top - WINDOW) & !3;
+        while a < top - MARGIN {
+            // SAFETY: the stack occupies the top of the 4 MiB RAM (memory.x) and grows down;
+            // this window lies below every live frame and above .bss, so it is unused memory.
+            #[allow(unsafe_code)]
+            unsafe {
+                core::ptr::write_volatile(a as *mut u32, PATTERN)
+            };
+            a += 4;
+        }
+    }
+
+    /// Bytes of stack used below `top` since `paint(top)` (a lower bound of the true peak).
+    #[inline(never)]
+    pub fn used(top: usize) -> usize {
+        let mut a = (top - WINDOW) & !3;
+        while a < top - MARGIN {
+            // SAFETY: reads the window written by `paint`.
+            #[allow(unsafe_code)]
+            let v = unsafe { core::ptr::read_volatile(a as *const u32) };
+            if v != PATTERN {
+                break;
+            }
+            a += 4;
+        }
+        top - a
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let top = stack::here();
+    stack::paint(top);
+    let mut failed = 0usize;
+    for (name, step) in STEPS {
+        match step() {
+            Ok(()) => hprintln!("ok   {}", name),
+            Err(f) => {
+                failed += 1;
+                hprintln!("FAIL {}: {}", name, f);
+            }
+        }
+    }
+    hprintln!(
+        "stack used by the steps: {} bytes (heap: none, no allocator linked)",
+        stack::used(top)
+    );
+    hprintln!(
+        "no-std-smoke: {} passed, {} failed",
+        STEPS.len() - failed,
+        failed
+    );
+    debug::exit(if failed == 0 {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    hprintln!("no-std-smoke: panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
