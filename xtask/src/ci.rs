@@ -1,4 +1,8 @@
 //! `cargo xtask ci`: every check CI makes, all failures reported together.
+//!
+//! Formatting, clippy with warnings denied, the whole workspace's tests (unit, integration,
+//! doc), then `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
+//! no-allocator firmware run in QEMU. A failing step does not stop the later ones.
 
 use crate::util::{Runner, cargo};
 

@@ -12,7 +12,13 @@ pub struct Runner {
 impl Runner {
     /// Runs `cmd` (echoed first) in the workspace root; records a failure by `label`.
     pub fn run(&mut self, label: &str, cmd: &mut Command) -> bool {
-        cmd.current_dir(workspace_root());
+        self.run_in(label, &workspace_root(), cmd)
+    }
+
+    /// Runs `cmd` in `dir` (where cargo reads its `.cargo/config.toml` from); records a
+    /// failure by `label`.
+    pub fn run_in(&mut self, label: &str, dir: &Path, cmd: &mut Command) -> bool {
+        cmd.current_dir(dir);
         eprintln!("\n==> {label}: {cmd:?}");
         let ok = match cmd.status() {
             Ok(status) => status.success(),
