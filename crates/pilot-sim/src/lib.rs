@@ -10,8 +10,10 @@
 
 mod context;
 mod cost_model;
+pub mod data;
 mod engine;
 mod error;
+pub mod experiment;
 pub mod grid;
 mod neighbours;
 pub mod offline;

@@ -1,12 +1,282 @@
-//! `pilot simulate` (not implemented yet).
+//! `pilot simulate`: replay routing data with bandit feedback and compare policies under
+//! budgets. With no arguments it runs the built-in synthetic scenario (the main job).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use pilot_sim::data::{SplitNames, problem_from_dataset};
+use pilot_sim::experiment::{
+    CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, PriorSource, random_projection,
+};
+use pilot_sim::synthetic::{SyntheticConfig, generate};
+use pilot_sim::{Problem, Scenario, plot, report};
 
 /// Arguments of `pilot simulate`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Routing dataset (JSON lines, RouterBench format). Without it: the synthetic scenario.
+    #[arg(long, requires = "embeddings")]
+    dataset: Option<PathBuf>,
+    /// Base embeddings of the dataset's lines (raw little-endian f32, `--dim` per row).
+    #[arg(long, requires = "dataset")]
+    embeddings: Option<PathBuf>,
+    /// Dimension of the embedding rows.
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    /// A prior file from `pilot prior fit` (repeat for several; each gives a PILOT policy).
+    #[arg(long = "prior")]
+    priors: Vec<PathBuf>,
+    /// Budgets as fractions of the always-best-LLM cost (comma-separated or repeated).
+    #[arg(long = "budget", value_delimiter = ',')]
+    budgets: Vec<f64>,
+    /// Number of seeds (stream orders) per cell [default: 10 on a dataset, 5 synthetic].
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Stream orders: standard, task-shift [default: both on a dataset, standard synthetic].
+    #[arg(long = "scenario", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Online cost policies: pacing, threshold.
+    #[arg(long = "cost-policy", value_delimiter = ',', default_value = "pacing")]
+    cost_policies: Vec<String>,
+    /// Directory for summary.csv, regret.csv, frontier.csv and the SVG plots.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Exploration weight α of LinUCB and PILOT.
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// Ridge weight λ of LinUCB, LinTS and ε-greedy.
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// PILOT's ridge weight on its prior.
+    #[arg(long)]
+    pilot_lambda: Option<f32>,
+    /// Neighbours of the kNN router and of the cost estimator.
+    #[arg(long, default_value_t = 10)]
+    knn_k: usize,
+    /// The LLM whose always-on cost is budget fraction 1 [default: best mean quality].
+    #[arg(long)]
+    reference_llm: Option<String>,
+    /// Split name of the learning rows.
+    #[arg(long, default_value = "train")]
+    learning_split: String,
+    /// Split name of the deployment rows.
+    #[arg(long, default_value = "test")]
+    deployment_split: String,
+    /// Context dimension of the bandits when no prior is given (a fixed random projection).
+    #[arg(long, default_value_t = 17)]
+    context_dim: usize,
+}
 
 /// Runs `pilot simulate`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`pilot simulate` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let synthetic = args.dataset.is_none();
+    let problem = load_problem(&args)?;
+    let config = experiment_config(&args, synthetic)?;
+    let priors = load_priors(&args, &problem)?;
+    let base = match priors.first() {
+        Some(p) => p.contexts.clone(),
+        None => random_projection(&problem, args.context_dim, 0)?,
+    };
+    let experiment = Experiment::new(problem, base, priors, config)?;
+    let grid_cells = experiment.grid().cell_count();
+    let bar = LazyBar::new(started);
+    let report = experiment.run(&|done, total| bar.tick(done, total))?;
+    bar.finish();
+    print_report(&experiment, &report);
+    if let Some(dir) = &args.out {
+        write_outputs(dir, &report)?;
+        println!(
+            "wrote {}/{{summary,regret,frontier}}.csv and *.svg",
+            dir.display()
+        );
+    }
+    println!(
+        "{} episodes in {:.2} s",
+        grid_cells,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_problem(args: &Args) -> anyhow::Result<Problem> {
+    match (&args.dataset, &args.embeddings) {
+        (Some(dataset), Some(embeddings)) => {
+            let data = pilot_data::RoutingDataset::load(dataset)?;
+            let emb = pilot_data::Embeddings::load(embeddings, args.dim)?;
+            let splits = SplitNames {
+                learning: args.learning_split.clone(),
+                deployment: args.deployment_split.clone(),
+            };
+            Ok(problem_from_dataset(&data, &emb, &splits)?)
+        }
+        (None, None) => {
+            let mut embedder = pilot_embed::HashingEmbedder::new(256)
+                .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?;
+            Ok(generate(&SyntheticConfig::default(), &mut embedder)?.problem)
+        }
+        _ => bail!("--dataset and --embeddings go together"),
+    }
+}
+
+fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentConfig> {
+    let mut config = ExperimentConfig::default();
+    if !args.budgets.is_empty() {
+        if let Some(b) = args.budgets.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+            bail!("--budget {b}: a budget fraction must be finite and > 0");
+        }
+        config.budgets = args.budgets.clone();
+    }
+    config.seeds = args.seeds.unwrap_or(if synthetic { 5 } else { 10 });
+    if config.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    config.scenarios = if args.scenarios.is_empty() {
+        if synthetic {
+            vec![Scenario::Standard]
+        } else {
+            vec![Scenario::Standard, Scenario::TaskShift]
+        }
+    } else {
+        args.scenarios
+            .iter()
+            .map(|s| {
+                Scenario::parse(s)
+                    .with_context(|| format!("--scenario {s}: expected standard or task-shift"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    config.cost_policies = args
+        .cost_policies
+        .iter()
+        .map(|s| {
+            CostPolicyKind::parse(s)
+                .with_context(|| format!("--cost-policy {s}: expected pacing or threshold"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    config.threads = args.threads.max(1);
+    config.knn_k = args.knn_k;
+    if let Some(a) = args.alpha {
+        config.alpha = a;
+    }
+    if let Some(l) = args.lambda {
+        config.lambda = l;
+    }
+    if let Some(l) = args.pilot_lambda {
+        config.pilot_lambda = l;
+    }
+    config.reference_llm = args.reference_llm.clone();
+    Ok(config)
+}
+
+/// The priors PILOT starts from.
+fn load_priors(args: &Args, problem: &Problem) -> anyhow::Result<Vec<PriorSource>> {
+    let _ = problem;
+    if !args.priors.is_empty() {
+        bail!("--prior: reading prior files needs pilot-prior's loader, which is not wired in yet");
+    }
+    Ok(Vec::new())
+}
+
+/// A progress bar that appears only once a run has taken more than a second.
+struct LazyBar {
+    started: Instant,
+    bar: OnceLock<ProgressBar>,
+}
+
+impl LazyBar {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            bar: OnceLock::new(),
+        }
+    }
+
+    fn tick(&self, done: usize, total: usize) {
+        if self.bar.get().is_none() && self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_init(|| {
+            let bar = ProgressBar::new(total as u64);
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} episodes, {elapsed} (eta {eta})")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn print_report(experiment: &Experiment, report: &ExperimentReport) {
+    let problem = experiment.problem();
+    println!(
+        "pool: {} LLMs; learning {} queries, deployment {} queries, embedding dimension {}",
+        problem.arm_count(),
+        problem.learning().len(),
+        problem.deployment().len(),
+        problem.dim()
+    );
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    println!();
+    print!("{}", report::table(&report.rows));
+    println!();
+    println!("area under the quality-vs-budget curve (mean quality over the budget range):");
+    for (scenario, policy, cost, auc) in &report.auc {
+        println!("  {scenario:<10} {policy:<22} {cost:<10} {auc:.4}");
+    }
+}
+
+fn write_outputs(dir: &Path, report: &ExperimentReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    report::write_text(&dir.join("summary.csv"), &report::summary_csv(&report.rows))?;
+    let longest = report
+        .curves
+        .iter()
+        .map(|c| c.mean.len())
+        .max()
+        .unwrap_or(1);
+    report::write_text(
+        &dir.join("regret.csv"),
+        &report::regret_csv(&report.curves, (longest / 200).max(1)),
+    )?;
+    report::write_text(
+        &dir.join("frontier.csv"),
+        &report::frontier_csv(&report.auc),
+    )?;
+    let Some(first) = report.rows.first() else {
+        return Ok(());
+    };
+    let (scenario, cost) = (first.scenario.clone(), first.cost_policy.clone());
+    plot::frontier_svg(&dir.join("frontier.svg"), &report.rows, &scenario, &cost)?;
+    let budget = report
+        .curves
+        .iter()
+        .map(|c| c.budget_frac)
+        .min_by(|a, b| (a - 0.25).abs().total_cmp(&(b - 0.25).abs()))
+        .unwrap_or(0.25);
+    plot::regret_svg(
+        &dir.join("regret.svg"),
+        &report.curves,
+        &scenario,
+        &cost,
+        budget,
+    )?;
+    Ok(())
 }

@@ -1,0 +1,338 @@
+//! `pilot simulate` and `pilot replay` from the outside: bad input gives a clear message and a
+//! non-zero exit; good input gives the files and a deterministic result.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pilot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .args(args)
+        .output()
+        .expect("run pilot")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pilot-sim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+/// A small routing dataset: 2 LLMs, `n` train and `n` test rows, costs as given.
+fn write_dataset(dir: &Path, n: usize, cost_b: &str) -> PathBuf {
+    let mut text = String::new();
+    for split in ["train", "test"] {
+        for i in 0..n {
+            let qa = (i % 2) as f64;
+            text.push_str(&format!(
+                "{{\"id\": \"{split}{i}\", \"task\": \"t{}\", \"split\": \"{split}\", \"query\": \"q{i}\", \
+                 \"quality\": {{\"a\": {qa}, \"b\": 1.0}}, \"cost_usd\": {{\"a\": 0.001, \"b\": {cost_b}}}}}\n",
+                i % 2
+            ));
+        }
+    }
+    let path = dir.join("data.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn write_embeddings(dir: &Path, rows: usize, dim: usize) -> PathBuf {
+    let mut bytes = Vec::new();
+    for r in 0..rows {
+        for j in 0..dim {
+            let v = if j == r % dim { 1.0f32 } else { 0.1 };
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let path = dir.join("emb.f32");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn missing_dataset_file_is_named() {
+    let dir = scratch("missing");
+    let emb = write_embeddings(&dir, 4, 4);
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        "/nonexistent/data.jsonl",
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+    ]);
+    fails_with(&o, &["/nonexistent/data.jsonl"]);
+}
+
+#[test]
+fn wrong_embedding_dimension_is_reported() {
+    let dir = scratch("dim");
+    let data = write_dataset(&dir, 12, "0.01");
+    // 24 rows of dimension 4 = 96 floats; read as dimension 5 they do not divide.
+    let emb = write_embeddings(&dir, 24, 4);
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "5",
+    ]);
+    fails_with(&o, &["emb.f32"]);
+    // Dimension 2 divides, but then there are 48 rows for 24 lines.
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "2",
+    ]);
+    fails_with(&o, &["48", "24"]);
+}
+
+#[test]
+fn non_numeric_cost_is_reported_with_its_line() {
+    let dir = scratch("nan");
+    let data = write_dataset(&dir, 12, "\"NaN\"");
+    let emb = write_embeddings(&dir, 24, 4);
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+    ]);
+    fails_with(&o, &["data.jsonl"]);
+}
+
+#[test]
+fn unknown_reference_llm_is_named() {
+    let dir = scratch("refllm");
+    let data = write_dataset(&dir, 12, "0.01");
+    let emb = write_embeddings(&dir, 24, 4);
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+        "--reference-llm",
+        "gpt-5",
+        "--knn-k",
+        "3",
+    ]);
+    fails_with(&o, &["gpt-5", "not in the pool"]);
+}
+
+#[test]
+fn small_dataset_runs_and_writes_the_report() {
+    let dir = scratch("ok");
+    let data = write_dataset(&dir, 12, "0.01");
+    let emb = write_embeddings(&dir, 24, 4);
+    let out = dir.join("out");
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+        "--knn-k",
+        "3",
+        "--seeds",
+        "2",
+        "--budget",
+        "0.25,1",
+        "--context-dim",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header = summary.lines().next().unwrap();
+    for col in [
+        "policy",
+        "cost_policy",
+        "budget_frac",
+        "seeds",
+        "quality_mean",
+        "quality_std",
+        "quality_pct_of_best",
+        "cost_pct_of_best",
+        "regret_final",
+        "budget_held",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "missing column {col}");
+    }
+    // Every budgeted row held its budget.
+    let held = header.split(',').position(|c| c == "budget_held").unwrap();
+    for line in summary.lines().skip(1) {
+        let v = line.split(',').nth(held).unwrap();
+        assert!(v.is_empty() || v == "true", "{line}");
+    }
+    for f in ["regret.csv", "frontier.csv", "frontier.svg", "regret.svg"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+}
+
+fn write_log(dir: &Path, d: usize, steps: usize, bad_dim_at: Option<usize>) -> PathBuf {
+    let mut text = format!("{{\"K\": 2, \"d\": {d}, \"arms\": [\"a\", \"b\"]}}\n");
+    for t in 0..steps {
+        let n = if bad_dim_at == Some(t) { d + 1 } else { d };
+        let x: Vec<String> = (0..n)
+            .map(|j| format!("{}", ((t + j) % 3) as f64 / 2.0))
+            .collect();
+        let r = if t % 3 == 0 {
+            "[1.0, 0.0]"
+        } else {
+            "[0.0, 1.0]"
+        };
+        text.push_str(&format!("{{\"x\": [{}], \"r\": {r}}}\n", x.join(", ")));
+    }
+    let path = dir.join("log.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn replay_writes_one_decision_per_step_deterministically() {
+    let dir = scratch("replay");
+    let log = write_log(&dir, 3, 50, None);
+    for policy in ["linucb", "lints", "egreedy", "random"] {
+        let a = dir.join(format!("{policy}-a.csv"));
+        let b = dir.join(format!("{policy}-b.csv"));
+        for out in [&a, &b] {
+            let o = pilot(&[
+                "replay",
+                "--log",
+                log.to_str().unwrap(),
+                "--policy",
+                policy,
+                "--seed",
+                "4",
+                "--decisions",
+                out.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{policy}: {}", stderr(&o));
+        }
+        let ta = std::fs::read_to_string(&a).unwrap();
+        assert_eq!(
+            ta,
+            std::fs::read_to_string(&b).unwrap(),
+            "{policy} not deterministic"
+        );
+        let lines: Vec<&str> = ta.lines().collect();
+        assert_eq!(lines[0], "t,arm");
+        assert_eq!(lines.len(), 51);
+        for (t, l) in lines[1..].iter().enumerate() {
+            let (tt, arm) = l.split_once(',').unwrap();
+            assert_eq!(tt.parse::<usize>().unwrap(), t);
+            assert!(arm == "0" || arm == "1");
+        }
+    }
+}
+
+#[test]
+fn replay_rejects_bad_logs_and_options() {
+    let dir = scratch("replay-bad");
+    let bad = write_log(&dir, 3, 10, Some(4));
+    let out = dir.join("d.csv");
+    let o = pilot(&[
+        "replay",
+        "--log",
+        bad.to_str().unwrap(),
+        "--policy",
+        "linucb",
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["log.jsonl"]);
+    let good = write_log(&dir, 3, 10, None);
+    let o = pilot(&[
+        "replay",
+        "--log",
+        good.to_str().unwrap(),
+        "--policy",
+        "ucb9",
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["ucb9"]);
+    let o = pilot(&[
+        "replay",
+        "--log",
+        good.to_str().unwrap(),
+        "--policy",
+        "pilot",
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["--prior-vectors"]);
+    let prior = dir.join("prior.json");
+    std::fs::write(&prior, r#"{"a": [0.1, 0.2, 0.3], "zzz": [0, 0, 0]}"#).unwrap();
+    let o = pilot(&[
+        "replay",
+        "--log",
+        good.to_str().unwrap(),
+        "--policy",
+        "pilot",
+        "--prior-vectors",
+        prior.to_str().unwrap(),
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["zzz", "not in the log"]);
+    std::fs::write(&prior, r#"{"a": [0.1, 0.2], "b": [0, 0, 0]}"#).unwrap();
+    let o = pilot(&[
+        "replay",
+        "--log",
+        good.to_str().unwrap(),
+        "--policy",
+        "pilot",
+        "--prior-vectors",
+        prior.to_str().unwrap(),
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["expected 3 values, found 2"]);
+    let o = pilot(&[
+        "replay",
+        "--log",
+        "/nonexistent/log.jsonl",
+        "--policy",
+        "linucb",
+        "--decisions",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["/nonexistent/log.jsonl"]);
+}
