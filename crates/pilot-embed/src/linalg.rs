@@ -23,12 +23,26 @@ fn finite<F: Real>(context: &'static str, v: F) -> Result<F> {
 /// [`NonFinite`](ErrorKind::NonFinite) when the inputs hold NaN/∞ or the sum overflows.
 pub fn dot<F: Real>(a: &[F], b: &[F]) -> Result<F> {
     check_len("dot: b", b, a.len())?;
-    let mut sum = F::ZERO;
-    for (&x, &y) in a.iter().zip(b) {
-        sum += x * y;
+    // Eight independent partial sums: the additions no longer wait on each other, so the
+    // compiler can vectorise. The order is fixed, so results are the same on every platform.
+    let mut lanes = [F::ZERO; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_rest, b_rest) = (a_blocks.remainder(), b_blocks.remainder());
+    for (xa, xb) in a_blocks.zip(b_blocks) {
+        for ((lane, &x), &y) in lanes.iter_mut().zip(xa).zip(xb) {
+            *lane += x * y;
+        }
     }
+    for ((lane, &x), &y) in lanes.iter_mut().zip(a_rest).zip(b_rest) {
+        *lane += x * y;
+    }
+    let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
+    let sum = ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7));
     finite("dot", sum)
 }
+
+/// Number of partial sums in [`dot`].
+const LANES: usize = 8;
 
 /// Euclidean norm `‖a‖`.
 ///
@@ -105,8 +119,10 @@ pub fn quad_form<F: Real>(a: &[F], x: &[F], ax: &mut [F]) -> Result<F> {
 
 /// Sherman–Morrison rank-1 update of an inverse: `A⁻¹ ← (A + w·x·xᵀ)⁻¹` for symmetric `A⁻¹`.
 ///
-/// `A⁻¹ − w·(A⁻¹x)(A⁻¹x)ᵀ / (1 + w·xᵀA⁻¹x)`, computed on the lower triangle and mirrored so the
-/// result stays exactly symmetric. `scratch` (length `d`) receives `A⁻¹x`. O(d²).
+/// `A⁻¹ − u·uᵀ` with `u = A⁻¹x·√(w / (1 + w·xᵀA⁻¹x))`. Writing the update as `u·uᵀ` keeps a
+/// symmetric `A⁻¹` exactly symmetric (`uᵢuⱼ = uⱼuᵢ`) while updating row by row, which is what
+/// keeps large `d` cache-friendly. `scratch` (length `d`) is overwritten (it ends holding `u`).
+/// O(d²).
 ///
 /// # Errors
 /// [`DimensionMismatch`](ErrorKind::DimensionMismatch) for shapes that do not fit,
@@ -135,14 +151,14 @@ pub fn sherman_morrison<F: Real>(a_inv: &mut [F], x: &[F], w: F, scratch: &mut [
         )
         .with_detail(Detail::Value(denom.to_f64())));
     }
-    let d = x.len();
-    let c = w / denom;
-    for i in 0..d {
-        let ci = c * scratch[i];
-        for j in 0..=i {
-            let v = a_inv[i * d + j] - ci * scratch[j];
-            a_inv[i * d + j] = v;
-            a_inv[j * d + i] = v;
+    let scale = (w / denom).sqrt();
+    scratch.iter_mut().for_each(|s| *s *= scale);
+    if x.is_empty() {
+        return Ok(());
+    }
+    for (row, &ui) in a_inv.chunks_exact_mut(x.len()).zip(scratch.iter()) {
+        for (a, &uj) in row.iter_mut().zip(scratch.iter()) {
+            *a -= ui * uj;
         }
     }
     Ok(())
