@@ -18,6 +18,7 @@ pub mod grid;
 mod neighbours;
 pub mod offline;
 pub mod plot;
+pub mod priors;
 mod problem;
 mod reference;
 pub mod report;

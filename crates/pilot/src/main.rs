@@ -14,6 +14,8 @@ struct Cli {
     command: Command,
 }
 
+// The simulate arguments are large, but the enum is built once per run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Replay routing data with bandit feedback and compare policies under budgets.

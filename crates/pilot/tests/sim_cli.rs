@@ -146,6 +146,7 @@ fn unknown_reference_llm_is_named() {
         "4",
         "--reference-llm",
         "gpt-5",
+        "--no-prior",
         "--knn-k",
         "3",
     ]);
@@ -174,6 +175,7 @@ fn small_dataset_runs_and_writes_the_report() {
         "0.25,1",
         "--context-dim",
         "3",
+        "--no-prior",
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use pilot_prior::{Expect, FitParams, Prior};
 use pilot_sim::data::{SplitNames, problem_from_dataset};
 use pilot_sim::experiment::{
     CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, PriorSource, random_projection,
 };
+use pilot_sim::priors::{fit_prior, prior_source, synthetic_dataset};
 use pilot_sim::synthetic::{SyntheticConfig, generate};
 use pilot_sim::{Problem, Scenario, plot, report};
 
@@ -69,23 +71,42 @@ pub struct Args {
     /// Split name of the deployment rows.
     #[arg(long, default_value = "test")]
     deployment_split: String,
-    /// Context dimension of the bandits when no prior is given (a fixed random projection).
+    /// Run without a prior (no PILOT; the bandits read a fixed random projection).
+    #[arg(long)]
+    no_prior: bool,
+    /// Context dimension of the bandits with `--no-prior`.
     #[arg(long, default_value_t = 17)]
     context_dim: usize,
+    /// Shared-space dimension of a prior fitted here (the context has one more).
+    #[arg(long, default_value_t = 16)]
+    prior_dim: usize,
+    /// Weight of tied pairs when fitting a prior here.
+    #[arg(long, default_value_t = 0.2)]
+    tie_weight: f64,
+    /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here).
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    embedder_id: String,
 }
+
+/// Dimension of the hashing embedder in the synthetic scenario.
+const SYNTHETIC_DIM: usize = 256;
 
 /// Runs `pilot simulate`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let synthetic = args.dataset.is_none();
-    let problem = load_problem(&args)?;
+    let loaded = load_problem(&args)?;
     let config = experiment_config(&args, synthetic)?;
-    let priors = load_priors(&args, &problem)?;
+    let priors = if args.no_prior {
+        Vec::new()
+    } else {
+        load_priors(&args, &loaded)?
+    };
     let base = match priors.first() {
         Some(p) => p.contexts.clone(),
-        None => random_projection(&problem, args.context_dim, 0)?,
+        None => random_projection(&loaded.problem, args.context_dim, 0)?,
     };
-    let experiment = Experiment::new(problem, base, priors, config)?;
+    let experiment = Experiment::new(loaded.problem, base, priors, config)?;
     let grid_cells = experiment.grid().cell_count();
     let bar = LazyBar::new(started);
     let report = experiment.run(&|done, total| bar.tick(done, total))?;
@@ -106,7 +127,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_problem(args: &Args) -> anyhow::Result<Problem> {
+/// The problem, and the same data in pilot-data's form for fitting a prior.
+struct Loaded {
+    problem: Problem,
+    dataset: pilot_data::RoutingDataset,
+    embeddings: pilot_data::Embeddings,
+    learning_rows: Vec<usize>,
+    embedder_id: String,
+}
+
+fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
     match (&args.dataset, &args.embeddings) {
         (Some(dataset), Some(embeddings)) => {
             let data = pilot_data::RoutingDataset::load(dataset)?;
@@ -115,12 +145,29 @@ fn load_problem(args: &Args) -> anyhow::Result<Problem> {
                 learning: args.learning_split.clone(),
                 deployment: args.deployment_split.clone(),
             };
-            Ok(problem_from_dataset(&data, &emb, &splits)?)
+            let problem = problem_from_dataset(&data, &emb, &splits)?;
+            let learning_rows = data.split_indices(&args.learning_split);
+            Ok(Loaded {
+                problem,
+                dataset: data,
+                embeddings: emb,
+                learning_rows,
+                embedder_id: args.embedder_id.clone(),
+            })
         }
         (None, None) => {
-            let mut embedder = pilot_embed::HashingEmbedder::new(256)
+            let mut embedder = pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
                 .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?;
-            Ok(generate(&SyntheticConfig::default(), &mut embedder)?.problem)
+            let embedder_id = pilot_core::Embedder::id(&embedder).to_owned();
+            let synthetic = generate(&SyntheticConfig::default(), &mut embedder)?;
+            let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
+            Ok(Loaded {
+                problem: synthetic.problem,
+                dataset,
+                embeddings,
+                learning_rows,
+                embedder_id,
+            })
         }
         _ => bail!("--dataset and --embeddings go together"),
     }
@@ -176,13 +223,51 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
     Ok(config)
 }
 
-/// The priors PILOT starts from.
-fn load_priors(args: &Args, problem: &Problem) -> anyhow::Result<Vec<PriorSource>> {
-    let _ = problem;
-    if !args.priors.is_empty() {
-        bail!("--prior: reading prior files needs pilot-prior's loader, which is not wired in yet");
+/// The priors PILOT starts from: the `--prior` files, or one fitted here on the learning
+/// split's observed qualities (RouterBench-style preferences).
+fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>> {
+    let problem = &loaded.problem;
+    if args.priors.is_empty() {
+        let started = Instant::now();
+        let params = FitParams {
+            dim: args.prior_dim,
+            seed: 0,
+            embedder_id: loaded.embedder_id.clone(),
+            ..FitParams::default()
+        };
+        let (prior, summary) = fit_prior(
+            &loaded.dataset,
+            &loaded.embeddings,
+            &loaded.learning_rows,
+            &params,
+            args.tie_weight,
+        )?;
+        println!(
+            "prior: fitted on {} learning queries ({} preference pairs, held-out pairwise \
+             accuracy {:.3}) in {:.2} s",
+            summary.queries,
+            summary.train_pairs + summary.valid_pairs,
+            summary.valid_accuracy,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(vec![prior_source("learning-split", &prior, problem)?]);
     }
-    Ok(Vec::new())
+    let expect = Expect {
+        embedder_id: None,
+        d_in: Some(problem.dim()),
+    };
+    args.priors
+        .iter()
+        .map(|path| {
+            let prior = Prior::load(path, expect)?;
+            let name = path.file_stem().map_or_else(
+                || path.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            prior_source(&name, &prior, problem)
+                .with_context(|| format!("prior file {}", path.display()))
+        })
+        .collect()
 }
 
 /// A progress bar that appears only once a run has taken more than a second.

@@ -1,0 +1,119 @@
+//! Bridges pilot-prior to the simulator: a prior's map gives the policy contexts, its
+//! calibrated per-LLM vectors give PILOT's starting point. Also builds the pilot-data form of
+//! the synthetic scenario so its prior is fitted like a real one.
+
+use pilot_data::{Embeddings, RoutingDataset, RoutingRow};
+use pilot_prior::{FitParams, FitSummary, Prior, Stage};
+
+use crate::experiment::PriorSource;
+use crate::synthetic::Synthetic;
+use crate::{ContextMap, ContextTable, Problem, Result, SimError};
+
+struct PriorMap<'a>(&'a Prior);
+
+impl ContextMap for PriorMap<'_> {
+    fn dim(&self) -> usize {
+        self.0.context_dim()
+    }
+
+    fn write(&self, base: &[f32], out: &mut [f32]) -> pilot_core::Result<()> {
+        self.0.context(base, out)
+    }
+}
+
+/// The simulator's view of `prior` on `problem`'s pool.
+///
+/// # Errors
+/// [`SimError::Invalid`] when the prior was learned on base vectors of another dimension, or
+/// when it has a vector for none of the pool's LLMs (its LLM names do not match the dataset's;
+/// both lists are in the message).
+pub fn prior_source(name: &str, prior: &Prior, problem: &Problem) -> Result<PriorSource> {
+    if prior.d_in() != problem.dim() {
+        return Err(SimError::invalid(format!(
+            "prior '{name}' maps {}-dimensional base vectors (embedder {}) but the embeddings \
+             have dimension {}",
+            prior.d_in(),
+            prior.embedder_id(),
+            problem.dim()
+        )));
+    }
+    let vectors: Vec<Option<Vec<f32>>> = problem
+        .llms()
+        .iter()
+        .map(|llm| prior.theta(llm).map(<[f32]>::to_vec))
+        .collect();
+    if vectors.iter().all(Option::is_none) {
+        let known: Vec<&str> = prior.llms().iter().map(|l| l.name.as_str()).collect();
+        return Err(SimError::invalid(format!(
+            "prior '{name}' has no vector for any LLM of the dataset: the prior knows [{}], the \
+             dataset's pool is [{}]",
+            known.join(", "),
+            problem.llms().join(", ")
+        )));
+    }
+    let contexts = ContextTable::from_map(name, problem, &PriorMap(prior))?;
+    Ok(PriorSource {
+        name: name.to_owned(),
+        contexts,
+        vectors,
+    })
+}
+
+/// Fits a prior on the learning rows `rows` of `dataset` (preferences from observed quality,
+/// ties at weight `tie_weight`).
+///
+/// # Errors
+/// [`SimError::Invalid`] carrying pilot-prior's message.
+pub fn fit_prior(
+    dataset: &RoutingDataset,
+    embeddings: &Embeddings,
+    rows: &[usize],
+    params: &FitParams,
+    tie_weight: f64,
+) -> Result<(Prior, FitSummary)> {
+    let data = pilot_prior::sources::from_routing(dataset, rows, tie_weight)
+        .map_err(|e| SimError::invalid(format!("prior preferences: {e}")))?;
+    let mut quiet = |_: Stage, _: usize, _: usize| {};
+    pilot_prior::fit(embeddings, &data, params, &mut quiet)
+        .map_err(|e| SimError::invalid(format!("prior fit: {e}")))
+}
+
+/// The synthetic scenario as a routing dataset and embedding file (learning rows first, split
+/// `train`; deployment rows split `test`), and the indices of the learning rows.
+///
+/// # Errors
+/// [`SimError::Invalid`] if the embeddings cannot be wrapped (never for a generated scenario).
+pub fn synthetic_dataset(s: &Synthetic) -> Result<(RoutingDataset, Embeddings, Vec<usize>)> {
+    let p = &s.problem;
+    let k = p.arm_count();
+    let mut rows = Vec::new();
+    let mut base = Vec::new();
+    for (split, queries, texts) in [
+        ("train", p.learning(), &s.learning_text),
+        ("test", p.deployment(), &s.deployment_text),
+    ] {
+        for i in 0..queries.len() {
+            rows.push(RoutingRow {
+                id: queries.ids[i].clone(),
+                task: p.tasks()[queries.task[i]].clone(),
+                split: split.to_owned(),
+                query: texts.get(i).cloned().unwrap_or_default(),
+                quality: queries
+                    .quality_row(i, k)
+                    .iter()
+                    .map(|&q| Some(f64::from(q)))
+                    .collect(),
+                cost: queries.cost_row(i, k).iter().map(|&c| Some(c)).collect(),
+            });
+            base.extend_from_slice(queries.base_row(i, p.dim()));
+        }
+    }
+    let dataset = RoutingDataset {
+        source: "synthetic".into(),
+        llms: p.llms().to_vec(),
+        rows,
+    };
+    let embeddings = Embeddings::from_vec(base, p.dim(), "synthetic")
+        .map_err(|e| SimError::invalid(format!("synthetic embeddings: {e}")))?;
+    Ok((dataset, embeddings, (0..p.learning().len()).collect()))
+}
