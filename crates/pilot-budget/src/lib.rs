@@ -1,1 +1,27 @@
-//! Budget solvers for PILOT router: exact, greedy and LP multiple-choice knapsack, and online budget policies. no_std, no allocator.
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod mckp;
+mod online;
+
+#[cfg(feature = "json")]
+pub mod json;
+#[cfg(feature = "alloc")]
+pub mod owned;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use mckp::{
+    ClassSlot, CoreScratch, CoreSolver, DpScratch, DpSolver, Fractional, GreedySolver, Increment,
+    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, generate_into,
+};
+pub use online::{
+    MAX_BINS, OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy,
+    ValueOf, ratio_bounds,
+};

@@ -1,0 +1,17 @@
+//! Offline multiple-choice knapsack solvers: LP relaxation, greedy, exact (core) and plain DP.
+
+mod core;
+mod dp;
+mod generate;
+mod greedy;
+mod lp;
+mod relax;
+mod scratch;
+
+pub use self::core::CoreSolver;
+pub use dp::DpSolver;
+pub use generate::{InstanceKind, generate_into};
+pub use greedy::GreedySolver;
+pub use lp::LpSolver;
+pub use relax::{Fractional, Relaxation};
+pub use scratch::{ClassSlot, CoreScratch, DpScratch, Increment, ItemSlot, Record, Scratch, State};

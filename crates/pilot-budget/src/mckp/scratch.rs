@@ -1,0 +1,164 @@
+//! Scratch space the offline solvers work in, borrowed from the caller, with `const fn` sizing.
+
+/// One item of a class after dominance reduction (weight ascending, profit strictly ascending).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ItemSlot {
+    pub(crate) weight: u64,
+    pub(crate) profit: f64,
+    /// Index of the item within its class in the caller's instance.
+    pub(crate) item: usize,
+}
+
+/// One step along the upper convex hull of a class: from one hull vertex to the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Increment {
+    pub(crate) class: usize,
+    /// Absolute positions of the two vertices in the item slots.
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) dw: u64,
+    pub(crate) dp: f64,
+    /// `dp / dw`, the efficiency the LP and the greedy walk rank increments by.
+    pub(crate) eff: f64,
+}
+
+/// Per-class bookkeeping.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClassSlot {
+    pub(crate) class: usize,
+    /// First item slot of the class (its flat start in the instance).
+    pub(crate) start: usize,
+    /// Number of undominated items, stored at `start..start + len`.
+    pub(crate) len: usize,
+    /// Absolute slot of the item the LP (integer part) / greedy walk picks.
+    pub(crate) pick: usize,
+    /// Absolute slot of the LP's integer-part item: the core solver's starting point.
+    pub(crate) base: usize,
+    /// Set once the greedy walk skipped an increment of this class.
+    pub(crate) blocked: bool,
+    /// Smallest reduced-profit loss of leaving `pick` (the core solver's class order).
+    pub(crate) key: f64,
+}
+
+/// A partial solution of the core solver: classes added so far at some item, the rest at base.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct State {
+    pub(crate) weight: u64,
+    pub(crate) profit: f64,
+    /// Last materialised choice record of this state's chain (`NO_RECORD` for none).
+    pub(crate) record: u32,
+    /// A choice in the class being added, not yet written as a record (`NO_ITEM` for base).
+    pub(crate) pending: u32,
+}
+
+/// One non-base choice in the chain of a core-solver state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    pub(crate) parent: u32,
+    pub(crate) class: u32,
+    pub(crate) slot: u32,
+}
+
+pub(crate) const NO_RECORD: u32 = u32::MAX;
+pub(crate) const NO_ITEM: u32 = u32::MAX;
+
+/// The scratch space of the LP and greedy solvers (and the first phase of the exact one).
+///
+/// Size it with [`Scratch::item_slots`] and [`Scratch::class_slots`]:
+///
+/// ```
+/// use pilot_budget::{ClassSlot, Increment, ItemSlot, Scratch};
+/// const M: usize = 4;
+/// const N: usize = 12;
+/// let mut items = [ItemSlot::default(); Scratch::item_slots(N)];
+/// let mut incs = [Increment::default(); Scratch::item_slots(N)];
+/// let mut classes = [ClassSlot::default(); Scratch::class_slots(M)];
+/// let scratch = Scratch::new(&mut items, &mut incs, &mut classes);
+/// # let _ = scratch;
+/// ```
+#[derive(Debug)]
+pub struct Scratch<'s> {
+    pub(crate) items: &'s mut [ItemSlot],
+    pub(crate) increments: &'s mut [Increment],
+    pub(crate) classes: &'s mut [ClassSlot],
+}
+
+impl<'s> Scratch<'s> {
+    /// Item slots (and increment slots) needed for an instance of `items` items in all.
+    pub const fn item_slots(items: usize) -> usize {
+        items
+    }
+
+    /// Class slots needed for an instance of `classes` classes.
+    pub const fn class_slots(classes: usize) -> usize {
+        classes
+    }
+
+    /// Wraps the caller's buffers.
+    pub fn new(
+        items: &'s mut [ItemSlot],
+        increments: &'s mut [Increment],
+        classes: &'s mut [ClassSlot],
+    ) -> Self {
+        Self {
+            items,
+            increments,
+            classes,
+        }
+    }
+}
+
+/// The extra scratch space of the exact core solver: two state lists and the choice records.
+///
+/// The number of states the core solver keeps depends on the instance (how far the optimum is
+/// from the LP solution), so there is no exact a-priori size: [`CoreScratch::SUGGESTED_STATES`]
+/// and [`CoreScratch::SUGGESTED_RECORDS`] solve the generated benchmark suites, and a buffer that
+/// turns out too small gives [`BufferTooSmall`](pilot_core::ErrorKind::BufferTooSmall) (the
+/// `alloc` solver grows and retries).
+#[derive(Debug)]
+pub struct CoreScratch<'s> {
+    pub(crate) current: &'s mut [State],
+    pub(crate) next: &'s mut [State],
+    pub(crate) records: &'s mut [Record],
+}
+
+impl<'s> CoreScratch<'s> {
+    /// State slots per list that solve the m = 100 × n = 10 benchmark suites.
+    pub const SUGGESTED_STATES: usize = 1 << 16;
+    /// Record slots that solve the m = 100 × n = 10 benchmark suites.
+    pub const SUGGESTED_RECORDS: usize = 1 << 18;
+
+    /// Wraps the caller's buffers: `current` and `next` hold state lists of equal capacity
+    /// (the smaller of the two lengths is used).
+    pub fn new(current: &'s mut [State], next: &'s mut [State], records: &'s mut [Record]) -> Self {
+        Self {
+            current,
+            next,
+            records,
+        }
+    }
+}
+
+/// Scratch space of the plain dynamic program over weights.
+#[derive(Debug)]
+pub struct DpScratch<'s> {
+    pub(crate) values: &'s mut [f64],
+    pub(crate) choices: &'s mut [u16],
+}
+
+impl<'s> DpScratch<'s> {
+    /// Value slots needed for capacity `capacity` (two rows of `capacity + 1`).
+    pub const fn value_slots(capacity: usize) -> usize {
+        2 * (capacity + 1)
+    }
+
+    /// Choice slots needed for `classes` classes and capacity `capacity`.
+    pub const fn choice_slots(classes: usize, capacity: usize) -> usize {
+        classes * (capacity + 1)
+    }
+
+    /// Wraps the caller's buffers.
+    pub fn new(values: &'s mut [f64], choices: &'s mut [u16]) -> Self {
+        Self { values, choices }
+    }
+}

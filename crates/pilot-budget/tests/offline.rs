@@ -1,0 +1,166 @@
+//! Offline solvers against each other and against brute force (proptest), plus bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(feature = "testkit")]
+
+use pilot_budget::InstanceKind;
+use pilot_budget::owned::{Exact, Greedy, Lp, OwnedInstance, WeightDp};
+use pilot_budget::testkit::{brute_force, check_offline, instance_from_bytes};
+use pilot_core::{ErrorKind, MckpInstance, MckpSolver};
+use proptest::prelude::*;
+use rand_pcg::Pcg64Mcg;
+
+fn small_instance() -> impl Strategy<Value = OwnedInstance> {
+    let class = (1usize..5).prop_flat_map(|n| {
+        (
+            prop::collection::vec(0u64..40, n),
+            prop::collection::vec(-5i32..60, n),
+        )
+    });
+    (prop::collection::vec(class, 1..7), 0u64..150).prop_map(|(classes, capacity)| {
+        let classes: Vec<(Vec<u64>, Vec<f64>)> = classes
+            .into_iter()
+            .map(|(w, p)| (w, p.into_iter().map(f64::from).collect()))
+            .collect();
+        OwnedInstance::from_classes(capacity, &classes)
+    })
+}
+
+fn fractional_profits() -> impl Strategy<Value = OwnedInstance> {
+    let class = (1usize..5).prop_flat_map(|n| {
+        (
+            prop::collection::vec(0u64..30, n),
+            prop::collection::vec(0.0f64..1.0, n),
+        )
+    });
+    (prop::collection::vec(class, 1..6), 0u64..100)
+        .prop_map(|(classes, capacity)| OwnedInstance::from_classes(capacity, &classes))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn exact_matches_brute_force_and_bounds_hold(inst in small_instance()) {
+        let result = check_offline(&inst);
+        prop_assert!(result.is_ok(), "{:?} on {:?}", result, inst);
+        let view = inst.view().unwrap();
+        let brute = brute_force(&view).unwrap();
+        match (result.unwrap(), brute) {
+            (Some(exact), Some((value, _))) => prop_assert_eq!(exact.value, value),
+            (None, None) => {}
+            (a, b) => prop_assert!(false, "exact {:?} vs brute {:?}", a, b),
+        }
+    }
+
+    #[test]
+    fn fractional_profits_agree(inst in fractional_profits()) {
+        let result = check_offline(&inst);
+        prop_assert!(result.is_ok(), "{:?} on {:?}", result, inst);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..64)) {
+        if let Some(inst) = instance_from_bytes(&data) {
+            let result = check_offline(&inst);
+            prop_assert!(result.is_ok(), "{:?}", result);
+        }
+    }
+}
+
+#[test]
+fn generated_medium_instances_match_plain_dp() {
+    let mut rng = Pcg64Mcg::new(7);
+    for kind in InstanceKind::ALL {
+        for _ in 0..5 {
+            let inst = OwnedInstance::generate(kind, 30, 8, 300, &mut rng).unwrap();
+            let view = inst.view().unwrap();
+            let mut a = vec![0; 30];
+            let mut b = vec![0; 30];
+            let exact = Exact::new().solve(&view, &mut a).unwrap();
+            let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+            assert_eq!(exact.value, dp.value, "{kind:?}");
+            check_offline(&inst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn lp_reports_the_fractional_class() {
+    // One class, items (0, 0), (10, 10): capacity 5 takes half of the heavy item.
+    let inst = OwnedInstance::from_classes(5, &[(vec![0, 10], vec![0.0, 10.0])]);
+    let mut choice = [9];
+    let r = Lp::new().relax(&inst.view().unwrap(), &mut choice).unwrap();
+    assert_eq!(choice, [0]);
+    assert_eq!(r.bound, 5.0);
+    assert_eq!(r.lambda, 1.0);
+    let f = r.fractional.unwrap();
+    assert_eq!((f.class, f.lower, f.upper, f.fraction), (0, 0, 1, 0.5));
+}
+
+#[test]
+fn dominated_and_lp_dominated_items_are_handled() {
+    // Class 0: item 2 is dominated by item 1 (heavier, less profit); item 1 is LP-dominated
+    // (below the segment 0→3) yet it is the integer optimum at capacity 5.
+    let inst = OwnedInstance::from_classes(5, &[(vec![0, 5, 6, 10], vec![0.0, 4.0, 3.0, 10.0])]);
+    let view = inst.view().unwrap();
+    let mut c = [0];
+    assert_eq!(Exact::new().solve(&view, &mut c).unwrap().value, 4.0);
+    assert_eq!(c, [1]);
+    // Greedy only walks the hull, so it stays at item 0.
+    assert_eq!(Greedy::new().solve(&view, &mut c).unwrap().value, 0.0);
+}
+
+#[test]
+fn bad_input_is_an_error_and_leaves_choice_alone() {
+    let inst = OwnedInstance::from_classes(1, &[(vec![2, 3], vec![1.0, 2.0])]);
+    let view = inst.view().unwrap();
+    let mut choice = [7];
+    for solver in [
+        &mut Exact::new() as &mut dyn MckpSolver,
+        &mut Greedy::new(),
+        &mut Lp::new(),
+        &mut WeightDp::new(),
+    ] {
+        assert_eq!(
+            solver.solve(&view, &mut choice).unwrap_err().kind(),
+            ErrorKind::Infeasible
+        );
+        assert_eq!(choice, [7]);
+        assert_eq!(
+            solver.solve(&view, &mut [0, 0]).unwrap_err().kind(),
+            ErrorKind::DimensionMismatch
+        );
+    }
+    let huge = OwnedInstance::from_classes(
+        u64::MAX,
+        &[(vec![u64::MAX], vec![1.0]), (vec![u64::MAX], vec![1.0])],
+    );
+    let err = Exact::new()
+        .solve(&huge.view().unwrap(), &mut [0, 0])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfRange);
+    let big =
+        OwnedInstance::from_classes(0, &[(vec![0], vec![f64::MAX]), (vec![0], vec![f64::MAX])]);
+    let err = Lp::new()
+        .solve(&big.view().unwrap(), &mut [0, 0])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfRange);
+    assert!(MckpInstance::new(3, &[1], &[f64::NAN], &[1]).is_err());
+}
+
+#[test]
+fn tiny_core_scratch_is_reported_not_a_panic() {
+    let mut rng = Pcg64Mcg::new(3);
+    let inst =
+        OwnedInstance::generate(InstanceKind::StronglyCorrelated, 40, 10, 1000, &mut rng).unwrap();
+    let view = inst.view().unwrap();
+    let mut choice = vec![0; 40];
+    let err = Exact::with_limit(2).solve(&view, &mut choice).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BufferTooSmall);
+    let fine = Exact::new().solve(&view, &mut choice).unwrap();
+    let mut dp_choice = vec![0; 40];
+    assert_eq!(
+        fine.value,
+        WeightDp::new().solve(&view, &mut dp_choice).unwrap().value
+    );
+}
