@@ -12,8 +12,12 @@ use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use pilot_core::{ArmId, ArmScore, Embedder, Error, ErrorKind, Real, argmax_score};
+use pilot_bandit::{LinUcb, LinUcbFixed};
+use pilot_core::{
+    ArmId, ArmScore, Embedder, Error, ErrorKind, PolicyExt, Real, Snapshot, argmax_score,
+};
 use pilot_embed::{fixed, hashing::HashingEmbedder};
+use rand_core::SeedableRng;
 
 /// Why a step failed: what was checked, and the library error if one was returned.
 struct Failure {
@@ -54,7 +58,8 @@ fn ensure(ok: bool, what: &'static str) -> Result<(), Failure> {
 
 type Step = fn() -> Result<(), Failure>;
 
-/// Every check, in order. Add pilot-bandit and pilot-budget steps here (one function each).
+/// Every check, in order. Add a pilot-budget step here (one function) once its no-alloc API
+/// has landed.
 const STEPS: &[(&str, Step)] = &[
     ("libm square roots are correctly rounded", libm_sqrt),
     ("hashing embedder gives the host's exact bits", hashing_bits),
@@ -67,6 +72,10 @@ const STEPS: &[(&str, Step)] = &[
         rank_one_and_cholesky,
     ),
     ("bad input returns errors instead of panicking", bad_input),
+    (
+        "PILOT (LinUCB with a prior) selects, learns and snapshots",
+        bandit_step,
+    ),
 ];
 
 /// The embedding of "hello world" at D = 16 as signed feature counts; the host test
@@ -262,6 +271,58 @@ mod stack {
         }
         top - a
     }
+}
+
+/// PILOT on two arms in 4 dimensions, stored inline (`LinUcbFixed`, no allocator).
+///
+/// Arm 0 starts from the prior θ₀ = (0.9, 0.1, 0, 0), arm 1 from zero, λ = 1, α = 0.5. After
+/// reward 0.8 for arm 0 on x = e₀: A = diag(2, 1, 1, 1), b = θ₀ + 0.8·e₀, so θ̂·x = 1.7/2 =
+/// 0.85 and the width √(xᵀA⁻¹x) = √½.
+fn bandit_step() -> Result<(), Failure> {
+    let config = call(
+        "LinUcb::params",
+        LinUcb::params()
+            .alpha(0.5)
+            .lambda(1.0)
+            .reward_range(0.0, 1.0)
+            .discount(1.0)
+            .check(),
+    )?;
+    let prior = [0.9f32, 0.1, 0.0, 0.0];
+    let mut policy = call(
+        "LinUcbFixed::with_priors",
+        LinUcbFixed::<2, 4>::with_priors(config, 4, &[Some(&prior), None]),
+    )?;
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(7);
+    let x = [1.0f32, 0.0, 0.0, 0.0];
+    let (arm, _) = call("select", policy.select_array::<2>(&x, &mut rng))?;
+    ensure(arm == ArmId(0), "the prior should pick arm 0")?;
+    call("observe", policy.observe(arm, &x, 0.8))?;
+    let (_, scores) = call("select", policy.select_array::<2>(&x, &mut rng))?;
+    let h = core::f32::consts::FRAC_1_SQRT_2;
+    ensure(
+        (scores[0].estimate - 0.85).abs() <= 4.0 * f32::EPSILON
+            && (scores[0].width - h).abs() <= 4.0 * f32::EPSILON,
+        "arm 0 after one update: estimate 0.85, width √½",
+    )?;
+    ensure(
+        scores[1].estimate == 0.0 && scores[1].width == 1.0 && scores[1].score == 0.5,
+        "untouched arm 1: estimate 0, width 1, score α",
+    )?;
+    // A reward outside [0, 1] is refused and changes nothing.
+    match policy.observe(arm, &x, 7.0) {
+        Err(e) if e.kind() == ErrorKind::OutOfRange => {}
+        _ => return Err(Failure::check("reward 7 should be OutOfRange")),
+    }
+    let (_, again) = call("select", policy.select_array::<2>(&x, &mut rng))?;
+    ensure(again == scores, "state changed after a refused update")?;
+    // Snapshot into a stack buffer and restore into a fresh policy.
+    let mut bytes = [0u8; LinUcbFixed::<2, 4>::SNAPSHOT_LEN];
+    let n = call("save", policy.save(&mut bytes))?;
+    let mut copy = call("LinUcbFixed::new", LinUcbFixed::<2, 4>::new(config, 2, 4))?;
+    call("restore", copy.restore(bytes.get(..n).unwrap_or(&[])))?;
+    let (_, restored) = call("select", copy.select_array::<2>(&x, &mut rng))?;
+    ensure(restored == scores, "restored policy scores differently")
 }
 
 #[entry]
