@@ -2,7 +2,7 @@
 //! are compile errors.
 //!
 //! Each function flattens its arrays (`as_flattened`) and calls the slice kernel in
-//! [`linalg`](crate::linalg): one algorithm, two forms, identical results. Only value errors
+//! [`linalg`]: one algorithm, two forms, identical results. Only value errors
 //! remain at run time (NaN/∞, zero vectors, matrices that are not positive definite).
 //! Results are returned by value, so a caller never sees a half-written output.
 
