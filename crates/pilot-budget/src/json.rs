@@ -117,7 +117,7 @@ pub fn parse_instance(text: &str) -> Result<JsonInstance, InstanceError> {
         for (j, (wv, pv)) in w.iter().zip(p.iter()).enumerate() {
             let weight = integer(wv, &format!("weights[{c}][{j}]"))?;
             let profit = number(pv, &format!("profits[{c}][{j}]"))?;
-            integral_profits &= profit.fract() == 0.0 && profit < 9.0e15;
+            integral_profits &= profit < 9.0e15 && profit == (profit as i64) as f64;
             lightest = lightest.min(weight);
             instance.weights.push(weight);
             instance.profits.push(profit);
@@ -202,7 +202,7 @@ fn number(value: &Value, at: &str) -> Result<f64, InstanceError> {
 }
 
 fn value_json(v: f64, integral: bool) -> Value {
-    if integral && v.fract() == 0.0 && v.abs() < 9.0e15 {
+    if integral && v.abs() < 9.0e15 && v == (v as i64) as f64 {
         Value::from(v as i64)
     } else {
         Number::from_f64(v).map_or(Value::Null, Value::Number)

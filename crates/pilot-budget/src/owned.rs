@@ -218,12 +218,12 @@ impl MckpSolver for Exact {
                     let grow_records =
                         e.context().contains("records") && records < 4 * self.max_states;
                     if grow_states {
-                        let n = (2 * states).min(self.max_states);
+                        let n = (8 * states).min(self.max_states);
                         self.current.resize(n, State::default());
                         self.next.resize(n, State::default());
                     } else if grow_records {
                         self.records
-                            .resize((2 * records).min(4 * self.max_states), Record::default());
+                            .resize((8 * records).min(4 * self.max_states), Record::default());
                     } else {
                         return Err(e);
                     }

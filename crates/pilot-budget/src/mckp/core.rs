@@ -1,31 +1,39 @@
-//! The exact solver: an expanding-core dynamic program over (weight, profit) states, pruned by
-//! the Lagrangian bound at the LP's dual price — in the spirit of Pisinger's `mcknap` (1995).
+//! The exact solver: an expanding-core dynamic program over (weight, profit) states, after
+//! Pisinger's `mcknap` ("A minimal algorithm for the multiple-choice knapsack problem", 1995).
 //!
-//! Start from the LP's integer part (every class at its "base" item). With λ the LP's dual
-//! price, every solution x satisfies `profit(x) ≤ profit(x) + λ(C − weight(x))
-//! = U0 − Σ_c d_c(x_c)`, where `U0` is the bound at the base and `d_c(j) ≥ 0` is the
-//! reduced-profit loss of moving class `c` from its base to item `j` (the base maximises
-//! `p − λw` in each class). So only moves whose losses sum to at most `U0 − incumbent` can
-//! improve on the incumbent. Classes are added to the "core" in increasing order of their
-//! smallest loss; each is expanded into a Pareto list of states (weight ascending, profit
-//! strictly ascending), states whose bound falls below the incumbent are dropped, and the
-//! expansion stops as soon as the next class's smallest loss exceeds the remaining gap: every
-//! class left out is provably at an optimal item already. Feasible states improve the incumbent
-//! as they appear, which is what keeps the gap (and the state lists) small.
+//! Start from the LP's integer part: every class at its "base" item, total weight ≤ C. The
+//! core is a set of classes whose choice is enumerated; every other class stays at its base.
+//! Classes join the core in the order their hull increments are met walking outwards from the
+//! LP's break increment in the efficiency-sorted list, so that after each step
+//! - every class outside the core gains at most `e_out` profit per unit of weight added (the
+//!   next increment up the walk) and loses at least `e_in` per unit removed (the next one
+//!   down), by concavity of its hull; hence a state of weight `W` and profit `P` can reach at
+//!   most `P + e_out (C − W)` if `W ≤ C`, and `P − e_in (W − C)` otherwise;
+//! - with λ the LP dual price, `P + λ (C − W) = U₀ − Σ losses` also bounds it, and items whose
+//!   reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j)` exceeds the gap to the incumbent are
+//!   never tried.
 //!
-//! Dominated items are dropped (never needed for an optimum); LP-dominated ones are kept, since
-//! an integer optimum may use them.
+//! Each class added expands the state list (weight ascending, profit strictly ascending: a
+//! Pareto front, so dominated states go), drops states whose bound cannot beat the incumbent,
+//! and every feasible state updates the incumbent. The search ends when the list is empty (no
+//! state can improve) or every class with a choice has joined. Dominated items are dropped up
+//! front (never needed for an optimum); LP-dominated ones are kept, since an integer optimum
+//! may use them.
 
 use pilot_core::{Detail, Error, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result};
 
 use super::greedy::{greedy_walk, write_picks};
-use super::relax::{check_choice, relax};
-use super::scratch::{CoreScratch, Increment, NO_ITEM, NO_RECORD, Record, Scratch, State};
+use super::relax::{Relaxation, check_choice, relax};
+use super::scratch::{
+    ClassSlot, CoreScratch, Increment, ItemSlot, NO_ITEM, NO_RECORD, Record, Scratch, State,
+};
 
-/// The exact multiple-choice knapsack solver (expanding core, Lagrangian bounds).
+/// The exact multiple-choice knapsack solver (expanding core with bounds).
 ///
-/// Exact up to floating-point rounding of the profits (states within `1e-9 ×` the profit scale
-/// of the incumbent are kept). Reports the LP bound.
+/// Exact up to floating-point rounding of the profits: a state is dropped only when its bound
+/// is within `1e-9 ×` the instance's profit scale of the incumbent or below; with whole-number
+/// profits (sum below 10¹⁵), when it is below the incumbent + 1, which keeps the result exact.
+/// Reports the LP bound.
 #[derive(Debug)]
 pub struct CoreSolver<'s> {
     scratch: Scratch<'s>,
@@ -42,13 +50,20 @@ impl<'s> CoreSolver<'s> {
 /// The best solution found so far by the state expansion.
 struct Incumbent {
     value: f64,
-    /// Set when a core state beat the greedy solution: its record chain and pending choice.
+    /// Set when a core state beat the greedy solution: its record chain, pending choice slot
+    /// and the class of that choice.
     chain: Option<(u32, u32, u32)>,
 }
 
 impl MckpSolver for CoreSolver<'_> {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         check_choice(instance, choice)?;
+        if instance.item_count() >= NO_ITEM as usize {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "CoreSolver: more than 2^32 - 1 items",
+            ));
+        }
         let scratch = &mut self.scratch;
         let relaxation = relax(instance, scratch)?;
         let capacity = instance.capacity();
@@ -58,24 +73,12 @@ impl MckpSolver for CoreSolver<'_> {
             .iter()
             .map(|c| scratch.items[c.pick].profit)
             .sum();
-        let tol = relaxation.tolerance();
-        let lambda = relaxation.lambda;
         let mut best = Incumbent {
             value: greedy_value,
             chain: None,
         };
-        if greedy_value < relaxation.bound - tol {
-            best = expand(
-                scratch,
-                &mut self.core,
-                m,
-                capacity,
-                lambda,
-                tol,
-                relaxation.integer_weight,
-                relaxation.integer_value,
-                best,
-            )?;
+        if relaxation.bound - greedy_value >= relaxation.margin() {
+            best = expand(scratch, &mut self.core, m, capacity, &relaxation, best)?;
         }
         match best.chain {
             None => write_picks(scratch, m, choice),
@@ -110,17 +113,60 @@ fn too_small(context: &'static str, found: usize) -> Error {
     })
 }
 
+/// The walk over the efficiency-sorted increments that picks the next core class and gives
+/// the efficiencies bounding every class outside the core.
+struct Walk {
+    /// Next increment up (index ≥ break) of a class outside the core.
+    up: usize,
+    /// One past the next increment down (index < break) of a class outside the core.
+    down: usize,
+}
+
+impl Walk {
+    fn skip_core(&mut self, incs: &[Increment], classes: &[ClassSlot]) {
+        while self.up < incs.len() && classes[incs[self.up].class].in_core {
+            self.up += 1;
+        }
+        while self.down > 0 && classes[incs[self.down - 1].class].in_core {
+            self.down -= 1;
+        }
+    }
+
+    /// `(e_out, e_in)`: at most `e_out` gained per unit of weight added outside the core, at
+    /// least `e_in` lost per unit removed.
+    fn efficiencies(&self, incs: &[Increment]) -> (f64, f64) {
+        let e_out = incs.get(self.up).map_or(0.0, |i| i.eff);
+        let e_in = match self.down {
+            0 => f64::INFINITY,
+            d => incs[d - 1].eff,
+        };
+        (e_out, e_in)
+    }
+
+    /// The class whose next increment is closest in efficiency to λ.
+    fn next_class(&self, incs: &[Increment], lambda: f64) -> Option<usize> {
+        let up = incs.get(self.up);
+        let down = self.down.checked_sub(1).map(|d| &incs[d]);
+        match (up, down) {
+            (Some(u), Some(d)) => Some(if (u.eff - lambda).abs() <= (d.eff - lambda).abs() {
+                u.class
+            } else {
+                d.class
+            }),
+            (Some(u), None) => Some(u.class),
+            (None, Some(d)) => Some(d.class),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Runs the core expansion; returns the improved incumbent (or the one it was given).
-#[allow(clippy::too_many_arguments)]
 fn expand(
     scratch: &mut Scratch<'_>,
     lists: &mut CoreScratch<'_>,
     m: usize,
     capacity: u64,
-    lambda: f64,
-    tol: f64,
-    base_weight: u64,
-    base_profit: f64,
+    relaxation: &Relaxation,
     mut best: Incumbent,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
@@ -128,101 +174,99 @@ fn expand(
     if state_cap == 0 {
         return Err(too_small("CoreSolver scratch: state lists", 0));
     }
+    let Scratch {
+        items,
+        increments,
+        classes,
+    } = scratch;
+    let incs = &increments[..relaxation.increments];
+    let classes = &mut classes[..m];
+    let (lambda, tol) = (relaxation.lambda, relaxation.tolerance());
+    let margin = relaxation.margin();
     let cap_f = capacity as f64;
-    let bound_of = |w: u64, p: f64| p + lambda * (cap_f - w as f64);
+    let lagrangian = |w: u64, p: f64| p + lambda * (cap_f - w as f64);
 
-    // Order classes by the smallest loss of leaving their base item.
-    for slot in scratch.classes[..m].iter_mut() {
-        let b = scratch.items[slot.base];
-        let mut key = f64::INFINITY;
-        for j in slot.start..slot.start + slot.len {
-            if j != slot.base {
-                key = key.min(loss(b.weight, b.profit, &scratch.items[j], lambda));
-            }
-        }
-        slot.key = key;
+    for slot in classes.iter_mut() {
+        slot.in_core = false;
     }
-    scratch.classes[..m]
-        .sort_unstable_by(|a, b| a.key.total_cmp(&b.key).then(a.class.cmp(&b.class)));
-
+    let mut walk = Walk {
+        up: relaxation.break_at,
+        down: relaxation.break_at,
+    };
     lists.current[0] = State {
-        weight: base_weight,
-        profit: base_profit,
+        weight: relaxation.integer_weight,
+        profit: relaxation.integer_value,
         record: NO_RECORD,
         pending: NO_ITEM,
     };
     let mut len = 1usize;
     let mut records = 0usize;
-    let mut max_bound = bound_of(base_weight, base_profit);
+    let mut max_lagrangian = lagrangian(relaxation.integer_weight, relaxation.integer_value);
 
-    for k in 0..m {
-        let slot = scratch.classes[k];
-        let gap = max_bound - best.value;
-        if gap < -tol || slot.key > gap + tol {
+    while let Some(class) = walk.next_class(incs, lambda) {
+        let gap = max_lagrangian - best.value;
+        if gap < margin {
             break;
         }
-        let b = scratch.items[slot.base];
-        // Candidate moves, kept in the (now free) increment slots: `from` = item slot,
-        // `dw` = its weight, `dp` = profit change, `to` = merge head into `current`.
-        let mut candidates = 0usize;
-        for j in slot.start..slot.start + slot.len {
-            let item = scratch.items[j];
-            if j == slot.base || loss(b.weight, b.profit, &item, lambda) <= gap + tol {
-                scratch.increments[candidates] = Increment {
-                    class: slot.class,
-                    from: j,
-                    to: 0,
-                    dw: item.weight,
-                    dp: item.profit - b.profit,
-                    eff: 0.0,
-                };
-                candidates += 1;
+        classes[class].in_core = true;
+        walk.skip_core(incs, classes);
+        let (e_out, e_in) = walk.efficiencies(incs);
+        let slot = classes[class];
+        let b = items[slot.base];
+        let members = &mut items[slot.start..slot.start + slot.len];
+        let current = &lists.current[..len];
+        for (k, item) in members.iter_mut().enumerate() {
+            let is_base = slot.start + k == slot.base;
+            item.head = 0;
+            item.head_weight = u64::MAX;
+            item.head_profit = f64::NEG_INFINITY;
+            if is_base || loss(&b, item, lambda) <= gap + tol {
+                load_head(item, &b, current);
             }
         }
-        let cands = &mut scratch.increments[..candidates];
-        let current = &lists.current[..len];
         let mut out = 0usize;
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
         loop {
             // k-way merge of the shifted lists by (weight ascending, profit descending).
-            let mut pick: Option<(usize, u64, f64)> = None;
-            for (c, cand) in cands.iter().enumerate() {
-                if let Some(s) = current.get(cand.to) {
-                    // `s.weight` includes this class's base weight, so this never underflows.
-                    let w = s.weight - b.weight + cand.dw;
-                    let p = s.profit + cand.dp;
-                    let better = match pick {
-                        None => true,
-                        Some((_, bw, bp)) => w < bw || (w == bw && p > bp),
-                    };
-                    if better {
-                        pick = Some((c, w, p));
-                    }
+            let mut pick: Option<usize> = None;
+            let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
+            for (k, item) in members.iter().enumerate() {
+                if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
+                    (pw, pp) = (item.head_weight, item.head_profit);
+                    pick = Some(k);
                 }
             }
-            let Some((c, weight, profit)) = pick else {
+            let Some(k) = pick else {
                 break;
             };
-            let parent = current[cands[c].to];
-            cands[c].to += 1;
+            let (weight, profit) = (pw, pp);
+            let parent = current[members[k].head as usize];
+            members[k].head += 1;
+            load_head(&mut members[k], &b, current);
             if profit <= last_profit {
                 continue;
             }
-            let bound = bound_of(weight, profit);
-            if bound < best.value - tol {
-                continue;
-            }
-            let pending = if cands[c].from == slot.base {
+            last_profit = profit;
+            let pending = if slot.start + k == slot.base {
                 NO_ITEM
             } else {
-                cands[c].from as u32
+                (slot.start + k) as u32
             };
             if weight <= capacity && profit > best.value {
                 best = Incumbent {
                     value: profit,
-                    chain: Some((parent.record, pending, slot.class as u32)),
+                    chain: Some((parent.record, pending, class as u32)),
                 };
+            }
+            let reach = if weight <= capacity {
+                profit + e_out * (cap_f - weight as f64)
+            } else {
+                profit - e_in * (weight as f64 - cap_f)
+            };
+            let lagrange = lagrangian(weight, profit);
+            if reach.min(lagrange) < best.value + margin {
+                continue;
             }
             if out == state_cap {
                 return Err(too_small("CoreSolver scratch: state lists", state_cap));
@@ -234,8 +278,7 @@ fn expand(
                 pending,
             };
             out += 1;
-            last_profit = profit;
-            next_max = next_max.max(bound);
+            next_max = next_max.max(lagrange);
         }
         for s in lists.next[..out].iter_mut() {
             if s.pending != NO_ITEM {
@@ -244,7 +287,7 @@ fn expand(
                 }
                 lists.records[records] = Record {
                     parent: s.record,
-                    class: slot.class as u32,
+                    class: class as u32,
                     slot: s.pending,
                 };
                 s.record = records as u32;
@@ -254,7 +297,14 @@ fn expand(
         }
         core::mem::swap(&mut lists.current, &mut lists.next);
         len = out;
-        max_bound = next_max;
+        max_lagrangian = next_max;
+        #[cfg(feature = "std")]
+        if std::env::var_os("PROBE").is_some() {
+            std::eprintln!(
+                "class {class} states {len} best {} maxL {max_lagrangian} e_out {e_out} e_in {e_in} records {records}",
+                best.value
+            );
+        }
         if len == 0 {
             break;
         }
@@ -262,8 +312,24 @@ fn expand(
     Ok(best)
 }
 
+/// Caches the state at `item.head` moved from base `b` to `item` (or marks the list done).
+#[inline]
+fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State]) {
+    match current.get(item.head as usize) {
+        // `s.weight` includes this class's base weight, so this never underflows.
+        Some(s) => {
+            item.head_weight = s.weight - b.weight + item.weight;
+            item.head_profit = s.profit + (item.profit - b.profit);
+        }
+        None => {
+            item.head_weight = u64::MAX;
+            item.head_profit = f64::NEG_INFINITY;
+        }
+    }
+}
+
 /// Reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j) ≥ 0` of moving from base `b` to `item`.
-fn loss(base_weight: u64, base_profit: f64, item: &super::scratch::ItemSlot, lambda: f64) -> f64 {
-    let dw = item.weight as f64 - base_weight as f64;
-    (base_profit - item.profit) + lambda * dw
+fn loss(base: &ItemSlot, item: &ItemSlot, lambda: f64) -> f64 {
+    let dw = item.weight as f64 - base.weight as f64;
+    (base.profit - item.profit) + lambda * dw
 }

@@ -45,12 +45,24 @@ pub struct Relaxation {
     pub(crate) break_at: usize,
     /// Sum over classes of the largest absolute profit: the scale for float tolerances.
     pub(crate) scale: f64,
+    /// Every profit is a whole number (and the sums stay exact in f64).
+    pub(crate) integral: bool,
 }
 
 impl Relaxation {
     /// Absolute tolerance for comparing objective values of this instance.
     pub(crate) fn tolerance(&self) -> f64 {
         1e-9 * (1.0 + self.scale)
+    }
+
+    /// How much a bound must exceed the incumbent for a strict improvement to be possible:
+    /// with whole-number profits an improvement gains at least 1.
+    pub(crate) fn margin(&self) -> f64 {
+        if self.integral && self.scale < 1e15 {
+            1.0 - self.tolerance()
+        } else {
+            self.tolerance()
+        }
     }
 }
 
@@ -85,6 +97,10 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
 
     let (mut max_total, mut min_total, mut scale) = (0u64, 0u64, 0.0f64);
     let (mut base_value, mut increments) = (0.0f64, 0usize);
+    let integral = instance
+        .profits()
+        .iter()
+        .all(|&p| p.abs() < 9.0e15 && p == (p as i64) as f64);
     for c in 0..m {
         let range = instance.class_range(c);
         let start = range.start;
@@ -95,6 +111,9 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
                 weight: weights[j],
                 profit: profits[j],
                 item: j,
+                head: 0,
+                head_weight: 0,
+                head_profit: 0.0,
             };
         }
         slots.sort_unstable_by(|a, b| {
@@ -138,7 +157,7 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
             pick: start,
             base: start,
             blocked: false,
-            key: 0.0,
+            in_core: false,
         };
     }
     if !scale.is_finite() {
@@ -200,6 +219,7 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
         increments,
         break_at,
         scale,
+        integral,
     })
 }
 

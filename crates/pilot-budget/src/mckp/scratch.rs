@@ -7,6 +7,13 @@ pub struct ItemSlot {
     pub(crate) profit: f64,
     /// Index of the item within its class in the caller's instance.
     pub(crate) item: usize,
+    /// The core solver's merge head into the state list.
+    pub(crate) head: u32,
+    /// Weight of the state at `head` moved to this item (`u64::MAX`: none left / not a
+    /// candidate), cached so the merge compares without reloading states.
+    pub(crate) head_weight: u64,
+    /// Profit of the state at `head` moved to this item.
+    pub(crate) head_profit: f64,
 }
 
 /// One step along the upper convex hull of a class: from one hull vertex to the next.
@@ -36,8 +43,8 @@ pub struct ClassSlot {
     pub(crate) base: usize,
     /// Set once the greedy walk skipped an increment of this class.
     pub(crate) blocked: bool,
-    /// Smallest reduced-profit loss of leaving `pick` (the core solver's class order).
-    pub(crate) key: f64,
+    /// Set once the core solver has added this class to its core.
+    pub(crate) in_core: bool,
 }
 
 /// A partial solution of the core solver: classes added so far at some item, the rest at base.
@@ -123,10 +130,10 @@ pub struct CoreScratch<'s> {
 }
 
 impl<'s> CoreScratch<'s> {
-    /// State slots per list that solve the m = 100 × n = 10 benchmark suites.
-    pub const SUGGESTED_STATES: usize = 1 << 16;
-    /// Record slots that solve the m = 100 × n = 10 benchmark suites.
-    pub const SUGGESTED_RECORDS: usize = 1 << 18;
+    /// State slots per list that solve the m = 100 × n = 10 benchmark suites (6 MB per list).
+    pub const SUGGESTED_STATES: usize = 1 << 18;
+    /// Record slots that solve the m = 100 × n = 10 benchmark suites (96 MB).
+    pub const SUGGESTED_RECORDS: usize = 1 << 23;
 
     /// Wraps the caller's buffers: `current` and `next` hold state lists of equal capacity
     /// (the smaller of the two lengths is used).
