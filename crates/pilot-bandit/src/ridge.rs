@@ -61,10 +61,14 @@ fn check_dim(dim: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_prior<F: Real>(prior: Option<&[F]>, dim: usize) -> Result<()> {
+/// A prior must be finite and so must b = λ·θ₀ (a prior near `F::MAX` with λ > 1 overflows).
+fn check_prior<F: Real>(prior: Option<&[F]>, dim: usize, lambda: F) -> Result<()> {
     if let Some(p) = prior {
         check_len("prior", p, dim)?;
         check_finite("prior", p)?;
+        if let Some(&v) = p.iter().find(|&&v| !(lambda * v).is_finite()) {
+            return Err(Error::non_finite("prior: λ·prior overflows", v.to_f64()));
+        }
     }
     Ok(())
 }
@@ -94,6 +98,21 @@ struct Staged<'a, F> {
     u: &'a mut [F],
     theta: &'a mut [F],
     b: &'a mut [F],
+}
+
+/// Checks that A⁻¹ − u·uᵀ keeps a positive diagonal before it is written. A huge but finite
+/// context (‖x‖ ≈ 10⁴ in `f32`) makes u_i² round to A⁻¹_ii, and the subtraction would leave a
+/// zero or negative diagonal: a state no snapshot restores and no Cholesky factor exists for.
+fn check_stays_definite<F: Real>(context: &'static str, m: &[F], u: &[F]) -> Result<()> {
+    let d = u.len();
+    for (i, &ui) in u.iter().enumerate() {
+        let diag = m.get(i * d + i).copied().unwrap_or(F::ZERO) - ui * ui;
+        if !(diag > F::ZERO) {
+            return Err(Error::new(ErrorKind::NotPositiveDefinite, context)
+                .with_detail(Detail::Value(diag.to_f64())));
+        }
+    }
+    Ok(())
 }
 
 /// One rank-1 step on a staged copy (`m`, `theta`, `b` in scratch): adds weight `w` on
@@ -130,6 +149,7 @@ fn stage_rank_one<F: Real>(
         *bi += w * r * xi;
     }
     check_finite(context, u)?;
+    check_stays_definite(context, m, u)?;
     check_finite(context, theta)?;
     check_finite(context, b)
 }
@@ -168,6 +188,7 @@ fn stage_unit_step<F: Real>(
         *bk += w * target;
     }
     check_finite("update: discount", u)?;
+    check_stays_definite("update: discount", m, u)?;
     check_finite("update: discount", theta)
 }
 
@@ -201,7 +222,7 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     ) -> Result<Self> {
         check_dim(dim)?;
         for p in priors {
-            check_prior(*p, dim)?;
+            check_prior(*p, dim, config.lambda())?;
         }
         let mut arms = S::with_shape(priors.len(), dim)?;
         let lambda = config.lambda();
@@ -510,7 +531,7 @@ impl<F: Real> Ridge<crate::storage::VecArms<F>, F> {
     /// [`DimensionMismatch`](ErrorKind::DimensionMismatch) / [`NonFinite`](ErrorKind::NonFinite)
     /// for a bad prior; nothing changes then.
     pub fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
-        check_prior(prior, self.dim())?;
+        check_prior(prior, self.dim(), self.config.lambda())?;
         let index = self.arms.push_arm();
         let lambda = self.config.lambda();
         if let Some((arm, _)) = self.arms.arm_mut(index) {
