@@ -20,6 +20,8 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "clippy",
             "--workspace",
             "--all-targets",
+            // One crate that does not compile must not hide the lints of the others.
+            "--keep-going",
             "--",
             "-D",
             "warnings",
@@ -29,7 +31,7 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
     runner.run(
         "test",
         cargo()
-            .args(["test", "--workspace"])
+            .args(["test", "--workspace", "--no-fail-fast"])
             .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string()),
     );
     crate::no_std::run(runner, &[]);
