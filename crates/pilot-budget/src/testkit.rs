@@ -249,3 +249,180 @@ pub fn check_online<F: pilot_core::Real, P: CostPolicy<F>>(
     }
     Ok(routed)
 }
+
+/// Reads fuzz input a piece at a time; running out yields zeros, so every input decodes.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    /// A scalar biased toward what breaks budget arithmetic: zero, negatives, NaN, ±∞, huge,
+    /// tiny and subnormal values, or any `f32` bit pattern.
+    fn real<F: pilot_core::Real>(&mut self) -> F {
+        let v = match self.byte() % 16 {
+            0 => 0.0,
+            1 => 1.0,
+            2 => -1.0,
+            3 => f64::NAN,
+            4 => f64::INFINITY,
+            5 => f64::NEG_INFINITY,
+            6 => 3.0e38,
+            7 => f64::MAX,
+            8 => 1e-45,
+            9 => 1e-300,
+            10 => {
+                let bits = [self.byte(), self.byte(), self.byte(), self.byte()];
+                f64::from(f32::from_bits(u32::from_le_bytes(bits)))
+            }
+            11 => f64::from(self.byte()) * 1e3,
+            _ => f64::from(self.byte()) / 64.0,
+        };
+        F::from_f64(v)
+    }
+}
+
+/// Decodes an MCKP instance with [`instance_from_bytes`] and runs [`check_offline`] on it.
+///
+/// # Errors
+/// As [`check_offline`].
+pub fn check_mckp_bytes(data: &[u8]) -> Result<(), String> {
+    match instance_from_bytes(data) {
+        Some(instance) => check_offline(&instance).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// Builds an online policy (threshold or pacing, `f32` or `f64`, any spread, reserve, cost
+/// cap and value source) and a stream of queries with arbitrary scores and costs — NaN,
+/// negative, infinite and huge included, sometimes of the wrong length — from fuzz input, and
+/// runs [`check_online`]: the spend never exceeds the budget, a routed arm's cost is a valid
+/// cost, a rejected query leaves the state unchanged. Configurations the policy rejects are
+/// skipped.
+///
+/// # Errors
+/// As [`check_online`].
+pub fn check_online_bytes(data: &[u8]) -> Result<(), String> {
+    let mut bytes = Bytes(data);
+    let head = bytes.byte();
+    if head & 0x80 == 0 {
+        online_from::<f32>(head, &mut bytes)
+    } else {
+        online_from::<f64>(head, &mut bytes)
+    }
+}
+
+fn online_from<F: pilot_core::Real>(head: u8, bytes: &mut Bytes<'_>) -> Result<(), String> {
+    use crate::{
+        OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
+    };
+    let arms = usize::from(bytes.byte() % 4) + 1;
+    let mut config = OnlineConfig::<F>::new(arms, bytes.real());
+    if head & 0x01 != 0 {
+        config = config.with_reserve(bytes.real());
+    }
+    if head & 0x02 != 0 {
+        config = config.with_max_cost(bytes.real());
+    }
+    config = config.with_value(match bytes.byte() % 3 {
+        0 => ValueOf::Estimate,
+        1 => ValueOf::Score,
+        _ => ValueOf::Optimistic(bytes.real()),
+    });
+    let spread = match (head >> 2) % 4 {
+        0 => Ok(Spread::Whole),
+        1 => Spread::uniform(u64::from(bytes.byte()), usize::from(bytes.byte() % 40)),
+        2 => {
+            let horizon = u64::from(bytes.byte());
+            let shares: Vec<F> = (0..bytes.byte() % 6).map(|_| bytes.real()).collect();
+            Spread::shares(horizon, &shares)
+        }
+        _ => Spread::rate(bytes.real(), bytes.real()),
+    };
+    let Ok(spread) = spread else {
+        return Ok(());
+    };
+    config = config.with_spread(spread);
+    let threshold = head & 0x10 == 0;
+    let (upper, lower) = (bytes.real(), bytes.real());
+    let mut pacing = PacingParams::new(bytes.real());
+    if head & 0x20 != 0 {
+        pacing = pacing.with_target(bytes.real()).with_step(bytes.real());
+    }
+    let mut stream = Vec::new();
+    while !bytes.0.is_empty() && stream.len() < 64 {
+        let n = if bytes.byte().is_multiple_of(16) {
+            usize::from(bytes.byte() % 6)
+        } else {
+            arms
+        };
+        let scores = (0..n)
+            .map(|_| ArmScore {
+                estimate: bytes.real(),
+                width: bytes.real(),
+                score: bytes.real(),
+            })
+            .collect();
+        let costs = (0..n).map(|_| bytes.real()).collect();
+        stream.push((scores, costs));
+    }
+    if threshold {
+        let Ok(params) = ThresholdParams::new(upper, lower) else {
+            return Ok(());
+        };
+        let Ok(mut policy) = ThresholdPolicy::new(config, params) else {
+            return Ok(());
+        };
+        check_online(&mut policy, &stream).map(|_| ())
+    } else {
+        let Ok(mut policy) = PacingPolicy::new(config, pacing) else {
+            return Ok(());
+        };
+        check_online(&mut policy, &stream).map(|_| ())
+    }
+}
+
+/// Valid inputs for [`check_online_bytes`]: each policy and spread with sensible settings and
+/// a short stream of ordinary queries. Seeds for the corpus.
+pub fn online_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for head in [0x00u8, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x1c, 0x30, 0x83, 0x93] {
+        let mut s = vec![head, 2];
+        s.extend_from_slice(&[11, 10]); // budget 10 000
+        if head & 0x01 != 0 {
+            s.extend_from_slice(&[12, 4]); // reserve
+        }
+        if head & 0x02 != 0 {
+            s.extend_from_slice(&[11, 2]); // cap
+        }
+        s.push(0);
+        match (head >> 2) % 4 {
+            1 => s.extend_from_slice(&[100, 4]),
+            2 => s.extend_from_slice(&[100, 3, 12, 64, 12, 32, 12, 16]),
+            3 => s.extend_from_slice(&[12, 200, 12, 100]),
+            _ => {}
+        }
+        s.extend_from_slice(&[12, 255, 12, 1, 12, 64]); // upper, lower, initial price
+        if head & 0x20 != 0 {
+            s.extend_from_slice(&[12, 100, 12, 3]);
+        }
+        for q in 0..12u8 {
+            s.push(1);
+            for a in 0..3u8 {
+                s.extend_from_slice(&[12, 20 + 7 * a + q, 12, 8, 12, 30 + a]);
+            }
+            for a in 0..3u8 {
+                s.extend_from_slice(&[11, 1 + a * 3 + q % 4]);
+            }
+        }
+        seeds.push(s);
+    }
+    seeds
+}

@@ -20,6 +20,8 @@ mod judge;
 mod pairs;
 mod routing;
 mod shared;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use bandit_log::{BanditLog, BanditLogHeader, BanditLogWriter, BanditStep};
 pub use embeddings::Embeddings;

@@ -36,7 +36,40 @@ pub const TARGETS: &[Target] = &[
         oracle: pilot_bandit::testkit::check_policy_ops,
         seeds: || Ok(pilot_bandit::testkit::policy_ops_seeds()),
     },
+    Target {
+        name: "mckp",
+        calls: "pilot_budget::testkit::check_mckp_bytes",
+        oracle: pilot_budget::testkit::check_mckp_bytes,
+        seeds: || Ok(mckp_seeds()),
+    },
+    Target {
+        name: "online",
+        calls: "pilot_budget::testkit::check_online_bytes",
+        oracle: pilot_budget::testkit::check_online_bytes,
+        seeds: || Ok(pilot_budget::testkit::online_seeds()),
+    },
+    Target {
+        name: "parsers",
+        calls: "pilot_data::testkit::check_parsers",
+        oracle: pilot_data::testkit::check_parsers,
+        seeds: || Ok(pilot_data::testkit::parser_seeds()),
+    },
 ];
+
+/// MCKP instances in `pilot_budget::testkit::instance_from_bytes` form: classes, capacity,
+/// then per class an item count and (weight, profit) pairs; tight, loose and infeasible ones.
+fn mckp_seeds() -> Vec<Vec<u8>> {
+    vec![
+        vec![2, 10, 1, 3, 5, 6, 9, 2, 2, 7, 4, 1, 8, 20],
+        vec![
+            5, 40, 2, 1, 1, 5, 7, 9, 20, 1, 4, 8, 2, 9, 3, 3, 3, 4, 1, 2, 2, 2, 9, 9, 8, 60, 50,
+        ],
+        vec![1, 0, 1, 5, 9, 6, 8],
+        vec![
+            3, 63, 4, 1, 255, 2, 254, 3, 253, 4, 252, 63, 1, 4, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5,
+        ],
+    ]
+}
 
 /// The `fuzz/` folder of this checkout.
 pub fn fuzz_dir() -> PathBuf {
