@@ -1,0 +1,95 @@
+//! `pilot mckp solve` end to end: answers, and exit status 2 with a clear message on bad files.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pilot-mckp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn solve(solver: &str, path: &PathBuf) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .args(["mckp", "solve", "--solver", solver])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const SMALL: &str = r#"{"capacity": 10, "weights": [[1, 4, 9], [2, 5, 8]],
+    "profits": [[5, 8, 9], [4, 9, 10]], "comment": "ignored"}"#;
+
+#[test]
+fn dp_prints_the_optimum_as_integers() {
+    let path = write("small.json", SMALL);
+    let v = json(&solve("dp", &path));
+    // Optimum: items (4, 8) + (5, 9) = weight 9, value 17.
+    assert_eq!(v["value"], serde_json::json!(17));
+    assert_eq!(v["choice"], serde_json::json!([1, 1]));
+    assert_eq!(v["weight"], serde_json::json!(9));
+    assert!(v["bound"].as_f64().unwrap() >= 17.0);
+}
+
+#[test]
+fn lp_and_greedy_bracket_the_optimum() {
+    let path = write("small2.json", SMALL);
+    let lp = json(&solve("lp", &path));
+    let greedy = json(&solve("greedy", &path));
+    let bound = lp["bound"].as_f64().unwrap();
+    assert!(bound >= 17.0);
+    assert!(greedy["value"].as_f64().unwrap() <= 17.0);
+    assert!(greedy["weight"].as_u64().unwrap() <= 10);
+    assert!(lp.get("fractional").is_some());
+}
+
+#[test]
+fn bad_files_exit_2_with_the_reason() {
+    let cases = [
+        (
+            "ragged.json",
+            r#"{"capacity": 3, "weights": [[1, 2]], "profits": [[1]]}"#,
+            "ragged",
+        ),
+        (
+            "empty.json",
+            r#"{"capacity": 3, "weights": [[1], []], "profits": [[1], []]}"#,
+            "empty class",
+        ),
+        (
+            "neg.json",
+            r#"{"capacity": 3, "weights": [[1, -2]], "profits": [[1, 1]]}"#,
+            "negative number at weights[0][1]",
+        ),
+        (
+            "infeasible.json",
+            r#"{"capacity": 0, "weights": [[1, 2]], "profits": [[1, 1]]}"#,
+            "infeasible",
+        ),
+        (
+            "malformed.json",
+            r#"{"capacity": 3, "weights": "#,
+            "malformed JSON",
+        ),
+    ];
+    for (name, text, reason) in cases {
+        let out = solve("dp", &write(name, text));
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = solve("dp", &PathBuf::from("/nonexistent/instance.json"));
+    assert_eq!(out.status.code(), Some(2));
+}
