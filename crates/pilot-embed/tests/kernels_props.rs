@@ -214,9 +214,8 @@ fn check_sherman_morrison<F: Real>(d: usize, lambda: f64, updates: &[(Vec<f64>, 
 
 // ---------------------------------------------------------------- properties
 
+// Case count from PROPTEST_CASES (256 by default; `cargo xtask ci` asks for more).
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     #[test]
     fn products_match_reference((a, b) in pair(48)) {
         check_products::<f32>(&a, &b);
