@@ -27,6 +27,9 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "warnings",
         ]),
     );
+    // The plugin host's tests load the guests from target/plugins (and fail under CI=true
+    // when they are missing), so build them first.
+    crate::plugins::run(runner, &[]);
     // More property-test cases than a plain `cargo test` (proptest's default is 256).
     runner.run(
         "test",

@@ -7,6 +7,7 @@ mod ci;
 mod fuzz;
 mod minilm;
 mod no_std;
+mod plugins;
 mod prop;
 mod util;
 
@@ -18,6 +19,7 @@ usage: cargo xtask <task> [args]
 tasks:
   ci         everything CI checks: fmt, clippy -D warnings, tests, no-std builds, smoke binary
   no-std     build each core crate for thumbv7em-none-eabihf, link and run the smoke binary
+  plugins    build every guest in plugins/ as a wasm component into target/plugins/*.wasm
   fuzz [TARGET] [--time SECONDS] [--build-only] [--seeds]
              cargo-fuzz (nightly): build every target, run each (or TARGET) SECONDS (default
              60); crashes are minimised into fuzz/regressions/, replayed by `cargo test`
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         "no-std" => no_std::run(&mut runner, rest),
         "fuzz" => fuzz::run(&mut runner, rest),
         "prop" => prop::run(&mut runner, rest),
+        "plugins" => plugins::run(&mut runner, rest),
         "fetch-model" => minilm::fetch_model(&mut runner, rest),
         "minilm" => minilm::minilm(&mut runner, rest),
         "help" | "--help" | "-h" => {

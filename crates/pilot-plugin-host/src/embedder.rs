@@ -1,0 +1,250 @@
+//! An embedder plugin as a [`pilot_core::Embedder`]: outputs validated, traps recovered from.
+
+use pilot_core::{Detail, Embedder, Result as CoreResult, check_len};
+use wasmtime::component::ResourceAny;
+
+use crate::bindings::embedder::EmbedderPlugin;
+use crate::engine::Pre;
+use crate::sandbox::Sandbox;
+use crate::{CompiledPlugin, PluginError, PluginKind};
+
+/// Largest output dimension a plugin may declare.
+const MAX_DIM: usize = 1 << 20;
+
+struct Live {
+    sandbox: Sandbox,
+    bindings: EmbedderPlugin,
+    model: ResourceAny,
+}
+
+/// An embedder running in a plugin: every call is limited (fuel, deadline, memory) and every
+/// output is checked (dimension, finite, within [`Limits::output_bound`](crate::Limits)).
+///
+/// After a trap the instance is dropped and a fresh one is created from the same configuration
+/// on the next call; an embedder has no learned state, so nothing is lost.
+pub struct PluginEmbedder {
+    plugin: CompiledPlugin,
+    config: String,
+    live: Option<Live>,
+    id: String,
+    dim: usize,
+    last_error: Option<PluginError>,
+    restarts: u64,
+}
+
+impl std::fmt::Debug for PluginEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEmbedder")
+            .field("plugin", &self.plugin.name())
+            .field("id", &self.id)
+            .field("dim", &self.dim)
+            .field("restarts", &self.restarts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginEmbedder {
+    /// Instantiates `plugin` and creates its model from `config` (plugin-defined; "" = defaults).
+    ///
+    /// # Errors
+    /// [`PluginError::Abi`] when `plugin` is a policy plugin, [`PluginError::Reported`] when the
+    /// plugin rejects the configuration, [`PluginError::Output`] for a zero or huge dimension,
+    /// and any sandbox error (fuel, deadline, memory, trap) raised while starting it.
+    pub fn new(plugin: &CompiledPlugin, config: &str) -> Result<Self, PluginError> {
+        if plugin.kind() != PluginKind::Embedder {
+            return Err(PluginError::Abi(format!(
+                "{} is a {}, not an embedder-plugin",
+                plugin.name(),
+                plugin.kind()
+            )));
+        }
+        let mut live = instantiate(plugin, config)?;
+        let Live {
+            sandbox,
+            bindings,
+            model,
+        } = &mut live;
+        let guest = bindings.pilot_plugin_embedder().model();
+        let id = sandbox.call("model.id", |s| guest.call_id(s, *model))?;
+        let dim = sandbox.call("model.dim", |s| guest.call_dim(s, *model))? as usize;
+        if dim == 0 || dim > MAX_DIM {
+            return Err(PluginError::Output {
+                call: "model.dim",
+                message: format!("dimension {dim} is outside 1..={MAX_DIM}"),
+                detail: Detail::Index {
+                    index: dim,
+                    len: MAX_DIM,
+                },
+            });
+        }
+        Ok(Self {
+            plugin: plugin.clone(),
+            config: config.to_string(),
+            live: Some(live),
+            id,
+            dim,
+            last_error: None,
+            restarts: 0,
+        })
+    }
+
+    /// Embeds `text` into a new vector, with the detailed error on failure.
+    ///
+    /// # Errors
+    /// Sandbox errors ([`PluginError::OutOfFuel`], [`Timeout`](PluginError::Timeout),
+    /// [`MemoryLimit`](PluginError::MemoryLimit), [`Trap`](PluginError::Trap)),
+    /// [`PluginError::Output`] for a wrong length or a NaN, infinite or out-of-range value,
+    /// [`PluginError::Reported`] when the plugin refuses the text.
+    pub fn embed_vec(&mut self, text: &str) -> Result<Vec<f32>, PluginError> {
+        let result = self.embed_unrecorded(text);
+        if let Err(e) = &result {
+            self.note_failure(e);
+        }
+        result.map_err(|e| self.remember(e))
+    }
+
+    /// The last detailed error (the trait methods return only its kind).
+    pub fn last_error(&self) -> Option<&PluginError> {
+        self.last_error.as_ref()
+    }
+
+    /// How many times the instance was re-created after a trap.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// The compiled plugin behind this embedder.
+    pub fn plugin(&self) -> &CompiledPlugin {
+        &self.plugin
+    }
+
+    fn embed_unrecorded(&mut self, text: &str) -> Result<Vec<f32>, PluginError> {
+        if self.live.is_none() {
+            self.restarts += 1;
+            let live = instantiate(&self.plugin, &self.config)?;
+            self.live = Some(live);
+        }
+        let Some(Live {
+            sandbox,
+            bindings,
+            model,
+        }) = self.live.as_mut()
+        else {
+            return Err(PluginError::Poisoned("no live instance".into()));
+        };
+        let guest = bindings.pilot_plugin_embedder().model();
+        let out = sandbox
+            .call("model.embed", |s| guest.call_embed(s, *model, text))?
+            .map_err(|f| f.into_error("model.embed"))?;
+        validate(&out, self.dim, self.plugin.limits().output_bound)?;
+        Ok(out)
+    }
+
+    fn note_failure(&mut self, e: &PluginError) {
+        if e.poisons_instance() {
+            // The instance may be mid-way through anything; never call into it again.
+            self.live = None;
+        }
+    }
+
+    fn remember(&mut self, e: PluginError) -> PluginError {
+        self.last_error = Some(e.clone());
+        e
+    }
+}
+
+fn instantiate(plugin: &CompiledPlugin, config: &str) -> Result<Live, PluginError> {
+    let Pre::Embedder(pre) = &*plugin.pre else {
+        return Err(PluginError::Abi(format!(
+            "{} is not an embedder-plugin",
+            plugin.name()
+        )));
+    };
+    let mut sandbox = Sandbox::new(&plugin.engine, plugin.limits());
+    let bindings = sandbox.call("instantiate", |s| pre.instantiate(s))?;
+    let guest = bindings.pilot_plugin_embedder().model();
+    let model = sandbox
+        .call("model.create", |s| guest.call_create(s, config))?
+        .map_err(|f| f.into_error("model.create"))?;
+    Ok(Live {
+        sandbox,
+        bindings,
+        model,
+    })
+}
+
+/// Checks an embedder's output: exact length, every value finite and within `bound`.
+fn validate(out: &[f32], dim: usize, bound: f32) -> Result<(), PluginError> {
+    if out.len() != dim {
+        return Err(PluginError::Output {
+            call: "model.embed",
+            message: format!("expected {dim} values, found {}", out.len()),
+            detail: Detail::Mismatch {
+                expected: dim,
+                found: out.len(),
+            },
+        });
+    }
+    for (i, v) in out.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(PluginError::Output {
+                call: "model.embed",
+                message: format!("value {i} is {v}"),
+                detail: Detail::Value(f64::from(*v)),
+            });
+        }
+        if v.abs() > bound {
+            return Err(PluginError::Output {
+                call: "model.embed",
+                message: format!("value {i} = {v} is outside [-{bound}, {bound}]"),
+                detail: Detail::Range {
+                    value: f64::from(*v),
+                    min: -f64::from(bound),
+                    max: f64::from(bound),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Embedder for PluginEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&mut self, text: &str, out: &mut [f32]) -> CoreResult<()> {
+        check_len("PluginEmbedder::embed: out", out, self.dim)?;
+        match self.embed_vec(text) {
+            Ok(v) => {
+                out.copy_from_slice(&v);
+                Ok(())
+            }
+            Err(e) => Err(e.to_core("PluginEmbedder::embed")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_validation_names_the_problem() {
+        let err = validate(&[0.0; 3], 4, 10.0).unwrap_err();
+        assert_eq!(err.kind(), pilot_core::ErrorKind::PluginOutput);
+        assert!(
+            err.to_string().contains("expected 4 values, found 3"),
+            "{err}"
+        );
+        let err = validate(&[0.0, f32::NAN], 2, 10.0).unwrap_err();
+        assert!(err.to_string().contains("value 1 is NaN"), "{err}");
+        let err = validate(&[0.0, 11.0], 2, 10.0).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(validate(&[0.5, -10.0], 2, 10.0).is_ok());
+    }
+}
