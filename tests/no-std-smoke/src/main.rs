@@ -13,8 +13,13 @@ use core::panic::PanicInfo;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use pilot_bandit::{LinUcb, LinUcbFixed};
+use pilot_budget::{
+    ClassSlot, CoreScratch, CoreSolver, Increment, ItemSlot, OnlineConfig, Record, Scratch, State,
+    ThresholdParams, ThresholdPolicy,
+};
 use pilot_core::{
-    ArmId, ArmScore, Embedder, Error, ErrorKind, PolicyExt, Real, Snapshot, argmax_score,
+    ArmId, ArmScore, Cost, CostPolicy, Decision, Embedder, Error, ErrorKind, MckpInstance,
+    MckpSolver, PolicyExt, Real, Snapshot, argmax_score,
 };
 use pilot_embed::{fixed, hashing::HashingEmbedder};
 use rand_core::SeedableRng;
@@ -58,8 +63,7 @@ fn ensure(ok: bool, what: &'static str) -> Result<(), Failure> {
 
 type Step = fn() -> Result<(), Failure>;
 
-/// Every check, in order. Add a pilot-budget step here (one function) once its no-alloc API
-/// has landed.
+/// Every check, in order; a new no-alloc crate adds one function and one line here.
 const STEPS: &[(&str, Step)] = &[
     ("libm square roots are correctly rounded", libm_sqrt),
     ("hashing embedder gives the host's exact bits", hashing_bits),
@@ -75,6 +79,10 @@ const STEPS: &[(&str, Step)] = &[
     (
         "PILOT (LinUCB with a prior) selects, learns and snapshots",
         bandit_step,
+    ),
+    (
+        "knapsack solved exactly; online threshold policy stays in budget",
+        budget_step,
     ),
 ];
 
@@ -323,6 +331,68 @@ fn bandit_step() -> Result<(), Failure> {
     call("restore", copy.restore(bytes.get(..n).unwrap_or(&[])))?;
     let (_, restored) = call("select", copy.select_array::<2>(&x, &mut rng))?;
     ensure(restored == scores, "restored policy scores differently")
+}
+
+/// Offline: two queries × three LLMs under budget 10, solved exactly in caller-provided
+/// scratch (the best is LLM 1 for both: cost 4 + 5, quality 0.8 + 0.9). Online: thirty
+/// queries through the threshold policy with budget 10, charged as they go.
+fn budget_step() -> Result<(), Failure> {
+    let weights = [1, 4, 9, 2, 5, 8];
+    let profits = [0.5, 0.8, 0.9, 0.4, 0.9, 0.95];
+    let instance = call(
+        "MckpInstance::new",
+        MckpInstance::new(10, &weights, &profits, &[3, 6]),
+    )?;
+    let (mut items, mut incs) = ([ItemSlot::default(); 6], [Increment::default(); 6]);
+    let mut classes = [ClassSlot::default(); 2];
+    let (mut cur, mut next) = ([State::default(); 64], [State::default(); 64]);
+    let mut records = [Record::default(); 256];
+    let mut solver = CoreSolver::new(
+        Scratch::new(&mut items, &mut incs, &mut classes),
+        CoreScratch::new(&mut cur, &mut next, &mut records),
+    );
+    let mut choice = [0; 2];
+    let solution = call("CoreSolver::solve", solver.solve(&instance, &mut choice))?;
+    ensure(choice == [1, 1], "exact MCKP choice should be [1, 1]")?;
+    ensure(
+        (solution.value - 1.7).abs() < 1e-12,
+        "exact MCKP value should be 1.7",
+    )?;
+    ensure(
+        solution.bound.is_some_and(|b| b >= solution.value),
+        "LP bound below the optimum",
+    )?;
+
+    let params = call("ThresholdParams::new", ThresholdParams::new(1.0, 0.05))?;
+    let mut policy = call(
+        "ThresholdPolicy::new",
+        ThresholdPolicy::new(OnlineConfig::new(3, 10.0f32), params),
+    )?;
+    let scores = [
+        ArmScore::certain(0.5),
+        ArmScore::certain(0.8),
+        ArmScore::certain(0.9),
+    ];
+    let costs = [1.0f32, 4.0, 9.0];
+    let (mut routed, mut exhausted) = (0, 0);
+    for _ in 0..30 {
+        match call("choose", policy.choose(&scores, &costs))? {
+            Decision::Route(arm) => {
+                let cost = costs.get(arm.index()).copied().unwrap_or(f32::NAN);
+                call(
+                    "charge",
+                    Cost::new(cost).and_then(|c| policy.charge(arm, c)),
+                )?;
+                routed += 1;
+            }
+            Decision::BudgetExhausted => exhausted += 1,
+        }
+        ensure(policy.state().spent <= 10.0, "online policy overspent")?;
+    }
+    ensure(
+        routed > 0 && exhausted > 0,
+        "30 queries at cost ≥ 1 under budget 10: some routed, then exhausted",
+    )
 }
 
 #[entry]
