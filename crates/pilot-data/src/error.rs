@@ -37,10 +37,9 @@ impl DataError {
 
     /// An I/O failure on `path`.
     pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
-        let message = format!("cannot read or write the file: {err}");
-        let mut e = Self::new(ErrorKind::Io, path, message);
-        e.source = Some(Box::new(err));
-        e
+        // The message carries the I/O error; it is not also the `source`, so `{:#}` chains
+        // (anyhow) do not print it twice.
+        Self::new(ErrorKind::Io, path, format!("cannot read or write the file: {err}"))
     }
 
     /// The same error located at a 1-based line.

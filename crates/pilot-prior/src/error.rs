@@ -29,11 +29,9 @@ impl PriorError {
 
     /// A core error (dimension, NaN, zero vector...) with what was being done.
     pub fn core(what: impl fmt::Display, err: pilot_core::Error) -> Self {
-        Self {
-            kind: err.kind(),
-            message: format!("{what}: {err}"),
-            source: Some(Box::new(err)),
-        }
+        // The message already carries the core error; no `source`, so `{:#}` chains do not
+        // print it twice.
+        Self::new(err.kind(), format!("{what}: {err}"))
     }
 
     /// The category.
@@ -63,10 +61,6 @@ impl std::error::Error for PriorError {
 
 impl From<DataError> for PriorError {
     fn from(err: DataError) -> Self {
-        Self {
-            kind: err.kind(),
-            message: err.to_string(),
-            source: Some(Box::new(err)),
-        }
+        Self::new(err.kind(), err.to_string())
     }
 }

@@ -39,6 +39,8 @@ mod model;
 mod params;
 mod pca;
 pub mod sources;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{PriorError, Result};
 pub use eval::{EvalReport, LlmEval, evaluate};
