@@ -54,6 +54,12 @@ pub const TARGETS: &[Target] = &[
         oracle: pilot_data::testkit::check_parsers,
         seeds: || Ok(pilot_data::testkit::parser_seeds()),
     },
+    Target {
+        name: "prior",
+        calls: "pilot_prior::testkit::check_prior_bytes",
+        oracle: pilot_prior::testkit::check_prior_bytes,
+        seeds: pilot_prior::testkit::prior_seeds,
+    },
 ];
 
 /// MCKP instances in `pilot_budget::testkit::instance_from_bytes` form: classes, capacity,
