@@ -37,7 +37,7 @@ fn fractional_profits() -> impl Strategy<Value = OwnedInstance> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn exact_matches_brute_force_and_bounds_hold(inst in small_instance()) {
