@@ -46,6 +46,45 @@ pub fn problem_from_dataset(
             dataset.rows.len()
         )));
     }
+    let rows_of = |name: &str| -> Result<Vec<usize>> {
+        let rows = dataset.split_indices(name);
+        if rows.is_empty() {
+            return Err(SimError::invalid(format!(
+                "{}: no rows in split '{name}' (splits found: {})",
+                dataset.source.display(),
+                dataset.splits().join(", ")
+            )));
+        }
+        Ok(rows)
+    };
+    let learning = rows_of(&splits.learning)?;
+    let deployment = rows_of(&splits.deployment)?;
+    problem_from_rows(dataset, embeddings, &learning, &deployment)
+}
+
+/// The problem whose learning split is rows `learning` of `dataset` and whose deployment
+/// stream is rows `deployment` (indices into `dataset.rows`), e.g. a fit / validation split of
+/// the learning rows for tuning. Incomplete rows are left out and counted as in
+/// [`problem_from_dataset`].
+///
+/// # Errors
+/// As [`problem_from_dataset`], plus a row index past the dataset.
+pub fn problem_from_rows(
+    dataset: &RoutingDataset,
+    embeddings: &Embeddings,
+    learning_rows: &[usize],
+    deployment_rows: &[usize],
+) -> Result<Problem> {
+    if embeddings.rows() != dataset.rows.len() {
+        return Err(SimError::invalid(format!(
+            "{} has {} embedding rows of dimension {} but {} has {} lines",
+            embeddings.source().display(),
+            embeddings.rows(),
+            embeddings.dim(),
+            dataset.source.display(),
+            dataset.rows.len()
+        )));
+    }
     let tasks = dataset.tasks();
     let k = dataset.llms.len();
     let mut learning = Queries::default();
@@ -53,42 +92,42 @@ pub fn problem_from_dataset(
     let mut dropped = 0;
     let mut quality = vec![0.0f32; k];
     let mut cost = vec![0.0f64; k];
-    for (i, row) in dataset.rows.iter().enumerate() {
-        let target = if row.split == splits.learning {
-            &mut learning
-        } else if row.split == splits.deployment {
-            &mut deployment
-        } else {
-            continue;
-        };
-        let complete =
-            row.quality.iter().all(Option::is_some) && row.cost.iter().all(Option::is_some);
-        if !complete || row.quality.len() != k || row.cost.len() != k {
-            dropped += 1;
-            continue;
-        }
-        for a in 0..k {
-            quality[a] = row.quality[a].unwrap_or(0.0) as f32;
-            cost[a] = row.cost[a].unwrap_or(0.0);
-        }
-        let task = tasks.iter().position(|t| *t == row.task).unwrap_or(0);
-        let base = embeddings.get(i).ok_or_else(|| {
-            SimError::invalid(format!(
-                "{}: no embedding row {i}",
-                embeddings.source().display()
-            ))
-        })?;
-        target.push(row.id.clone(), task, base, &quality, &cost);
-    }
-    for (name, split) in [
-        (&splits.learning, &learning),
-        (&splits.deployment, &deployment),
+    for (target, rows, name) in [
+        (&mut learning, learning_rows, "learning"),
+        (&mut deployment, deployment_rows, "deployment"),
     ] {
-        if split.is_empty() {
+        for &i in rows {
+            let row = dataset.rows.get(i).ok_or_else(|| {
+                SimError::invalid(format!(
+                    "{} row {i} is past the {} lines of {}",
+                    name,
+                    dataset.rows.len(),
+                    dataset.source.display()
+                ))
+            })?;
+            let complete =
+                row.quality.iter().all(Option::is_some) && row.cost.iter().all(Option::is_some);
+            if !complete || row.quality.len() != k || row.cost.len() != k {
+                dropped += 1;
+                continue;
+            }
+            for a in 0..k {
+                quality[a] = row.quality[a].unwrap_or(0.0) as f32;
+                cost[a] = row.cost[a].unwrap_or(0.0);
+            }
+            let task = tasks.iter().position(|t| *t == row.task).unwrap_or(0);
+            let base = embeddings.get(i).ok_or_else(|| {
+                SimError::invalid(format!(
+                    "{}: no embedding row {i}",
+                    embeddings.source().display()
+                ))
+            })?;
+            target.push(row.id.clone(), task, base, &quality, &cost);
+        }
+        if target.is_empty() {
             return Err(SimError::invalid(format!(
-                "{}: no complete rows in split '{name}' (splits found: {})",
-                dataset.source.display(),
-                dataset.splits().join(", ")
+                "{}: no complete rows in the {name} split",
+                dataset.source.display()
             )));
         }
     }

@@ -2,16 +2,19 @@
 //! ε-greedy, random, the full-information kNN router) × online cost policies × budgets × seeds
 //! × scenarios, plus the unbudgeted references and the offline-optimal knapsack per budget.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pilot_bandit::{EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom};
 use pilot_budget::owned::Exact;
 use pilot_budget::{
-    OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdPolicy, ValueOf, ratio_bounds,
+    OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
+    ratio_bounds,
 };
 use pilot_core::{CostPolicy, Policy};
 
-use crate::grid::{CostPolicySpec, Grid, PolicySpec};
+use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
+use crate::hyper::{Family, FamilyParams, Hyper};
 use crate::offline::{offline_optimum, reference_row, unbudgeted_references};
 use crate::summary::{RegretCurve, SummaryRow, aggregate, frontier_auc};
 use crate::{
@@ -58,7 +61,7 @@ impl CostPolicyKind {
     }
 }
 
-/// Hyperparameters and grid of the experiment.
+/// Grid and settings of the experiment.
 #[derive(Clone, Debug)]
 pub struct ExperimentConfig {
     /// Budgets as fractions of the reference LLM's deployment cost.
@@ -73,20 +76,8 @@ pub struct ExperimentConfig {
     pub threads: usize,
     /// Neighbours of the kNN router and the cost estimator.
     pub knn_k: usize,
-    /// LinUCB / PILOT exploration weight α.
-    pub alpha: f32,
-    /// Ridge weight λ (for PILOT: how many observations the prior is worth).
-    pub lambda: f32,
-    /// PILOT's ridge weight on its prior.
-    pub pilot_lambda: f32,
-    /// LinTS posterior scale.
-    pub ts_scale: f32,
-    /// ε-greedy exploration rate.
-    pub epsilon: f32,
-    /// Pacing's starting price, as a multiple of 1 / (budget per query).
-    pub pacing_price: f64,
-    /// Pacing's multiplicative step.
-    pub pacing_step: f64,
+    /// Hyperparameters per policy family (and of the cost policy serving it).
+    pub params: FamilyParams,
     /// The LLM whose always-on cost is budget fraction 1 (`None`: best mean quality).
     pub reference_llm: Option<String>,
 }
@@ -100,13 +91,7 @@ impl Default for ExperimentConfig {
             cost_policies: vec![CostPolicyKind::Pacing],
             threads: 2,
             knn_k: 10,
-            alpha: 0.1,
-            lambda: 1.0,
-            pilot_lambda: 4.0,
-            ts_scale: 0.1,
-            epsilon: 0.05,
-            pacing_price: 0.1,
-            pacing_step: 0.05,
+            params: FamilyParams::tuned(),
             reference_llm: None,
         }
     }
@@ -125,6 +110,60 @@ pub struct ExperimentReport {
     pub notes: Vec<String>,
 }
 
+/// One routing policy of the grid: its report name, family, prior and settings.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// Name in reports (unique in a grid).
+    pub name: String,
+    /// What kind of policy it is.
+    pub family: Family,
+    /// Index into the experiment's priors, for PILOT and the prior alone.
+    pub prior: Option<usize>,
+    /// Its settings and those of its cost policy.
+    pub hyper: Hyper,
+}
+
+/// Name of the prior fitted on the learning split: its policies are plain `pilot` and
+/// `prior-only`; every other prior's carry a `[name]` suffix.
+pub const LEARNING_PRIOR: &str = "learning";
+
+/// The standard line-up: PILOT and the prior alone per prior, then LinUCB, LinTS, ε-greedy,
+/// random and the full-information kNN router, each at its settings in `params`.
+pub fn standard_candidates(priors: &[PriorSource], params: &FamilyParams) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for (index, prior) in priors.iter().enumerate() {
+        let plain = prior.name == LEARNING_PRIOR || priors.len() == 1;
+        for family in [Family::Pilot, Family::PriorOnly] {
+            let name = if plain {
+                family.name().to_owned()
+            } else {
+                format!("{}[{}]", family.name(), prior.name)
+            };
+            out.push(Candidate {
+                hyper: params.get(&name),
+                name,
+                family,
+                prior: Some(index),
+            });
+        }
+    }
+    for family in [
+        Family::LinUcb,
+        Family::LinTs,
+        Family::EpsilonGreedy,
+        Family::Random,
+        Family::KnnFullInfo,
+    ] {
+        out.push(Candidate {
+            name: family.name().to_owned(),
+            family,
+            prior: None,
+            hyper: params.get(family.name()),
+        });
+    }
+    out
+}
+
 /// A ready-to-run experiment.
 pub struct Experiment {
     problem: Problem,
@@ -141,8 +180,160 @@ fn core(what: &'static str) -> impl Fn(pilot_core::Error) -> SimError {
     move |e| SimError::core(what, e)
 }
 
+/// A prior's vectors with every missing LLM started at the mean of the others: an LLM the
+/// prior has never seen is predicted to be an average LLM, so exploration can still find it
+/// (a zero vector would predict quality 0 and never be tried).
+fn fill_missing(vectors: &[Option<Vec<f32>>]) -> Vec<Vec<f32>> {
+    let present: Vec<&Vec<f32>> = vectors.iter().flatten().collect();
+    let dim = present.first().map_or(0, |v| v.len());
+    let mut mean = vec![0.0f32; dim];
+    for v in &present {
+        for (m, x) in mean.iter_mut().zip(v.iter()) {
+            *m += x / present.len() as f32;
+        }
+    }
+    vectors
+        .iter()
+        .map(|v| v.clone().unwrap_or_else(|| mean.clone()))
+        .collect()
+}
+
+fn check_prior(prior: &PriorSource, problem: &Problem) -> Result<()> {
+    let k = problem.arm_count();
+    if prior.vectors.len() != k {
+        return Err(SimError::invalid(format!(
+            "prior '{}' has {} LLM vectors but the pool has {k} LLMs",
+            prior.name,
+            prior.vectors.len()
+        )));
+    }
+    let pdim = prior.contexts.dim();
+    if let Some((a, v)) = prior
+        .vectors
+        .iter()
+        .enumerate()
+        .find_map(|(a, v)| v.as_ref().filter(|v| v.len() != pdim).map(|v| (a, v)))
+    {
+        return Err(SimError::invalid(format!(
+            "prior '{}', LLM {}: vector of dimension {} but contexts of dimension {pdim}",
+            prior.name,
+            problem.llms()[a],
+            v.len()
+        )));
+    }
+    if prior.vectors.iter().all(Option::is_none) {
+        return Err(SimError::invalid(format!(
+            "prior '{}' has no vector for any LLM of the pool",
+            prior.name
+        )));
+    }
+    Ok(())
+}
+
+/// Builds the factory of one candidate; `dim` is the base context dimension and `prior` the
+/// filled vectors and context dimension of its prior.
+fn policy_factory(
+    candidate: &Candidate,
+    k: usize,
+    dim: usize,
+    prior: Option<(Arc<Vec<Vec<f32>>>, usize)>,
+) -> Result<PolicyFactory> {
+    let h = candidate.hyper;
+    h.check(&candidate.name)?;
+    let needs_prior = || {
+        SimError::invalid(format!(
+            "policy '{}' needs a prior but none was given",
+            candidate.name
+        ))
+    };
+    Ok(match candidate.family {
+        Family::Pilot => {
+            let (v, pdim) = prior.ok_or_else(needs_prior)?;
+            let params = LinUcb::params()
+                .alpha(h.alpha)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("PILOT hyperparameters"))?;
+            Box::new(move |_| {
+                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
+                let p = LinUcbVec::with_priors(params, pdim, &refs)
+                    .map_err(core("PILOT with priors"))?;
+                Ok(Box::new(p) as Box<dyn Policy<f32>>)
+            })
+        }
+        Family::PriorOnly => {
+            let (v, pdim) = prior.ok_or_else(needs_prior)?;
+            // λ and α do not matter: the policy never updates and scores its prior mean.
+            let params = LinUcb::params()
+                .alpha(0.0)
+                .lambda(1.0)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("prior-only hyperparameters"))?;
+            Box::new(move |_| {
+                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
+                let p = LinUcbVec::with_priors(params, pdim, &refs)
+                    .map_err(core("prior-only policy"))?;
+                Ok(Box::new(Frozen::new(p)) as Box<dyn Policy<f32>>)
+            })
+        }
+        Family::LinUcb => {
+            let params = LinUcb::params()
+                .alpha(h.alpha)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("LinUCB hyperparameters"))?;
+            Box::new(move |_| {
+                Ok(
+                    Box::new(LinUcbVec::new(params, k, dim).map_err(core("LinUCB"))?)
+                        as Box<dyn Policy<f32>>,
+                )
+            })
+        }
+        Family::LinTs => {
+            let params = LinTs::params()
+                .scale(h.ts_scale)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("LinTS hyperparameters"))?;
+            Box::new(move |_| {
+                Ok(
+                    Box::new(LinTsVec::new(params, k, dim).map_err(core("LinTS"))?)
+                        as Box<dyn Policy<f32>>,
+                )
+            })
+        }
+        Family::EpsilonGreedy => {
+            let params = pilot_bandit::EpsilonGreedy::params()
+                .epsilon(h.epsilon)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("ε-greedy hyperparameters"))?;
+            Box::new(move |_| {
+                Ok(
+                    Box::new(EpsilonGreedyVec::new(params, k, dim).map_err(core("ε-greedy"))?)
+                        as Box<dyn Policy<f32>>,
+                )
+            })
+        }
+        Family::Random => Box::new(move |_| {
+            Ok(
+                Box::new(UniformRandom::new(k, dim).map_err(core("random"))?)
+                    as Box<dyn Policy<f32>>,
+            )
+        }),
+        Family::KnnFullInfo => {
+            Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn Policy<f32>>))
+        }
+    })
+}
+
 impl Experiment {
-    /// Assembles the policies and cost policies.
+    /// Assembles the standard line-up ([`standard_candidates`]) at `config.params`.
     ///
     /// `base` are the contexts LinUCB, LinTS, ε-greedy and random read — the first prior's
     /// contexts when there is one, so the comparison isolates the prior.
@@ -154,6 +345,22 @@ impl Experiment {
         problem: Problem,
         base: ContextTable,
         priors: Vec<PriorSource>,
+        config: ExperimentConfig,
+    ) -> Result<Self> {
+        let candidates = standard_candidates(&priors, &config.params);
+        Self::with_candidates(problem, base, priors, candidates, config)
+    }
+
+    /// Assembles an experiment over any list of candidates (the tuner's grid); each
+    /// candidate's cost policy uses the candidate's own settings.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), plus a candidate naming a missing prior or a duplicate name.
+    pub fn with_candidates(
+        problem: Problem,
+        base: ContextTable,
+        priors: Vec<PriorSource>,
+        candidates: Vec<Candidate>,
         config: ExperimentConfig,
     ) -> Result<Self> {
         let k = problem.arm_count();
@@ -190,60 +397,9 @@ impl Experiment {
         }
         let dim = base.dim();
         let mut contexts = vec![base, knn];
-        let mut policies = Vec::new();
-        let alpha = config.alpha;
-        let ucb = LinUcb::params()
-            .alpha(alpha)
-            .lambda(config.lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core("LinUCB hyperparameters"))?;
-        let pilot = LinUcb::params()
-            .alpha(alpha)
-            .lambda(config.pilot_lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core("PILOT hyperparameters"))?;
-        let greedy_prior = LinUcb::params()
-            .alpha(0.0)
-            .lambda(config.pilot_lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core("prior-only hyperparameters"))?;
-        let ts = LinTs::params()
-            .scale(config.ts_scale)
-            .lambda(config.lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core("LinTS hyperparameters"))?;
-        let eg = pilot_bandit::EpsilonGreedy::params()
-            .epsilon(config.epsilon)
-            .lambda(config.lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core("ε-greedy hyperparameters"))?;
+        let mut filled = Vec::with_capacity(priors.len());
         for prior in priors {
-            if prior.vectors.len() != k {
-                return Err(SimError::invalid(format!(
-                    "prior '{}' has {} LLM vectors but the pool has {k} LLMs",
-                    prior.name,
-                    prior.vectors.len()
-                )));
-            }
-            let pdim = prior.contexts.dim();
-            if let Some((a, v)) = prior
-                .vectors
-                .iter()
-                .enumerate()
-                .find_map(|(a, v)| v.as_ref().filter(|v| v.len() != pdim).map(|v| (a, v)))
-            {
-                return Err(SimError::invalid(format!(
-                    "prior '{}', LLM {}: vector of dimension {} but contexts of dimension {pdim}",
-                    prior.name,
-                    problem.llms()[a],
-                    v.len()
-                )));
-            }
+            check_prior(&prior, &problem)?;
             let missing: Vec<&str> = prior
                 .vectors
                 .iter()
@@ -253,97 +409,58 @@ impl Experiment {
                 .collect();
             if !missing.is_empty() {
                 notes.push(format!(
-                    "prior '{}' has no vector for {} (PILOT starts them at zero)",
+                    "prior '{}' has no vector for {}: PILOT starts them at the mean of its other \
+                     LLM vectors",
                     prior.name,
                     missing.join(", ")
                 ));
             }
-            let index = contexts.len();
+            filled.push((
+                contexts.len(),
+                Arc::new(fill_missing(&prior.vectors)),
+                prior.contexts.dim(),
+            ));
             contexts.push(prior.contexts);
-            let vectors = Arc::new(prior.vectors);
-            let suffix = if index == 2 && contexts.len() == 3 {
-                String::new()
-            } else {
-                format!("[{}]", prior.name)
-            };
-            let v = vectors.clone();
-            policies.push(PolicySpec {
-                name: format!("pilot{suffix}"),
-                context: index,
-                make: Box::new(move |_| {
-                    let refs: Vec<Option<&[f32]>> = v.iter().map(|p| p.as_deref()).collect();
-                    let p = LinUcbVec::with_priors(pilot, pdim, &refs)
-                        .map_err(core("PILOT with priors"))?;
-                    Ok(Box::new(p) as Box<dyn Policy<f32>>)
-                }),
-            });
-            let v = vectors;
-            policies.push(PolicySpec {
-                name: format!("prior-only{suffix}"),
-                context: index,
-                make: Box::new(move |_| {
-                    let refs: Vec<Option<&[f32]>> = v.iter().map(|p| p.as_deref()).collect();
-                    let p = LinUcbVec::with_priors(greedy_prior, pdim, &refs)
-                        .map_err(core("prior-only policy"))?;
-                    Ok(Box::new(Frozen::new(p)) as Box<dyn Policy<f32>>)
-                }),
-            });
         }
-        // Names of single-prior runs read "pilot", with several priors "pilot[name]".
-        if contexts.len() > 3 {
-            for p in &mut policies {
-                if !p.name.contains('[') {
-                    p.name = format!("{}[{}]", p.name, "1");
-                }
+        let mut policies: Vec<PolicySpec> = Vec::with_capacity(candidates.len());
+        let mut settings: HashMap<String, Hyper> = HashMap::new();
+        for c in &candidates {
+            if settings.insert(c.name.clone(), c.hyper).is_some() {
+                return Err(SimError::invalid(format!(
+                    "two policies are named '{}'",
+                    c.name
+                )));
             }
+            let prior = match c.prior {
+                Some(i) => Some(filled.get(i).ok_or_else(|| {
+                    SimError::invalid(format!(
+                        "policy '{}' uses prior {i} but there are {}",
+                        c.name,
+                        filled.len()
+                    ))
+                })?),
+                None => None,
+            };
+            let context = match (c.family, prior) {
+                (Family::KnnFullInfo, _) => 1,
+                (_, Some((index, _, _))) => *index,
+                (_, None) => 0,
+            };
+            let make = policy_factory(c, k, dim, prior.map(|(_, v, d)| (v.clone(), *d)))?;
+            policies.push(PolicySpec {
+                name: c.name.clone(),
+                context,
+                make,
+            });
         }
-        policies.push(PolicySpec {
-            name: "linucb".into(),
-            context: 0,
-            make: Box::new(move |_| {
-                Ok(
-                    Box::new(LinUcbVec::new(ucb, k, dim).map_err(core("LinUCB"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            }),
-        });
-        policies.push(PolicySpec {
-            name: "lints".into(),
-            context: 0,
-            make: Box::new(move |_| {
-                Ok(Box::new(LinTsVec::new(ts, k, dim).map_err(core("LinTS"))?)
-                    as Box<dyn Policy<f32>>)
-            }),
-        });
-        policies.push(PolicySpec {
-            name: "egreedy".into(),
-            context: 0,
-            make: Box::new(move |_| {
-                Ok(
-                    Box::new(EpsilonGreedyVec::new(eg, k, dim).map_err(core("ε-greedy"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            }),
-        });
-        policies.push(PolicySpec {
-            name: "random".into(),
-            context: 0,
-            make: Box::new(move |_| {
-                Ok(
-                    Box::new(UniformRandom::new(k, dim).map_err(core("random"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            }),
-        });
-        policies.push(PolicySpec {
-            name: "knn-full-info".into(),
-            context: 1,
-            make: Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn Policy<f32>>)),
-        });
+        let settings = Arc::new(settings);
+        let fallback = config.params.fallback;
+        let lookup: Lookup =
+            Arc::new(move |name: &str| settings.get(name).copied().unwrap_or(fallback));
         let cost_policies = config
             .cost_policies
             .iter()
-            .map(|&kind| cost_policy_spec(kind, &problem, &config))
+            .map(|&kind| cost_policy_spec(kind, &problem, lookup.clone()))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             problem,
@@ -365,6 +482,11 @@ impl Experiment {
     /// Names of the policies in the grid.
     pub fn policy_names(&self) -> Vec<String> {
         self.policies.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Names of the cost policies in the grid.
+    pub fn cost_policy_names(&self) -> Vec<String> {
+        self.cost_policies.iter().map(|p| p.name.clone()).collect()
     }
 
     /// The grid this experiment runs.
@@ -419,47 +541,48 @@ impl Experiment {
     }
 }
 
+/// Settings of the policy a cost policy serves, by policy name.
+type Lookup = Arc<dyn Fn(&str) -> Hyper + Send + Sync>;
+
 fn cost_policy_spec(
     kind: CostPolicyKind,
     problem: &Problem,
-    config: &ExperimentConfig,
+    lookup: Lookup,
 ) -> Result<CostPolicySpec> {
     let k = problem.arm_count();
     match kind {
-        CostPolicyKind::Pacing => {
-            let factor = config.pacing_price;
-            let step = config.pacing_step;
-            if !(factor.is_finite() && factor > 0.0 && step.is_finite() && step > 0.0) {
-                return Err(SimError::invalid(format!(
-                    "pacing price factor {factor} and step {step} must be finite and > 0"
-                )));
-            }
-            Ok(CostPolicySpec {
-                name: kind.name().into(),
-                make: Box::new(move |budget, horizon| {
-                    let per_query = budget / horizon.max(1) as f64;
-                    let price = if per_query > 0.0 {
-                        factor / per_query
-                    } else {
-                        1.0
-                    };
-                    let config = OnlineConfig::new(k, budget).with_value(ValueOf::Score);
-                    let params = PacingParams::new(price)
-                        .with_target(per_query.max(1e-12))
-                        .with_step(step);
-                    let p = PacingPolicy::new(config, params).map_err(core("pacing policy"))?;
-                    Ok(Box::new(p) as Box<dyn CostPolicy<f64>>)
-                }),
-            })
-        }
+        CostPolicyKind::Pacing => Ok(CostPolicySpec {
+            name: kind.name().into(),
+            make: Box::new(move |policy, budget, horizon| {
+                let h = lookup(policy);
+                let per_query = budget / horizon.max(1) as f64;
+                let price = if per_query > 0.0 {
+                    h.pacing_price / per_query
+                } else {
+                    1.0
+                };
+                let config = OnlineConfig::new(k, budget).with_value(ValueOf::Score);
+                let params = PacingParams::new(price)
+                    .with_target(per_query.max(1e-12))
+                    .with_step(h.pacing_step);
+                let p = PacingPolicy::new(config, params).map_err(core("pacing policy"))?;
+                Ok(Box::new(p) as Box<dyn CostPolicy<f64>>)
+            }),
+        }),
         CostPolicyKind::Threshold => {
             // Value/cost bounds from the learning split's real qualities and costs.
             let l = problem.learning();
             let values: Vec<f64> = l.quality.iter().map(|&q| f64::from(q)).collect();
-            let params = ratio_bounds(&values, &l.cost).map_err(core("threshold bounds"))?;
+            let bounds = ratio_bounds(&values, &l.cost).map_err(core("threshold bounds"))?;
             Ok(CostPolicySpec {
                 name: kind.name().into(),
-                make: Box::new(move |budget, horizon| {
+                make: Box::new(move |policy, budget, horizon| {
+                    let h = lookup(policy);
+                    let params = ThresholdParams::new(
+                        bounds.upper * h.threshold_scale,
+                        bounds.lower * h.threshold_scale,
+                    )
+                    .map_err(core("threshold bounds"))?;
                     let spread = Spread::uniform(horizon.max(1) as u64, 16)
                         .map_err(core("threshold spread"))?;
                     let config = OnlineConfig::new(k, budget)

@@ -14,8 +14,11 @@ use crate::{
 /// Builds a fresh policy for one episode (the argument is the episode's seed).
 pub type PolicyFactory = Box<dyn Fn(u64) -> Result<Box<dyn Policy<f32>>> + Sync>;
 
-/// Builds a fresh cost policy for one episode from the budget (USD) and the stream length.
-pub type CostPolicyFactory = Box<dyn Fn(f64, usize) -> Result<Box<dyn CostPolicy<f64>>> + Sync>;
+/// Builds a fresh cost policy for one episode from the name of the routing policy it serves
+/// (so each policy can have its own tuned cost settings), the budget (USD) and the stream
+/// length.
+pub type CostPolicyFactory =
+    Box<dyn Fn(&str, f64, usize) -> Result<Box<dyn CostPolicy<f64>>> + Sync>;
 
 /// A routing policy in the grid.
 pub struct PolicySpec {
@@ -240,8 +243,8 @@ impl Grid<'_> {
             )
         };
         let mut policy = (spec.make)(job.seed).map_err(|e| prefix(label(), e))?;
-        let mut cost_policy =
-            (cost_spec.make)(budget_usd, order.len()).map_err(|e| prefix(label(), e))?;
+        let mut cost_policy = (cost_spec.make)(&spec.name, budget_usd, order.len())
+            .map_err(|e| prefix(label(), e))?;
         let episode = Episode {
             problem: self.problem,
             contexts: &self.contexts[spec.context],

@@ -15,6 +15,7 @@ mod engine;
 mod error;
 pub mod experiment;
 pub mod grid;
+pub mod hyper;
 mod neighbours;
 pub mod offline;
 pub mod plot;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod stream;
 pub mod summary;
 pub mod synthetic;
+pub mod tune;
 
 pub use context::{ContextMap, ContextTable};
 pub use cost_model::{CostModel, UPPER_SAFETY};

@@ -78,6 +78,44 @@ pub fn fit_prior(
         .map_err(|e| SimError::invalid(format!("prior fit: {e}")))
 }
 
+/// Fits a prior on judge scores (e.g. the arena file), names mapped onto `pool` through
+/// pilot-prior's arena-to-RouterBench table; judge models outside the pool still shape the
+/// projection. Returns the source's warnings (LLMs of the pool without judge data) too.
+///
+/// # Errors
+/// [`SimError::Invalid`] when the embeddings do not have one row per judge prompt, or carrying
+/// pilot-prior's message.
+pub fn fit_judge_prior(
+    judge: &pilot_data::JudgeDataset,
+    embeddings: &Embeddings,
+    pool: &[String],
+    params: &FitParams,
+    tie_weight: f64,
+) -> Result<(Prior, FitSummary, Vec<String>)> {
+    if embeddings.rows() != judge.rows.len() {
+        return Err(SimError::invalid(format!(
+            "{} has {} embedding rows but {} has {} prompts",
+            embeddings.source().display(),
+            embeddings.rows(),
+            judge.source.display(),
+            judge.rows.len()
+        )));
+    }
+    let data = pilot_prior::sources::from_judge(
+        judge,
+        pilot_prior::sources::ARENA_TO_ROUTERBENCH,
+        pool,
+        true,
+        tie_weight,
+    )
+    .map_err(|e| SimError::invalid(format!("judge preferences: {e}")))?;
+    let warnings = data.warnings.clone();
+    let mut quiet = |_: Stage, _: usize, _: usize| {};
+    let (prior, summary) = pilot_prior::fit(embeddings, &data, params, &mut quiet)
+        .map_err(|e| SimError::invalid(format!("judge prior fit: {e}")))?;
+    Ok((prior, summary, warnings))
+}
+
 /// The synthetic scenario as a routing dataset and embedding file (learning rows first, split
 /// `train`; deployment rows split `test`), and the indices of the learning rows.
 ///

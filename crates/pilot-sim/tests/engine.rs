@@ -384,7 +384,7 @@ fn parallel_grid_equals_sequential_grid() {
         .collect();
     let cost_policies = vec![CostPolicySpec {
         name: "reckless".into(),
-        make: Box::new(|budget, _| {
+        make: Box::new(|_, budget, _| {
             Ok(Box::new(Reckless {
                 state: BudgetState { budget, spent: 0.0 },
             }) as Box<dyn CostPolicy<f64>>)

@@ -11,10 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pilot_prior::{Expect, FitParams, Prior};
 use pilot_sim::data::{SplitNames, problem_from_dataset};
 use pilot_sim::experiment::{
-    CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, PriorSource, random_projection,
+    CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, LEARNING_PRIOR, PriorSource,
+    random_projection,
 };
-use pilot_sim::priors::{fit_prior, prior_source, synthetic_dataset};
+use pilot_sim::hyper::{Family, FamilyParams};
+use pilot_sim::priors::{fit_judge_prior, fit_prior, prior_source, synthetic_dataset};
 use pilot_sim::synthetic::{SyntheticConfig, generate};
+use pilot_sim::tune::{ExtraPrior, FitPrior, TuneConfig, tune, tune_csv};
 use pilot_sim::{Problem, Scenario, plot, report};
 
 /// Arguments of `pilot simulate`.
@@ -86,6 +89,33 @@ pub struct Args {
     /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here).
     #[arg(long, default_value = "all-MiniLM-L6-v2")]
     embedder_id: String,
+    /// Judge scores (arena-bench-300.jsonl format): adds PILOT and the prior alone with a
+    /// prior fitted on them (`pilot[arena]`, `prior-only[arena]`).
+    #[arg(long, requires = "arena_embeddings")]
+    arena: Option<PathBuf>,
+    /// Base embeddings of the `--arena` prompts (raw f32, `--dim` per row).
+    #[arg(long, requires = "arena")]
+    arena_embeddings: Option<PathBuf>,
+    /// Tune every policy's settings on the learning split first (fit part / validation part,
+    /// never the deployment split), print them, then run the grid with them.
+    #[arg(long)]
+    tune: bool,
+    /// Seeds per candidate when tuning.
+    #[arg(long, default_value_t = 3)]
+    tune_seeds: u64,
+    /// Fraction of each task's learning rows the tuning prior is fitted on.
+    #[arg(long, default_value_t = 0.7)]
+    tune_fit_fraction: f64,
+    /// Use the settings from before tuning (α 0.1, λ 1 / PILOT λ 4, LinTS 0.1, ε 0.05, pacing
+    /// 0.1 / 0.05) instead of the tuned defaults.
+    #[arg(long)]
+    untuned: bool,
+    /// LinTS posterior scale.
+    #[arg(long)]
+    ts_scale: Option<f32>,
+    /// ε-greedy exploration rate.
+    #[arg(long)]
+    epsilon: Option<f32>,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -96,12 +126,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let synthetic = args.dataset.is_none();
     let loaded = load_problem(&args)?;
-    let config = experiment_config(&args, synthetic)?;
-    let priors = if args.no_prior {
+    let mut config = experiment_config(&args, synthetic)?;
+    let arena = load_arena(&args, &loaded)?;
+    if args.tune {
+        config.params = run_tuning(&args, &loaded, arena.as_ref(), &config)?;
+        apply_overrides(&args, &mut config.params);
+    }
+    let mut priors = if args.no_prior {
         Vec::new()
     } else {
         load_priors(&args, &loaded)?
     };
+    if let Some(prior) = &arena {
+        priors.push(prior_source(ARENA, prior, &loaded.problem)?);
+    }
     let base = match priors.first() {
         Some(p) => p.contexts.clone(),
         None => random_projection(&loaded.problem, args.context_dim, 0)?,
@@ -125,6 +163,139 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
+const ARENA: &str = "arena";
+
+/// Fits the `--arena` prior, if asked for.
+fn load_arena(args: &Args, loaded: &Loaded) -> anyhow::Result<Option<Prior>> {
+    let (Some(path), Some(emb_path)) = (&args.arena, &args.arena_embeddings) else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let judge = pilot_data::JudgeDataset::load(path)?;
+    let emb = pilot_data::Embeddings::load(emb_path, args.dim)?;
+    if emb.dim() != loaded.problem.dim() {
+        bail!(
+            "{} has dimension {} but the dataset's embeddings have {}",
+            emb_path.display(),
+            emb.dim(),
+            loaded.problem.dim()
+        );
+    }
+    let params = prior_params(args, &loaded.embedder_id, false);
+    let (prior, summary, warnings) = fit_judge_prior(
+        &judge,
+        &emb,
+        loaded.problem.llms(),
+        &params,
+        args.tie_weight,
+    )?;
+    for w in warnings {
+        println!("note: arena prior: {w}");
+    }
+    println!(
+        "arena prior: fitted on {} prompts ({} preference pairs, held-out pairwise accuracy \
+         {:.3}) in {:.2} s",
+        summary.queries,
+        summary.train_pairs + summary.valid_pairs,
+        summary.valid_accuracy,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Some(prior))
+}
+
+/// Fit settings of a prior fitted here; the synthetic demo's are lighter so that
+/// `pilot simulate` with no arguments stays within a few seconds.
+fn prior_params(args: &Args, embedder_id: &str, synthetic: bool) -> FitParams {
+    let mut params = FitParams {
+        dim: args.prior_dim,
+        seed: 0,
+        embedder_id: embedder_id.to_owned(),
+        ..FitParams::default()
+    };
+    if synthetic {
+        params.contrastive_epochs = 10;
+        params.bt_max_epochs = 200;
+    }
+    params
+}
+
+/// Tunes on the learning split and prints what was chosen.
+fn run_tuning(
+    args: &Args,
+    loaded: &Loaded,
+    arena: Option<&Prior>,
+    config: &ExperimentConfig,
+) -> anyhow::Result<FamilyParams> {
+    let started = Instant::now();
+    let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
+    let fit = |rows: &[usize]| -> pilot_sim::Result<Prior> {
+        fit_prior(
+            &loaded.dataset,
+            &loaded.embeddings,
+            rows,
+            &params,
+            args.tie_weight,
+        )
+        .map(|(prior, _)| prior)
+    };
+    let extra: Vec<ExtraPrior<'_>> = arena
+        .map(|prior| ExtraPrior {
+            name: ARENA.to_owned(),
+            prior,
+        })
+        .into_iter()
+        .collect();
+    let tune_config = TuneConfig {
+        fit_fraction: args.tune_fit_fraction,
+        seeds: args.tune_seeds.max(1),
+        budgets: config.budgets.clone(),
+        cost_policies: config.cost_policies.clone(),
+        threads: config.threads,
+        knn_k: config.knn_k,
+        reference_llm: config.reference_llm.clone(),
+        ..TuneConfig::default()
+    };
+    let bar = LazyBar::new(started);
+    let learning_fit: Option<&FitPrior<'_>> = if args.no_prior { None } else { Some(&fit) };
+    if !args.priors.is_empty() {
+        println!(
+            "note: --tune ignores --prior files (they may have seen the validation rows); it \
+             tunes PILOT on a prior fitted on the fit part"
+        );
+    }
+    let report = tune(
+        &loaded.dataset,
+        &loaded.embeddings,
+        &loaded.learning_rows,
+        learning_fit,
+        &extra,
+        &tune_config,
+        &|_, done, total| bar.tick(done, total),
+    )?;
+    bar.finish();
+    for note in &report.notes {
+        println!("tune: {note}");
+    }
+    println!("tune: chosen settings (validation mean quality over budgets: start → chosen)");
+    for (name, before, after) in &report.gains {
+        let chosen = report
+            .rows
+            .iter()
+            .filter(|r| &r.policy == name && r.chosen)
+            .map(|r| format!("{} [{}]", r.settings, r.stage))
+            .collect::<Vec<_>>()
+            .join("; ");
+        println!("  {name:<20} {before:.4} → {after:.4}  {chosen}");
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        report::write_text(&dir.join("tune.csv"), &tune_csv(&report.rows))?;
+    }
+    println!("tune: {:.2} s", started.elapsed().as_secs_f64());
+    Ok(report.params)
 }
 
 /// The problem, and the same data in pilot-data's form for fitting a prior.
@@ -210,17 +381,35 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
         .collect::<anyhow::Result<_>>()?;
     config.threads = args.threads.max(1);
     config.knn_k = args.knn_k;
-    if let Some(a) = args.alpha {
-        config.alpha = a;
+    if args.untuned {
+        config.params = FamilyParams::untuned();
     }
-    if let Some(l) = args.lambda {
-        config.lambda = l;
-    }
-    if let Some(l) = args.pilot_lambda {
-        config.pilot_lambda = l;
-    }
+    apply_overrides(args, &mut config.params);
+    config.params.check()?;
     config.reference_llm = args.reference_llm.clone();
     Ok(config)
+}
+
+/// Explicit hyperparameter flags win over defaults and tuning.
+fn apply_overrides(args: &Args, params: &mut FamilyParams) {
+    if let Some(a) = args.alpha {
+        params.adjust(&[Family::Pilot, Family::LinUcb], |h| h.alpha = a);
+    }
+    if let Some(l) = args.lambda {
+        params.adjust(
+            &[Family::LinUcb, Family::LinTs, Family::EpsilonGreedy],
+            |h| h.lambda = l,
+        );
+    }
+    if let Some(l) = args.pilot_lambda {
+        params.adjust(&[Family::Pilot], |h| h.lambda = l);
+    }
+    if let Some(v) = args.ts_scale {
+        params.adjust(&[Family::LinTs], |h| h.ts_scale = v);
+    }
+    if let Some(e) = args.epsilon {
+        params.adjust(&[Family::EpsilonGreedy], |h| h.epsilon = e);
+    }
 }
 
 /// The priors PILOT starts from: the `--prior` files, or one fitted here on the learning
@@ -229,12 +418,7 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
     let problem = &loaded.problem;
     if args.priors.is_empty() {
         let started = Instant::now();
-        let params = FitParams {
-            dim: args.prior_dim,
-            seed: 0,
-            embedder_id: loaded.embedder_id.clone(),
-            ..FitParams::default()
-        };
+        let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
         let (prior, summary) = fit_prior(
             &loaded.dataset,
             &loaded.embeddings,
@@ -250,7 +434,7 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
             summary.valid_accuracy,
             started.elapsed().as_secs_f64()
         );
-        return Ok(vec![prior_source("learning-split", &prior, problem)?]);
+        return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
     }
     let expect = Expect {
         embedder_id: None,
