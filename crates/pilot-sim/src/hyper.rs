@@ -248,8 +248,119 @@ impl Default for FamilyParams {
     }
 }
 
-/// The tuned settings (see [`FamilyParams::tuned`]).
-const TUNED: &[(&str, Hyper)] = &[];
+/// The tuned settings (see [`FamilyParams::tuned`]): the output of
+/// `pilot simulate --dataset routerbench-3k.jsonl … --arena … --tune --cost-policy
+/// pacing,threshold` (tune.csv), fields a family does not read left at [`Hyper::UNTUNED`].
+const TUNED: &[(&str, Hyper)] = &[
+    (
+        "pilot",
+        Hyper {
+            alpha: 0.05,
+            lambda: 64.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.1,
+            pacing_step: 0.1,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "prior-only",
+        Hyper {
+            alpha: 0.1,
+            lambda: 1.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.03,
+            pacing_step: 0.2,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "pilot[arena]",
+        Hyper {
+            alpha: 0.1,
+            lambda: 16.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.1,
+            pacing_step: 0.05,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "prior-only[arena]",
+        Hyper {
+            alpha: 0.1,
+            lambda: 1.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.1,
+            pacing_step: 0.2,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "linucb",
+        Hyper {
+            alpha: 0.1,
+            lambda: 0.0625,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.1,
+            pacing_step: 0.05,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "lints",
+        Hyper {
+            alpha: 0.1,
+            lambda: 0.015625,
+            ts_scale: 0.02,
+            epsilon: 0.05,
+            pacing_price: 0.03,
+            pacing_step: 0.1,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "egreedy",
+        Hyper {
+            alpha: 0.1,
+            lambda: 1.0,
+            ts_scale: 0.1,
+            epsilon: 0.1,
+            pacing_price: 0.03,
+            pacing_step: 0.05,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "random",
+        Hyper {
+            alpha: 0.1,
+            lambda: 1.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.01,
+            pacing_step: 0.1,
+            threshold_scale: 0.01,
+        },
+    ),
+    (
+        "knn-full-info",
+        Hyper {
+            alpha: 0.1,
+            lambda: 1.0,
+            ts_scale: 0.1,
+            epsilon: 0.05,
+            pacing_price: 0.01,
+            pacing_step: 0.2,
+            threshold_scale: 0.01,
+        },
+    ),
+];
 
 #[cfg(test)]
 mod tests {

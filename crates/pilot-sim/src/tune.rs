@@ -529,6 +529,116 @@ mod tests {
         );
     }
 
+    fn synthetic(learning: usize, deployment: usize) -> (RoutingDataset, Embeddings, Vec<usize>) {
+        let mut embedder = pilot_embed::HashingEmbedder::new(64).unwrap();
+        let s = crate::synthetic::generate(
+            &crate::synthetic::SyntheticConfig {
+                learning,
+                deployment,
+                seed: 3,
+            },
+            &mut embedder,
+        )
+        .unwrap();
+        crate::priors::synthetic_dataset(&s).unwrap()
+    }
+
+    #[test]
+    fn split_is_per_task_disjoint_and_complete() {
+        let (data, _, learning) = synthetic(300, 50);
+        let (fit, valid) = split_rows(&data, &learning, 0.7, 5).unwrap();
+        let mut all: Vec<usize> = fit.iter().chain(&valid).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, learning);
+        for task in data.tasks() {
+            let count =
+                |rows: &[usize]| rows.iter().filter(|&&i| data.rows[i].task == task).count();
+            let (f, v) = (count(&fit), count(&valid));
+            let want = ((f + v) as f64 * 0.7).round() as usize;
+            assert_eq!(f, want, "task {task}");
+        }
+        assert_eq!(split_rows(&data, &learning, 0.7, 5).unwrap().0, fit);
+        assert_ne!(split_rows(&data, &learning, 0.7, 6).unwrap().0, fit);
+        assert!(split_rows(&data, &learning, 1.0, 5).is_err());
+        assert!(split_rows(&data, &learning, f64::NAN, 5).is_err());
+    }
+
+    #[test]
+    fn tuning_never_reads_the_deployment_rows() {
+        let (data, emb, learning) = synthetic(240, 60);
+        let mut config = TuneConfig {
+            seeds: 1,
+            budgets: vec![0.25],
+            threads: 1,
+            grid: TuneGrid {
+                alphas: vec![0.0, 1.0],
+                pilot_lambdas: vec![1.0, 64.0],
+                lambdas: vec![1.0],
+                ts_scales: vec![0.1],
+                epsilons: vec![0.1],
+                pacing_prices: vec![0.1],
+                pacing_steps: vec![0.05, 0.2],
+                threshold_scales: vec![0.01, 1.0],
+            },
+            ..TuneConfig::default()
+        };
+        config.cost_policies = vec![CostPolicyKind::Pacing, CostPolicyKind::Threshold];
+        let params = pilot_prior::FitParams {
+            dim: 4,
+            embedder_id: "hash".into(),
+            contrastive_epochs: 0,
+            bt_max_epochs: 30,
+            ..pilot_prior::FitParams::default()
+        };
+        let run = |data: &RoutingDataset| {
+            let fit = |rows: &[usize]| {
+                crate::priors::fit_prior(data, &emb, rows, &params, 0.2).map(|(p, _)| p)
+            };
+            tune(
+                data,
+                &emb,
+                &learning,
+                Some(&fit),
+                &[],
+                &config,
+                &|_, _, _| {},
+            )
+            .unwrap()
+        };
+        let first = run(&data);
+        // Scramble every deployment outcome: the tuning must not notice.
+        let mut scrambled = data.clone();
+        for row in scrambled.rows.iter_mut().filter(|r| r.split == "test") {
+            for q in row.quality.iter_mut().flatten() {
+                *q = 1.0 - *q;
+            }
+        }
+        let second = run(&scrambled);
+        assert_eq!(first.rows, second.rows);
+        assert_eq!(first.params, second.params);
+        // Every slot got one choice per stage, and PILOT was searched over its whole grid.
+        let stages = ["policy-1", "pacing", "policy-2", "threshold"];
+        for stage in stages {
+            let chosen = first
+                .rows
+                .iter()
+                .filter(|r| r.stage == stage && r.chosen)
+                .count();
+            assert_eq!(chosen, 7, "stage {stage}");
+        }
+        let pilot = first
+            .rows
+            .iter()
+            .filter(|r| r.stage == "policy-1" && r.policy == "pilot");
+        assert_eq!(pilot.count(), 4);
+        assert!(
+            first
+                .rows
+                .iter()
+                .all(|r| r.score.is_finite() && r.score > 0.0)
+        );
+    }
+
     #[test]
     fn the_best_candidate_wins_and_ties_keep_the_first() {
         let slots = vec![("linucb".to_owned(), Family::LinUcb)];

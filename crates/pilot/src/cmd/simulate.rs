@@ -216,8 +216,8 @@ fn prior_params(args: &Args, embedder_id: &str, synthetic: bool) -> FitParams {
         ..FitParams::default()
     };
     if synthetic {
-        params.contrastive_epochs = 10;
-        params.bt_max_epochs = 200;
+        params.contrastive_epochs = 4;
+        params.bt_max_epochs = 120;
     }
     params
 }
