@@ -207,6 +207,91 @@ fn small_dataset_runs_and_writes_the_report() {
     }
 }
 
+#[test]
+fn tune_picks_settings_on_the_learning_split_and_writes_them() {
+    let dir = scratch("tune");
+    let data = write_dataset(&dir, 20, "0.01");
+    let emb = write_embeddings(&dir, 40, 4);
+    let out = dir.join("out");
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+        "--knn-k",
+        "3",
+        "--seeds",
+        "1",
+        "--tune-seeds",
+        "1",
+        "--budget",
+        "0.5",
+        "--scenario",
+        "standard",
+        "--context-dim",
+        "3",
+        "--no-prior",
+        "--tune",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("fit 14 / validation 6"), "{stdout}");
+    let tune = std::fs::read_to_string(out.join("tune.csv")).unwrap();
+    assert!(tune.starts_with("stage,policy,cost_policy,settings,score,chosen"));
+    // One choice per policy and stage; LinUCB searched over α × λ.
+    for stage in ["policy-1", "pacing", "policy-2"] {
+        for policy in ["linucb", "lints", "egreedy", "random", "knn-full-info"] {
+            let chosen = tune
+                .lines()
+                .filter(|l| l.starts_with(&format!("{stage},{policy},")) && l.ends_with(",true"))
+                .count();
+            assert_eq!(chosen, 1, "{stage} {policy}");
+        }
+    }
+    assert!(
+        tune.lines()
+            .filter(|l| l.starts_with("policy-1,linucb,"))
+            .count()
+            > 20
+    );
+    assert!(out.join("summary.csv").exists());
+}
+
+#[test]
+fn arena_files_that_do_not_match_are_reported() {
+    let dir = scratch("arena");
+    let data = write_dataset(&dir, 12, "0.01");
+    let emb = write_embeddings(&dir, 24, 4);
+    let judge = dir.join("judge.jsonl");
+    std::fs::write(
+        &judge,
+        "{\"id\": \"p0\", \"prompt\": \"x\", \"judge_score\": {\"a\": 3.0, \"b\": 9.0}, \"answer_chars\": {}}\n",
+    )
+    .unwrap();
+    let judge_emb = write_embeddings(&dir, 24, 4);
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+        "--arena",
+        judge.to_str().unwrap(),
+        "--arena-embeddings",
+        judge_emb.to_str().unwrap(),
+    ]);
+    fails_with(&o, &["24 embedding rows", "1 prompts"]);
+    let o = pilot(&["simulate", "--arena", judge.to_str().unwrap()]);
+    fails_with(&o, &["--arena-embeddings"]);
+}
+
 fn write_log(dir: &Path, d: usize, steps: usize, bad_dim_at: Option<usize>) -> PathBuf {
     let mut text = format!("{{\"K\": 2, \"d\": {d}, \"arms\": [\"a\", \"b\"]}}\n");
     for t in 0..steps {
