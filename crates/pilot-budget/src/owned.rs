@@ -199,13 +199,17 @@ impl Exact {
 impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
-            let states = CoreScratch::SUGGESTED_STATES.min(self.max_states);
+            // Start near what typical instances need and grow 8x on demand (each growth
+            // restarts the solve); the buffers are kept for later calls.
+            let states = instance
+                .item_count()
+                .saturating_mul(16)
+                .clamp(256, 1 << 16)
+                .min(self.max_states);
             self.current.resize(states, State::default());
             self.next.resize(states, State::default());
-            self.records.resize(
-                CoreScratch::SUGGESTED_RECORDS.min(4 * self.max_states),
-                Record::default(),
-            );
+            self.records
+                .resize((4 * states).min(4 * self.max_states), Record::default());
         }
         loop {
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
