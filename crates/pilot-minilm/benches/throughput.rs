@@ -18,6 +18,20 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat` (Linux).
+/// On a machine shared with other jobs, wall-clock throughput understates the embedder; CPU
+/// time per query does not.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // Linux reports clock ticks of 1/100 s (USER_HZ) on every mainstream architecture.
+    Some((utime + stime) / 100.0)
+}
+
 /// A spread of RouterBench queries (every 50th row, so all three tasks appear).
 fn routerbench_queries() -> Option<Vec<String>> {
     let path =
@@ -66,10 +80,30 @@ fn bench(c: &mut Criterion) {
         tokens as f64 / queries.len() as f64
     );
 
+    let mut out = vec![0.0f32; queries.len() * MiniLm::DIM];
+    for batch in [1usize, 32] {
+        model.set_batch_size(batch);
+        let (wall, cpu) = (std::time::Instant::now(), cpu_seconds());
+        if model.embed_batch(&queries, &mut out).is_err() {
+            eprintln!("skipping the MiniLM bench: embedding failed");
+            return;
+        }
+        let wall = wall.elapsed().as_secs_f64();
+        if let (Some(before), Some(after)) = (cpu, cpu_seconds()) {
+            let per_query = (after - before) / queries.len() as f64;
+            eprintln!(
+                "batch {batch}: {:.1} queries/s wall clock, {:.1} CPU-ms per query \
+                 ({:.1} queries per CPU-second)",
+                queries.len() as f64 / wall,
+                per_query * 1e3,
+                1.0 / per_query
+            );
+        }
+    }
+
     let mut group = c.benchmark_group("minilm");
     group.sample_size(10);
     group.throughput(Throughput::Elements(queries.len() as u64));
-    let mut out = vec![0.0f32; queries.len() * MiniLm::DIM];
     for batch in [1usize, 32] {
         model.set_batch_size(batch);
         let model = &model;

@@ -1,0 +1,174 @@
+//! `pilot embed` end to end: raw little-endian f32 rows in input order, and exit status 2
+//! with file, line and field on bad input (and no output file left behind).
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is the failure report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pilot_core::Embedder;
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pilot-embed-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn embed(args: &[&str], input: &Path, output: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .arg("embed")
+        .args(args)
+        .arg(input)
+        .arg(output)
+        .output()
+        .unwrap()
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[test]
+fn hash_rows_are_the_embedder_s_vectors_in_line_order() {
+    let dir = scratch("hash");
+    let input = dir.join("in.jsonl");
+    let texts = [
+        "Which planet is largest?",
+        "Write a sort in Rust",
+        "2 + 2 = ?",
+    ];
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({ "id": 1, "prompt": t }).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = dir.join("out.f32");
+    let out = embed(
+        &["--model", "hash", "--dim", "32", "--field", "prompt"],
+        &input,
+        &output,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_f32(&output);
+    assert_eq!(rows.len(), texts.len() * 32);
+    let mut embedder = pilot_embed::HashingEmbedder::new(32).unwrap();
+    for (text, row) in texts.iter().zip(rows.chunks_exact(32)) {
+        let mut expected = [0.0f32; 32];
+        embedder.embed(text, &mut expected).unwrap();
+        assert_eq!(row, expected, "{text:?}");
+    }
+}
+
+#[test]
+fn bad_input_names_file_line_and_field_and_writes_nothing() {
+    let dir = scratch("bad");
+    let cases = [
+        (
+            "{\"query\": \"ok\"}\n{\"query\": 3}\n",
+            "bad.jsonl:2: field `query`: expected a string, found a number",
+        ),
+        (
+            "{\"query\": \"ok\"}\n{\"other\": \"x\"}\n",
+            "bad.jsonl:2: field `query` is missing",
+        ),
+        (
+            "{\"query\": \"ok\"}\n\n{\"query\": \"x\"}\n",
+            "bad.jsonl:2: empty line",
+        ),
+        ("{\"query\": \"ok\"\n", "bad.jsonl:1: not valid JSON"),
+        ("", "no lines to embed"),
+    ];
+    for (text, message) in cases {
+        let input = dir.join("bad.jsonl");
+        std::fs::write(&input, text).unwrap();
+        let output = dir.join("out.f32");
+        let out = embed(&["--model", "hash"], &input, &output);
+        assert_eq!(out.status.code(), Some(2), "{text:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{text:?}: {stderr}");
+        assert!(
+            !output.exists(),
+            "{text:?}: output written despite the error"
+        );
+    }
+}
+
+#[test]
+fn minilm_is_refused_clearly_when_unavailable() {
+    let dir = scratch("minilm-refused");
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, "{\"query\": \"hello\"}\n").unwrap();
+    let output = dir.join("out.f32");
+    let out = embed(
+        &[
+            "--model",
+            "minilm",
+            "--model-dir",
+            dir.join("no-model").to_str().unwrap(),
+        ],
+        &input,
+        &output,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = if cfg!(feature = "minilm") {
+        "cargo xtask fetch-model"
+    } else {
+        "--features minilm"
+    };
+    assert!(stderr.contains(hint), "{stderr}");
+    assert!(!output.exists());
+}
+
+/// With the feature and the fetched model, the command reproduces the reference file's rows.
+#[cfg(feature = "minilm")]
+#[test]
+fn minilm_rows_match_the_reference_embeddings() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let (Ok(jsonl), Ok(reference)) = (
+        std::fs::read_to_string(data.join("routerbench-3k.jsonl")),
+        std::fs::read(data.join("routerbench-3k.minilm.f32")),
+    ) else {
+        eprintln!("skipping: shared data missing in {}", data.display());
+        return;
+    };
+    if let Err(e) = pilot_minilm::MiniLm::load_default() {
+        assert!(
+            std::env::var("PILOT_REQUIRE_MINILM").as_deref() != Ok("1"),
+            "PILOT_REQUIRE_MINILM=1 but the model cannot be loaded: {e}"
+        );
+        eprintln!("skipping: {e}");
+        return;
+    }
+    let dir = scratch("minilm");
+    let input = dir.join("in.jsonl");
+    let rows = 20;
+    let head: Vec<&str> = jsonl.lines().take(rows).collect();
+    std::fs::write(&input, head.join("\n")).unwrap();
+    let output = dir.join("out.f32");
+    let out = embed(&["--model", "minilm"], &input, &output);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = read_f32(&output);
+    assert_eq!(ours.len(), rows * 384);
+    for (i, row) in ours.chunks_exact(384).enumerate() {
+        let expected = &reference[i * 384 * 4..(i + 1) * 384 * 4];
+        let cos: f64 = row
+            .iter()
+            .zip(expected.chunks_exact(4))
+            .map(|(a, b)| f64::from(*a) * f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .sum();
+        assert!(cos >= 0.999, "row {i}: cosine {cos} to the reference");
+    }
+}
