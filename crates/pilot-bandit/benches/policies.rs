@@ -1,5 +1,6 @@
 //! One select plus one update for K = 11 arms at d = 16, 64, 256 (targets ≤ 1, 5, 60 µs).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Benchmarks may unwrap.
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented public fn.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! `pilot mckp solve` end to end: answers, and exit status 2 with a clear message on bad files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
