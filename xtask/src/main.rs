@@ -17,7 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  ci         everything CI checks: fmt, clippy -D warnings, tests, no-std builds, smoke binary
+  ci         everything CI checks: fmt, clippy -D warnings, plugins, tests (MiniLM model
+             fetched), the main job, no-std builds and the smoke firmware, a short fuzz run
   no-std     build each core crate for thumbv7em-none-eabihf, link and run the smoke binary
   plugins    build every guest in plugins/ as a wasm component into target/plugins/*.wasm
   fuzz [TARGET] [--time SECONDS] [--build-only] [--seeds]
