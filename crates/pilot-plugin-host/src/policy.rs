@@ -584,6 +584,14 @@ mod tests {
     }
 
     #[test]
+    fn plugin_wrappers_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<PluginPolicy>();
+        send::<crate::PluginEmbedder>();
+        send::<crate::CompiledPlugin>();
+    }
+
+    #[test]
     fn selections_are_validated() {
         assert_eq!(
             validate_selection(&sel(1, &[0.1, 0.5, 0.5]), 3, 10.0).unwrap(),
