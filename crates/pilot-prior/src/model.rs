@@ -138,6 +138,16 @@ impl Prior {
                 self.calibration.scale,
             ));
         }
+        // A decoded file must not smuggle NaN/∞ into the calibration either.
+        if let Some(&c) = self.calibration.intercepts.iter().find(|c| !c.is_finite()) {
+            return Err(Error::non_finite("prior: calibration intercept", c));
+        }
+        if !self.calibration.rmse.is_finite() {
+            return Err(Error::non_finite(
+                "prior: calibration rmse",
+                self.calibration.rmse,
+            ));
+        }
         Ok(())
     }
 
