@@ -7,72 +7,111 @@
 //! eight independent accumulators and row-contiguous access. The tests check these kernels
 //! against pilot-embed's `quad_form` and `sherman_morrison`. Callers check lengths: every
 //! function here trusts that matrices are `d × d` with `d = x.len()`.
+//!
+//! The inner loops walk `[F; LANES]` chunks (`as_chunks`) rather than indexing `slice[o + l]`:
+//! with the lengths in the types there are no bounds checks between the loads, and LLVM turns
+//! each chunk step into packed `mulps`/`addps` on baseline SSE2. The summation order is fixed
+//! by the lane layout, not by the target, so results are the same bits on every platform.
 
 use pilot_core::Real;
 
 /// Independent partial sums per dot product: eight `f32` fill two SSE or one AVX register.
 const LANES: usize = 8;
 
+/// `acc[l] += a[l]·x[l]` for every lane: one packed multiply and add per register.
+#[inline(always)]
+fn mul_add_lanes<F: Real>(acc: &mut [F; LANES], a: &[F; LANES], x: &[F; LANES]) {
+    for ((s, &ai), &xi) in acc.iter_mut().zip(a).zip(x) {
+        *s += ai * xi;
+    }
+}
+
+/// The lanes summed in a fixed pairwise order.
+#[inline(always)]
+fn reduce_lanes<F: Real>(a: [F; LANES]) -> F {
+    // Halves first (one packed add), then the four sums pairwise.
+    let h: [F; 4] = core::array::from_fn(|l| a[l] + a[l + 4]);
+    (h[0] + h[1]) + (h[2] + h[3])
+}
+
 /// `a·b` over the common length, with `LANES` partial sums so the loop vectorises.
 #[inline]
 pub(crate) fn dot<F: Real>(a: &[F], b: &[F]) -> F {
     let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [F::ZERO; LANES];
-    let chunks_a = a.chunks_exact(LANES);
-    let chunks_b = b.chunks_exact(LANES);
+    let (chunks_a, tail_a) = a[..n].as_chunks::<LANES>();
+    let (chunks_b, tail_b) = b[..n].as_chunks::<LANES>();
     let mut tail = F::ZERO;
-    for (x, y) in chunks_a.remainder().iter().zip(chunks_b.remainder()) {
+    for (x, y) in tail_a.iter().zip(tail_b) {
         tail += *x * *y;
     }
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    reduce_lanes(lane_sums(chunks_a, chunks_b)) + tail
 }
 
-/// Four dot products `rᵢ·x` at once over the first `n` entries: one load of `x` feeds four
-/// rows, and the 4 × `LANES` partial sums keep enough independent additions in flight to hide
-/// their latency (the single-row form is latency-bound at d = 256).
+/// The `LANES` partial sums of `a·b` over whole chunks.
+///
+/// Not inlined on purpose: the sums leave through memory as one contiguous array, which is
+/// what steers LLVM's SLP vectoriser into packing lanes `0..4` and `4..8` of the same sum into
+/// a register. Inlined into the final horizontal reduction it packs across sums instead and
+/// spends more time shuffling than multiplying.
+#[inline(never)]
+fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+    let mut acc = [F::ZERO; LANES];
+    for (x, y) in a.iter().zip(b) {
+        mul_add_lanes(&mut acc, x, y);
+    }
+    acc
+}
+
+/// Four dot products `rᵢ·x` at once over the common length: one load of `x` feeds four rows,
+/// and the 4 × `LANES` partial sums keep enough independent additions in flight to hide their
+/// latency (the single-row form is latency-bound at d = 256).
 #[inline]
-fn dot4<F: Real>(rows: [&[F]; 4], x: &[F], n: usize) -> [F; 4] {
-    let n = n
-        .min(x.len())
-        .min(rows.iter().map(|r| r.len()).min().unwrap_or(0));
-    let (r0, r1, r2, r3, x) = (
-        &rows[0][..n],
-        &rows[1][..n],
-        &rows[2][..n],
-        &rows[3][..n],
-        &x[..n],
-    );
+fn dot4<F: Real>(rows: [&[F]; 4], x: &[F]) -> [F; 4] {
+    let [r0, r1, r2, r3] = rows;
+    let n = x
+        .len()
+        .min(r0.len())
+        .min(r1.len())
+        .min(r2.len())
+        .min(r3.len());
+    let (xc, xt) = x[..n].as_chunks::<LANES>();
+    let (c0, t0) = r0[..n].as_chunks::<LANES>();
+    let (c1, t1) = r1[..n].as_chunks::<LANES>();
+    let (c2, t2) = r2[..n].as_chunks::<LANES>();
+    let (c3, t3) = r3[..n].as_chunks::<LANES>();
+    let [mut a0, mut a1, mut a2, mut a3] = lane_sums4([c0, c1, c2, c3], xc);
+    for ((((&xv, &v0), &v1), &v2), &v3) in xt.iter().zip(t0).zip(t1).zip(t2).zip(t3) {
+        a0[0] += v0 * xv;
+        a1[0] += v1 * xv;
+        a2[0] += v2 * xv;
+        a3[0] += v3 * xv;
+    }
+    [
+        reduce_lanes(a0),
+        reduce_lanes(a1),
+        reduce_lanes(a2),
+        reduce_lanes(a3),
+    ]
+}
+
+/// The `LANES` partial sums of four dot products with `x` over whole chunks; not inlined for
+/// the reason given at [`lane_sums`].
+#[inline(never)]
+fn lane_sums4<F: Real>(rows: [&[[F; LANES]]; 4], x: &[[F; LANES]]) -> [[F; LANES]; 4] {
     let mut acc = [[F::ZERO; LANES]; 4];
-    let full = n - n % LANES;
-    let mut o = 0;
-    while o < full {
-        for l in 0..LANES {
-            let xv = x[o + l];
-            acc[0][l] += r0[o + l] * xv;
-            acc[1][l] += r1[o + l] * xv;
-            acc[2][l] += r2[o + l] * xv;
-            acc[3][l] += r3[o + l] * xv;
-        }
-        o += LANES;
+    let [acc0, acc1, acc2, acc3] = &mut acc;
+    let [c0, c1, c2, c3] = rows;
+    for ((((xv, r0), r1), r2), r3) in x.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
+        mul_add_lanes(acc0, r0, xv);
+        mul_add_lanes(acc1, r1, xv);
+        mul_add_lanes(acc2, r2, xv);
+        mul_add_lanes(acc3, r3, xv);
     }
-    for j in full..n {
-        let xv = x[j];
-        acc[0][0] += r0[j] * xv;
-        acc[1][0] += r1[j] * xv;
-        acc[2][0] += r2[j] * xv;
-        acc[3][0] += r3[j] * xv;
-    }
-    acc.map(|a| ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])))
+    acc
 }
 
 /// `xᵀAx` for a symmetric `d × d` matrix `a`, reading only its lower triangle (half the
-/// memory traffic of a full product), four rows at a time.
+/// memory traffic of a full product): Σ_r A_rr·x_r² + 2·Σ_{c<r} x_r·A_rc·x_c.
 #[inline]
 pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
     let d = x.len();
@@ -80,56 +119,101 @@ pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
         return F::ZERO;
     }
     let two = F::ONE + F::ONE;
-    let mut sum = F::ZERO;
-    let mut i = 0;
-    while i + 4 <= d {
-        // The common prefix 0..i of rows i..i+4, then the strictly lower corner of the 4 × 4
-        // diagonal block.
-        let rows = [
-            &a[i * d..i * d + i],
-            &a[(i + 1) * d..(i + 1) * d + i],
-            &a[(i + 2) * d..(i + 2) * d + i],
-            &a[(i + 3) * d..(i + 3) * d + i],
-        ];
-        let mut off = dot4(rows, x, i);
-        for (k, o) in off.iter_mut().enumerate() {
-            for j in i..i + k {
-                *o += a[(i + k) * d + j] * x[j];
+    let parts = quad_form_parts(a, x);
+    parts.diagonal + two * (reduce_lanes(parts.lanes) + parts.rest)
+}
+
+/// The pieces of a quadratic form before the final horizontal sum.
+struct QuadParts<F> {
+    /// Σ A_rr·x_r².
+    diagonal: F,
+    /// Off-diagonal products x_r·A_rc·x_c of whole chunks, summed by lane `c mod LANES`.
+    lanes: [F; LANES],
+    /// The other off-diagonal products (chunk tails and the corners of the 4 × 4 blocks).
+    rest: F,
+}
+
+/// The lower triangle of `a` against `x`, four rows at a time: per chunk of 8 columns the
+/// four rows are combined first, t_c = Σ_k x_{i+k}·A_{i+k,c}, and only t_c·x_c enters the
+/// running lane sums. So one pass of a single vector accumulator covers the whole triangle:
+/// no per-row horizontal sums, no call per row, and the loop-carried additions are one per
+/// 32 multiply-adds. `d` is `x.len()` and `a.len() >= d²` (checked by the caller).
+///
+/// Not inlined for the reason given at [`lane_sums`]: the lane sums leave through memory.
+#[inline(never)]
+fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
+    let d = x.len();
+    let mut parts = QuadParts {
+        diagonal: F::ZERO,
+        lanes: [F::ZERO; LANES],
+        rest: F::ZERO,
+    };
+    let (x_blocks, _) = x.as_chunks::<4>();
+    for (block, &[x0, x1, x2, x3]) in x_blocks.iter().enumerate() {
+        let i = 4 * block;
+        let row = |k: usize| a.get((i + k) * d..(i + k) * d + i + 4);
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) = (row(0), row(1), row(2), row(3)) else {
+            return parts;
+        };
+        // The common prefix 0..i of rows i..i+4.
+        let (p0, k0) = r0.split_at(i);
+        let (p1, k1) = r1.split_at(i);
+        let (p2, k2) = r2.split_at(i);
+        let (p3, k3) = r3.split_at(i);
+        let (xc, xt) = x[..i].as_chunks::<LANES>();
+        let (c0, t0) = p0.as_chunks::<LANES>();
+        let (c1, t1) = p1.as_chunks::<LANES>();
+        let (c2, t2) = p2.as_chunks::<LANES>();
+        let (c3, t3) = p3.as_chunks::<LANES>();
+        for ((((xv, v0), v1), v2), v3) in xc.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
+            for l in 0..LANES {
+                let t = ((v0[l] * x0 + v1[l] * x1) + v2[l] * x2) + v3[l] * x3;
+                parts.lanes[l] += t * xv[l];
             }
         }
-        for (k, o) in off.iter().enumerate() {
-            let r = i + k;
-            sum += x[r] * (a[r * d + r] * x[r] + two * *o);
+        for ((((&xv, &v0), &v1), &v2), &v3) in xt.iter().zip(t0).zip(t1).zip(t2).zip(t3) {
+            parts.rest += (((v0 * x0 + v1 * x1) + v2 * x2) + v3 * x3) * xv;
         }
-        i += 4;
+        // The 4 × 4 diagonal block: its strictly lower corner and its diagonal.
+        if let (&[d0, ..], &[e10, d1, ..], &[e20, e21, d2, ..], &[e30, e31, e32, d3]) =
+            (k0, k1, k2, k3)
+        {
+            parts.rest += x1 * (e10 * x0)
+                + x2 * (e20 * x0 + e21 * x1)
+                + x3 * ((e30 * x0 + e31 * x1) + e32 * x2);
+            parts.diagonal += ((d0 * x0 * x0 + d1 * x1 * x1) + d2 * x2 * x2) + d3 * x3 * x3;
+        }
     }
-    for r in i..d {
-        let off_diagonal = dot(&a[r * d..r * d + r], &x[..r]);
-        sum += x[r] * (a[r * d + r] * x[r] + two * off_diagonal);
+    for r in 4 * x_blocks.len()..d {
+        let (Some(prefix), Some(&diagonal)) = (a.get(r * d..r * d + r), a.get(r * d + r)) else {
+            return parts;
+        };
+        parts.rest += x[r] * dot(prefix, &x[..r]);
+        parts.diagonal += diagonal * x[r] * x[r];
     }
-    sum
+    parts
 }
 
 /// `out = A·x` for a `d × d` row-major matrix, four rows at a time.
 #[inline]
 pub(crate) fn mat_vec<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
     let d = x.len();
-    if a.len() < d * d {
+    if a.len() < d * d || d == 0 {
         return;
     }
-    let mut i = 0;
-    while i + 4 <= d.min(out.len()) {
-        let rows = [
-            &a[i * d..(i + 1) * d],
-            &a[(i + 1) * d..(i + 2) * d],
-            &a[(i + 2) * d..(i + 3) * d],
-            &a[(i + 3) * d..(i + 4) * d],
-        ];
-        out[i..i + 4].copy_from_slice(&dot4(rows, x, d));
-        i += 4;
+    let n = d.min(out.len());
+    let mut rows = a[..d * d].chunks_exact(d);
+    let mut out_blocks = out[..n].chunks_exact_mut(4);
+    for block in out_blocks.by_ref() {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        block.copy_from_slice(&dot4([r0, r1, r2, r3], x));
     }
-    for r in i..d.min(out.len()) {
-        out[r] = dot(&a[r * d..(r + 1) * d], x);
+    for (o, row) in out_blocks.into_remainder().iter_mut().zip(rows) {
+        *o = dot(row, x);
     }
 }
 
