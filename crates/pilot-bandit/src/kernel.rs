@@ -123,6 +123,12 @@ pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
     parts.diagonal + two * (reduce_lanes(parts.lanes) + parts.rest)
 }
 
+/// `t` as a half chunk, if it is one.
+#[inline(always)]
+fn half<F>(t: &[F]) -> Option<&[F; LANES / 2]> {
+    t.try_into().ok()
+}
+
 /// The pieces of a quadratic form before the final horizontal sum.
 struct QuadParts<F> {
     /// Σ A_rr·x_r².
@@ -171,8 +177,19 @@ fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
                 parts.lanes[l] += t * xv[l];
             }
         }
-        for ((((&xv, &v0), &v1), &v2), &v3) in xt.iter().zip(t0).zip(t1).zip(t2).zip(t3) {
-            parts.rest += (((v0 * x0 + v1 * x1) + v2 * x2) + v3 * x3) * xv;
+        // i is a multiple of 4, so the tail is empty or one half chunk: packed into the low
+        // lanes rather than summed one scalar at a time.
+        if let (Some(xv), Some(v0), Some(v1), Some(v2), Some(v3)) =
+            (half(xt), half(t0), half(t1), half(t2), half(t3))
+        {
+            for l in 0..LANES / 2 {
+                let t = ((v0[l] * x0 + v1[l] * x1) + v2[l] * x2) + v3[l] * x3;
+                parts.lanes[l] += t * xv[l];
+            }
+        } else {
+            for ((((&xv, &v0), &v1), &v2), &v3) in xt.iter().zip(t0).zip(t1).zip(t2).zip(t3) {
+                parts.rest += (((v0 * x0 + v1 * x1) + v2 * x2) + v3 * x3) * xv;
+            }
         }
         // The 4 × 4 diagonal block: its strictly lower corner and its diagonal.
         if let (&[d0, ..], &[e10, d1, ..], &[e20, e21, d2, ..], &[e30, e31, e32, d3]) =
