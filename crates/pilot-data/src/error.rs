@@ -39,7 +39,11 @@ impl DataError {
     pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
         // The message carries the I/O error; it is not also the `source`, so `{:#}` chains
         // (anyhow) do not print it twice.
-        Self::new(ErrorKind::Io, path, format!("cannot read or write the file: {err}"))
+        Self::new(
+            ErrorKind::Io,
+            path,
+            format!("cannot read or write the file: {err}"),
+        )
     }
 
     /// The same error located at a 1-based line.
