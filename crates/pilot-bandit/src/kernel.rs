@@ -118,6 +118,13 @@ pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
     if a.len() < d * d {
         return F::ZERO;
     }
+    lower_quad_form(a, x)
+}
+
+/// [`sym_quad_form`] once the shape is checked; kept out of line so the per-arm loop of a
+/// select stays small and this one loop gets the registers.
+#[inline(never)]
+fn lower_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
     let two = F::ONE + F::ONE;
     let parts = quad_form_parts(a, x);
     parts.diagonal + two * (reduce_lanes(parts.lanes) + parts.rest)
@@ -143,10 +150,10 @@ struct QuadParts<F> {
 /// four rows are combined first, t_c = Σ_k x_{i+k}·A_{i+k,c}, and only t_c·x_c enters the
 /// running lane sums. So one pass of a single vector accumulator covers the whole triangle:
 /// no per-row horizontal sums, no call per row, and the loop-carried additions are one per
-/// 32 multiply-adds. `d` is `x.len()` and `a.len() >= d²` (checked by the caller).
-///
-/// Not inlined for the reason given at [`lane_sums`]: the lane sums leave through memory.
-#[inline(never)]
+/// 32 multiply-adds. With a single sum there is only one way to pack the lanes, so unlike
+/// [`lane_sums`] this needs no call boundary. `d` is `x.len()` and `a.len() >= d²` (checked by
+/// the caller).
+#[inline(always)]
 fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
     let d = x.len();
     let mut parts = QuadParts {
