@@ -149,8 +149,8 @@ struct QuadParts<F> {
 /// The lower triangle of `a` against `x`, four rows at a time: per chunk of 8 columns the
 /// four rows are combined first, t_c = Σ_k x_{i+k}·A_{i+k,c}, and only t_c·x_c enters the
 /// running lane sums. So one pass of a single vector accumulator covers the whole triangle:
-/// no per-row horizontal sums, no call per row, and the loop-carried additions are one per
-/// 32 multiply-adds. With a single sum there is only one way to pack the lanes, so unlike
+/// no per-row horizontal sums, no call per row, and one loop-carried packed addition per 16
+/// multiply-adds. With a single sum there is only one way to pack the lanes, so unlike
 /// [`lane_sums`] this needs no call boundary. `d` is `x.len()` and `a.len() >= d²` (checked by
 /// the caller).
 #[inline(always)]
