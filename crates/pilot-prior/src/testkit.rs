@@ -86,10 +86,14 @@ fn check_valid(prior: &Prior) -> Result<(), String> {
             {
                 return Err(format!("context is not [unit vector, 1]: norm {norm}"));
             }
+            // Huge but finite θ' may overflow the dot product: an error is the right answer
+            // then, a non-finite prediction is not.
             for l in prior.llms() {
-                prior
-                    .predict(&l.name, &out)
-                    .map_err(|e| format!("predict on a valid context failed: {e}"))?;
+                if let Ok(Some(v)) = prior.predict(&l.name, &out)
+                    && !v.is_finite()
+                {
+                    return Err(format!("predict returned {v} for {}", l.name));
+                }
             }
         }
     }
