@@ -474,6 +474,31 @@ impl Experiment {
         })
     }
 
+    /// Dimension of the base contexts (those LinUCB, LinTS, ε-greedy, random and any policy
+    /// added with [`add_policy`](Self::add_policy) read).
+    pub fn base_dim(&self) -> usize {
+        self.contexts.first().map_or(0, ContextTable::dim)
+    }
+
+    /// Adds a routing policy built outside the standard families (a plugin, say): it reads the
+    /// base contexts and its cost policy uses the fallback settings.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] when a policy of that name is already in the grid.
+    pub fn add_policy(&mut self, name: &str, make: PolicyFactory) -> Result<()> {
+        if self.policies.iter().any(|p| p.name == name) {
+            return Err(SimError::invalid(format!(
+                "two policies are named '{name}'"
+            )));
+        }
+        self.policies.push(PolicySpec {
+            name: name.to_owned(),
+            context: 0,
+            make,
+        });
+        Ok(())
+    }
+
     /// The problem.
     pub fn problem(&self) -> &Problem {
         &self.problem

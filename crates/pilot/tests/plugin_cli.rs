@@ -75,3 +75,60 @@ fn an_embedder_is_described_and_bad_plugins_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ABI mismatch"));
 }
+
+fn simulate(extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .args(["simulate", "--seeds", "1", "--budget", "0.25"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[cfg(not(feature = "plugins"))]
+#[test]
+fn simulate_with_a_policy_plugin_says_how_to_rebuild() {
+    let out = simulate(&["--policy-plugin", "whatever.wasm"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rebuild with --features plugins"), "{err}");
+}
+
+/// The quality in the summary row of `policy` on the synthetic scenario.
+#[cfg(feature = "plugins")]
+fn quality_of(text: &str, policy: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(policy))
+        .unwrap_or_else(|| panic!("no row for {policy} in\n{text}"));
+    line.split_whitespace().nth(4).unwrap().parse().unwrap()
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn simulate_runs_the_linucb_plugin_like_the_native_linucb() {
+    let Some(file) = built("linucb-policy") else {
+        return;
+    };
+    let file = file.to_str().unwrap();
+    let out = simulate(&["--policy-plugin", file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The default configuration is LinUCB's settings on the same contexts, so the plugin must
+    // route (nearly) as the native LinUCB does.
+    let plugin = quality_of(&text, "plugin[linucb_policy]");
+    let native = quality_of(&text, "linucb");
+    assert!(
+        (plugin - native).abs() < 0.02,
+        "plugin {plugin}, native {native}"
+    );
+    assert!(plugin > 0.5, "{text}");
+
+    let out = simulate(&["--policy-plugin", file, "--plugin-config", "d=3 k=2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dimension 3 and 2 arms"), "{err}");
+}

@@ -116,6 +116,14 @@ pub struct Args {
     /// ε-greedy exploration rate.
     #[arg(long)]
     epsilon: Option<f32>,
+    /// A policy plugin (WebAssembly component) to run next to the built-in policies, as
+    /// `plugin[<file stem>]`, on the same contexts as LinUCB (feature `plugins`).
+    #[arg(long)]
+    policy_plugin: Option<PathBuf>,
+    /// Configuration string of `--policy-plugin` [default: the LinUCB plugin's, "d=<context
+    /// dim> k=<pool size> alpha=… lambda=… reward_min=0 reward_max=1" at LinUCB's settings].
+    #[arg(long, requires = "policy_plugin")]
+    plugin_config: Option<String>,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -124,6 +132,9 @@ const SYNTHETIC_DIM: usize = 256;
 /// Runs `pilot simulate`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if args.policy_plugin.is_some() && !cfg!(feature = "plugins") {
+        bail!(NO_PLUGINS);
+    }
     let synthetic = args.dataset.is_none();
     let loaded = load_problem(&args)?;
     let mut config = experiment_config(&args, synthetic)?;
@@ -144,7 +155,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => p.contexts.clone(),
         None => random_projection(&loaded.problem, args.context_dim, 0)?,
     };
-    let experiment = Experiment::new(loaded.problem, base, priors, config)?;
+    let linucb = config.params.get(Family::LinUcb.name());
+    let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
+    if let Some(path) = &args.policy_plugin {
+        let default_config = |dim: usize, arms: usize| {
+            format!(
+                "d={dim} k={arms} alpha={} lambda={} reward_min=0 reward_max=1",
+                linucb.alpha, linucb.lambda
+            )
+        };
+        add_plugin_policy(
+            &mut experiment,
+            path,
+            args.plugin_config.as_deref(),
+            &default_config,
+        )?;
+    }
     let grid_cells = experiment.grid().cell_count();
     let bar = LazyBar::new(started);
     let report = experiment.run(&|done, total| bar.tick(done, total))?;
@@ -163,6 +189,69 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `--policy-plugin` fails in a build without the `plugins` feature.
+const NO_PLUGINS: &str = "--policy-plugin needs plugin support, which this `pilot` was built \
+                          without; rebuild with --features plugins (`cargo build --release -p \
+                          pilot --features plugins`)";
+
+#[cfg(not(feature = "plugins"))]
+fn add_plugin_policy(
+    _: &mut Experiment,
+    _: &Path,
+    _: Option<&str>,
+    _: &dyn Fn(usize, usize) -> String,
+) -> anyhow::Result<()> {
+    bail!(NO_PLUGINS)
+}
+
+/// Adds the `--policy-plugin` policy; one instance is created here first so that a bad
+/// configuration or a shape that does not match the contexts is one clear error up front.
+/// Without `--plugin-config`, `default_config(context dim, pool size)` is used.
+#[cfg(feature = "plugins")]
+fn add_plugin_policy(
+    experiment: &mut Experiment,
+    path: &Path,
+    config: Option<&str>,
+    default_config: &dyn Fn(usize, usize) -> String,
+) -> anyhow::Result<()> {
+    use pilot_core::Policy;
+    use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
+
+    let dim = experiment.base_dim();
+    let arms = experiment.problem().arm_count();
+    let config = config.map_or_else(|| default_config(dim, arms), str::to_owned);
+    let compiled = PluginEngine::new(Limits::default())?
+        .load_file(path)
+        .with_context(|| format!("--policy-plugin {}", path.display()))?;
+    let probe = PluginPolicy::new(&compiled, &config).with_context(|| {
+        format!(
+            "--policy-plugin {} with configuration \"{config}\"",
+            path.display()
+        )
+    })?;
+    if probe.dim() != dim || probe.arm_count() != arms {
+        bail!(
+            "--policy-plugin {}: configuration \"{config}\" gives dimension {} and {} arms, but \
+             the contexts have dimension {dim} and the pool {arms} LLMs",
+            path.display(),
+            probe.dim(),
+            probe.arm_count()
+        );
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
+    experiment.add_policy(
+        &format!("plugin[{stem}]"),
+        Box::new(move |_| {
+            PluginPolicy::new(&compiled, &config)
+                .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
+                .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
+        }),
+    )?;
+    Ok(())
 }
 
 /// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
