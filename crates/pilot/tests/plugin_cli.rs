@@ -132,3 +132,30 @@ fn simulate_runs_the_linucb_plugin_like_the_native_linucb() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dimension 3 and 2 arms"), "{err}");
 }
+
+#[cfg(feature = "plugins")]
+#[test]
+fn simulate_embeds_the_synthetic_queries_with_an_embedder_plugin() {
+    let Some(file) = built("hash-embedder") else {
+        return;
+    };
+    let out = simulate(&[
+        "--embedder-plugin",
+        file.to_str().unwrap(),
+        "--embedder-config",
+        "d=64",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The built-in hashing embedder has 256 dimensions; 64 proves the plugin's vectors were used,
+    // and the prior fitted on them still lets PILOT beat random routing.
+    assert!(text.contains("embedding dimension 64"), "{text}");
+    assert!(
+        quality_of(&text, "pilot") > quality_of(&text, "random"),
+        "{text}"
+    );
+}

@@ -124,6 +124,14 @@ pub struct Args {
     /// dim> k=<pool size> alpha=… lambda=… reward_min=0 reward_max=1" at LinUCB's settings].
     #[arg(long, requires = "policy_plugin")]
     plugin_config: Option<String>,
+    /// Embed the synthetic scenario's queries with this embedder plugin instead of the hashing
+    /// embedder (feature `plugins`); the prior is fitted on its vectors and `--prior` files
+    /// must come from the same embedder.
+    #[arg(long, conflicts_with = "dataset")]
+    embedder_plugin: Option<PathBuf>,
+    /// Configuration string of `--embedder-plugin` (plugin-defined, e.g. "d=64").
+    #[arg(long, requires = "embedder_plugin", default_value = "")]
+    embedder_config: String,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -132,7 +140,9 @@ const SYNTHETIC_DIM: usize = 256;
 /// Runs `pilot simulate`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    if args.policy_plugin.is_some() && !cfg!(feature = "plugins") {
+    if (args.policy_plugin.is_some() || args.embedder_plugin.is_some())
+        && !cfg!(feature = "plugins")
+    {
         bail!(NO_PLUGINS);
     }
     let synthetic = args.dataset.is_none();
@@ -192,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Why `--policy-plugin` fails in a build without the `plugins` feature.
-const NO_PLUGINS: &str = "--policy-plugin needs plugin support, which this `pilot` was built \
+const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin support, which this `pilot` was built \
                           without; rebuild with --features plugins (`cargo build --release -p \
                           pilot --features plugins`)";
 
@@ -252,6 +262,28 @@ fn add_plugin_policy(
         }),
     )?;
     Ok(())
+}
+
+#[cfg(not(feature = "plugins"))]
+fn plugin_embedder(_: &Path, _: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+    bail!(NO_PLUGINS)
+}
+
+/// The `--embedder-plugin` embedder.
+#[cfg(feature = "plugins")]
+fn plugin_embedder(path: &Path, config: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+    use pilot_plugin_host::{Limits, PluginEmbedder, PluginEngine};
+
+    let compiled = PluginEngine::new(Limits::default())?
+        .load_file(path)
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
+    let embedder = PluginEmbedder::new(&compiled, config).with_context(|| {
+        format!(
+            "--embedder-plugin {} with configuration \"{config}\"",
+            path.display()
+        )
+    })?;
+    Ok(Box::new(embedder))
 }
 
 /// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
@@ -416,10 +448,15 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
             })
         }
         (None, None) => {
-            let mut embedder = pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
-                .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?;
-            let embedder_id = pilot_core::Embedder::id(&embedder).to_owned();
-            let synthetic = generate(&SyntheticConfig::default(), &mut embedder)?;
+            let mut embedder: Box<dyn pilot_core::Embedder> = match &args.embedder_plugin {
+                Some(path) => plugin_embedder(path, &args.embedder_config)?,
+                None => Box::new(
+                    pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
+                        .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
+                ),
+            };
+            let embedder_id = embedder.id().to_owned();
+            let synthetic = generate(&SyntheticConfig::default(), &mut *embedder)?;
             let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
             Ok(Loaded {
                 problem: synthetic.problem,
@@ -525,8 +562,13 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
         );
         return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
     }
+    // A prior file carries the id of the embedder it was fitted on; when this run chose the
+    // embedder itself, vectors of another embedder would be meaningless, so refuse them.
     let expect = Expect {
-        embedder_id: None,
+        embedder_id: args
+            .embedder_plugin
+            .as_ref()
+            .map(|_| loaded.embedder_id.as_str()),
         d_in: Some(problem.dim()),
     };
     args.priors
