@@ -75,6 +75,8 @@ pub struct Member {
     pub features: Vec<String>,
     /// Its `package.metadata.pilot` table, if any (e.g. `{"no_std": true}`).
     pub pilot_metadata: serde_json::Value,
+    /// Names of its dependencies of every kind (normal, dev, build).
+    pub dependencies: Vec<String>,
 }
 
 /// The members of the workspace rooted at `root`, from `cargo metadata` (no hand-kept list).
@@ -109,39 +111,23 @@ pub fn members(root: &Path) -> Result<Vec<Member>, String> {
                 .map(|f| f.keys().cloned().collect())
                 .unwrap_or_default(),
             pilot_metadata: p["metadata"]["pilot"].clone(),
+            dependencies: p["dependencies"]
+                .as_array()
+                .map(|deps| {
+                    deps.iter()
+                        .filter_map(|d| d["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect())
 }
 
 /// Names of the workspace members that depend on `dependency` (any kind: normal, dev, build).
 pub fn members_depending_on(root: &Path, dependency: &str) -> Result<Vec<String>, String> {
-    let out = cargo()
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--manifest-path",
-        ])
-        .arg(root.join("Cargo.toml"))
-        .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
-    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
-    Ok(packages
-        .iter()
-        .filter(|p| {
-            p["dependencies"]
-                .as_array()
-                .is_some_and(|deps| deps.iter().any(|d| d["name"] == dependency))
-        })
-        .filter_map(|p| p["name"].as_str().map(str::to_string))
+    Ok(members(root)?
+        .into_iter()
+        .filter(|m| m.dependencies.iter().any(|d| d == dependency))
+        .map(|m| m.name)
         .collect())
 }
