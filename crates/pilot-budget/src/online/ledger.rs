@@ -3,7 +3,9 @@
 //! Fit tests are written `spent + cost <= limit` — the same float sum `charge` performs — so
 //! charging a chosen arm at its estimated cost can never push `spent` past the budget.
 
-use pilot_core::{ArmId, ArmScore, BudgetState, Cost, Detail, Error, ErrorKind, Real, Result};
+use pilot_core::{
+    ArmId, ArmScore, BudgetState, Cost, Decision, Detail, Error, ErrorKind, Real, Result,
+};
 
 use super::config::OnlineConfig;
 
@@ -92,6 +94,39 @@ impl<F: Real> Ledger<F> {
             }
         }
         best.map(|(a, _, _)| a)
+    }
+
+    /// Routes one query: among the arms that fit under the ordinary limit and the cap, the one
+    /// with the highest `rank(value, cost)` (`None` = not eligible; ties to the lowest index),
+    /// else the cheapest arm that fits at all, else [`Decision::BudgetExhausted`]. Counts the
+    /// step. The policies differ only in `rank`.
+    pub(crate) fn route(
+        &mut self,
+        scores: &[ArmScore<F>],
+        costs: &[F],
+        rank: impl Fn(F, F) -> Option<F>,
+    ) -> Decision {
+        let limit = self.ordinary_limit();
+        let mut best: Option<(usize, F)> = None;
+        for (a, (s, &c)) in scores.iter().zip(costs).enumerate() {
+            if !(self.spent + c <= limit && self.under_cap(c)) {
+                continue;
+            }
+            if let Some(r) = rank(self.config.value.of(s), c) {
+                match best {
+                    Some((_, br)) if r <= br => {}
+                    _ => best = Some((a, r)),
+                }
+            }
+        }
+        let pick = best
+            .map(|(a, _)| a)
+            .or_else(|| self.cheapest(scores, costs));
+        self.step += 1;
+        match pick {
+            Some(a) => Decision::Route(ArmId::new(a)),
+            None => Decision::BudgetExhausted,
+        }
     }
 
     /// Records the real cost of a call: `spent` grows by it, even past the budget when the real

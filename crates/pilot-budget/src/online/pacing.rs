@@ -134,27 +134,8 @@ impl<F: Real> PacingPolicy<F> {
 impl<F: Real> CostPolicy<F> for PacingPolicy<F> {
     fn choose(&mut self, scores: &[ArmScore<F>], costs: &[F]) -> Result<Decision> {
         self.ledger.validate(scores, costs)?;
-        let limit = self.ledger.ordinary_limit();
-        let spent = self.ledger.spent;
-        let value = self.ledger.config.value;
-        let mut best: Option<(usize, F)> = None;
-        for (a, (s, &c)) in scores.iter().zip(costs).enumerate() {
-            if spent + c <= limit && self.ledger.under_cap(c) {
-                let net = value.of(s) - self.price * c;
-                match best {
-                    Some((_, bn)) if net <= bn => {}
-                    _ => best = Some((a, net)),
-                }
-            }
-        }
-        let pick = best
-            .map(|(a, _)| a)
-            .or_else(|| self.ledger.cheapest(scores, costs));
-        self.ledger.step += 1;
-        Ok(match pick {
-            Some(a) => Decision::Route(ArmId::new(a)),
-            None => Decision::BudgetExhausted,
-        })
+        let price = self.price;
+        Ok(self.ledger.route(scores, costs, |v, c| Some(v - price * c)))
     }
 
     fn charge(&mut self, arm: ArmId, cost: Cost<F>) -> Result<()> {

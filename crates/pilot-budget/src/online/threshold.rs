@@ -144,28 +144,10 @@ impl<F: Real> CostPolicy<F> for ThresholdPolicy<F> {
             self.cached = (z, self.params.psi(z));
         }
         let psi = self.cached.1;
-        let limit = self.ledger.ordinary_limit();
-        let spent = self.ledger.spent;
-        let value = self.ledger.config.value;
-        let mut best: Option<(usize, F)> = None;
-        for (a, (s, &c)) in scores.iter().zip(costs).enumerate() {
-            let v = value.of(s);
-            // `v >= ψ·c` is `v/c >= ψ` without dividing by a zero cost.
-            if v >= psi * c && spent + c <= limit && self.ledger.under_cap(c) {
-                match best {
-                    Some((_, bv)) if v <= bv => {}
-                    _ => best = Some((a, v)),
-                }
-            }
-        }
-        let pick = best
-            .map(|(a, _)| a)
-            .or_else(|| self.ledger.cheapest(scores, costs));
-        self.ledger.step += 1;
-        Ok(match pick {
-            Some(a) => Decision::Route(ArmId::new(a)),
-            None => Decision::BudgetExhausted,
-        })
+        // `v >= ψ·c` is `v/c >= ψ` without dividing by a zero cost.
+        Ok(self
+            .ledger
+            .route(scores, costs, |v, c| (v >= psi * c).then_some(v)))
     }
 
     fn charge(&mut self, arm: ArmId, cost: Cost<F>) -> Result<()> {
