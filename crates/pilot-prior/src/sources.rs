@@ -62,6 +62,38 @@ pub struct LearningData {
     pub warnings: Vec<String>,
 }
 
+/// The preference between LLMs `i` and `j` on one row from their qualities or scores: the
+/// better one preferred, an equal pair a tie of weight `tie_weight` (none when it is 0).
+fn compare(
+    row: usize,
+    (i, vi): (usize, f64),
+    (j, vj): (usize, f64),
+    tie_weight: f64,
+) -> Option<Preference> {
+    let strict = |preferred, other| Preference {
+        row,
+        preferred,
+        other,
+        tie: false,
+        weight: 1.0,
+    };
+    if vi > vj {
+        Some(strict(i, j))
+    } else if vj > vi {
+        Some(strict(j, i))
+    } else if tie_weight > 0.0 {
+        Some(Preference {
+            row,
+            preferred: i,
+            other: j,
+            tie: true,
+            weight: tie_weight,
+        })
+    } else {
+        None
+    }
+}
+
 /// Preferences from the rows `rows` of a routing dataset: on each query, LLM i is preferred to
 /// LLM j when its quality is higher; equal quality is a tie (target ½) of weight `tie_weight`
 /// (0 drops ties). Null cells give no pair.
@@ -100,31 +132,7 @@ pub fn from_routing(
                 let (Some(Some(qi)), Some(Some(qj))) = (r.quality.get(i), r.quality.get(j)) else {
                     continue;
                 };
-                let pair = if qi > qj {
-                    Preference {
-                        row,
-                        preferred: i,
-                        other: j,
-                        tie: false,
-                        weight: 1.0,
-                    }
-                } else if qj > qi {
-                    Preference {
-                        row,
-                        preferred: j,
-                        other: i,
-                        tie: false,
-                        weight: 1.0,
-                    }
-                } else if tie_weight > 0.0 {
-                    Preference {
-                        row,
-                        preferred: i,
-                        other: j,
-                        tie: true,
-                        weight: tie_weight,
-                    }
-                } else {
+                let Some(pair) = compare(row, (i, *qi), (j, *qj), tie_weight) else {
                     continue;
                 };
                 strict += usize::from(!pair.tie);
@@ -238,31 +246,7 @@ pub fn from_judge(
         }
         for (x, &(i, si)) in cells.iter().enumerate() {
             for &(j, sj) in cells.iter().skip(x + 1) {
-                let pair = if si > sj {
-                    Preference {
-                        row,
-                        preferred: i,
-                        other: j,
-                        tie: false,
-                        weight: 1.0,
-                    }
-                } else if sj > si {
-                    Preference {
-                        row,
-                        preferred: j,
-                        other: i,
-                        tie: false,
-                        weight: 1.0,
-                    }
-                } else if tie_weight > 0.0 {
-                    Preference {
-                        row,
-                        preferred: i,
-                        other: j,
-                        tie: true,
-                        weight: tie_weight,
-                    }
-                } else {
+                let Some(pair) = compare(row, (i, si), (j, sj), tie_weight) else {
                     continue;
                 };
                 strict += usize::from(!pair.tie);
