@@ -12,7 +12,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Payload format version of every policy snapshot in this crate.
-pub const SNAPSHOT_VERSION: u16 = 1;
+///
+/// Version 2 stores each A⁻¹ as its packed lower triangle; version 1 (the full `d × d` matrix)
+/// is rejected with a version error.
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Upper bound on the encoded length of a `u32` / `usize` varint that fits in `u32`.
 pub(crate) const VARINT_U32_MAX: usize = 5;

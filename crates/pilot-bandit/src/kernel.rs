@@ -4,16 +4,20 @@
 //! using SIMD; its Sherman–Morrison mirrors the lower triangle with strided writes. At d = 256
 //! with 11 arms that order alone misses the speed target, so the per-decision work (a quadratic
 //! form per arm, one matrix–vector product and one rank-1 update per feedback) lives here with
-//! eight independent accumulators and row-contiguous access. The tests check these kernels
-//! against pilot-embed's `quad_form` and `sherman_morrison`. Callers check lengths: every
-//! function here trusts that matrices are `d × d` with `d = x.len()`.
+//! eight independent accumulators and row-contiguous access. Matrices are symmetric and packed
+//! ([`packed`](crate::packed): the lower triangle row after row), so every kernel reads each
+//! stored entry once. The tests check these kernels against pilot-embed's `quad_form`,
+//! `sherman_morrison` and `cholesky` on the unpacked matrices. Callers check lengths: the
+//! kernels return early (or zero) on a shape that does not fit instead of indexing out of range.
 //!
 //! The inner loops walk `[F; LANES]` chunks (`as_chunks`) rather than indexing `slice[o + l]`:
 //! with the lengths in the types there are no bounds checks between the loads, and LLVM turns
 //! each chunk step into packed `mulps`/`addps` on baseline SSE2. The summation order is fixed
 //! by the lane layout, not by the target, so results are the same bits on every platform.
 
-use pilot_core::Real;
+use pilot_core::{Detail, Error, ErrorKind, Real, Result};
+
+use crate::packed;
 
 /// Independent partial sums per dot product: eight `f32` fill two SSE or one AVX register.
 const LANES: usize = 8;
@@ -62,61 +66,18 @@ fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
     acc
 }
 
-/// Four dot products `rᵢ·x` at once over the common length: one load of `x` feeds four rows,
-/// and the 4 × `LANES` partial sums keep enough independent additions in flight to hide their
-/// latency (the single-row form is latency-bound at d = 256).
-#[inline]
-fn dot4<F: Real>(rows: [&[F]; 4], x: &[F]) -> [F; 4] {
-    let [r0, r1, r2, r3] = rows;
-    let n = x
-        .len()
-        .min(r0.len())
-        .min(r1.len())
-        .min(r2.len())
-        .min(r3.len());
-    let (xc, xt) = x[..n].as_chunks::<LANES>();
-    let (c0, t0) = r0[..n].as_chunks::<LANES>();
-    let (c1, t1) = r1[..n].as_chunks::<LANES>();
-    let (c2, t2) = r2[..n].as_chunks::<LANES>();
-    let (c3, t3) = r3[..n].as_chunks::<LANES>();
-    let [mut a0, mut a1, mut a2, mut a3] = lane_sums4([c0, c1, c2, c3], xc);
-    for ((((&xv, &v0), &v1), &v2), &v3) in xt.iter().zip(t0).zip(t1).zip(t2).zip(t3) {
-        a0[0] += v0 * xv;
-        a1[0] += v1 * xv;
-        a2[0] += v2 * xv;
-        a3[0] += v3 * xv;
-    }
-    [
-        reduce_lanes(a0),
-        reduce_lanes(a1),
-        reduce_lanes(a2),
-        reduce_lanes(a3),
-    ]
-}
-
-/// The `LANES` partial sums of four dot products with `x` over whole chunks; not inlined for
-/// the reason given at [`lane_sums`].
-#[inline(never)]
-fn lane_sums4<F: Real>(rows: [&[[F; LANES]]; 4], x: &[[F; LANES]]) -> [[F; LANES]; 4] {
-    let mut acc = [[F::ZERO; LANES]; 4];
-    let [acc0, acc1, acc2, acc3] = &mut acc;
-    let [c0, c1, c2, c3] = rows;
-    for ((((xv, r0), r1), r2), r3) in x.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
-        mul_add_lanes(acc0, r0, xv);
-        mul_add_lanes(acc1, r1, xv);
-        mul_add_lanes(acc2, r2, xv);
-        mul_add_lanes(acc3, r3, xv);
-    }
-    acc
-}
-
-/// `xᵀAx` for a symmetric `d × d` matrix `a`, reading only its lower triangle (half the
-/// memory traffic of a full product): Σ_r A_rr·x_r² + 2·Σ_{c<r} x_r·A_rc·x_c.
+/// `xᵀAx` for a symmetric `d × d` matrix `a` in packed form ([`packed`](crate::packed)):
+/// Σ_r A_rr·x_r² + 2·Σ_{c<r} x_r·A_rc·x_c.
 #[inline]
 pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
-    let d = x.len();
-    if a.len() < d * d {
+    if a.len() < packed::len(x.len()) {
         return F::ZERO;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `avx2::lower_quad_form` enables.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::lower_quad_form(a, x) };
     }
     lower_quad_form(a, x)
 }
@@ -125,6 +86,12 @@ pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
 /// select stays small and this one loop gets the registers.
 #[inline(never)]
 fn lower_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
+    quad_form_value(a, x)
+}
+
+/// The body of [`lower_quad_form`], inlined into each instruction-set variant.
+#[inline(always)]
+fn quad_form_value<F: Real>(a: &[F], x: &[F]) -> F {
     let two = F::ONE + F::ONE;
     let parts = quad_form_parts(a, x);
     parts.diagonal + two * (reduce_lanes(parts.lanes) + parts.rest)
@@ -151,11 +118,10 @@ struct QuadParts<F> {
 /// running lane sums. So one pass of a single vector accumulator covers the whole triangle:
 /// no per-row horizontal sums, no call per row, and one loop-carried packed addition per 16
 /// multiply-adds. With a single sum there is only one way to pack the lanes, so unlike
-/// [`lane_sums`] this needs no call boundary. `d` is `x.len()` and `a.len() >= d²` (checked by
-/// the caller).
+/// [`lane_sums`] this needs no call boundary. `d` is `x.len()` and `a` is packed with
+/// `a.len() >= d·(d + 1)/2` (checked by the caller).
 #[inline(always)]
 fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
-    let d = x.len();
     let mut parts = QuadParts {
         diagonal: F::ZERO,
         lanes: [F::ZERO; LANES],
@@ -164,7 +130,7 @@ fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
     let (x_blocks, _) = x.as_chunks::<4>();
     for (block, &[x0, x1, x2, x3]) in x_blocks.iter().enumerate() {
         let i = 4 * block;
-        let row = |k: usize| a.get((i + k) * d..(i + k) * d + i + 4);
+        let row = |k: usize| a.get(packed::row_start(i + k)..packed::row_start(i + k) + i + 4);
         let (Some(r0), Some(r1), Some(r2), Some(r3)) = (row(0), row(1), row(2), row(3)) else {
             return parts;
         };
@@ -208,8 +174,8 @@ fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
             parts.diagonal += ((d0 * x0 * x0 + d1 * x1 * x1) + d2 * x2 * x2) + d3 * x3 * x3;
         }
     }
-    for r in 4 * x_blocks.len()..d {
-        let (Some(prefix), Some(&diagonal)) = (a.get(r * d..r * d + r), a.get(r * d + r)) else {
+    for r in 4 * x_blocks.len()..x.len() {
+        let Some((&diagonal, prefix)) = packed::row(a, r).and_then(<[F]>::split_last) else {
             return parts;
         };
         parts.rest += x[r] * dot(prefix, &x[..r]);
@@ -218,40 +184,210 @@ fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
     parts
 }
 
-/// `out = A·x` for a `d × d` row-major matrix, four rows at a time.
+/// `out = A·x` for a symmetric `d × d` matrix `a` in packed form, reading each stored entry
+/// once: four rows at a time, a chunk of the rows' common prefix feeds both their own dot
+/// products (row r·x) and, through symmetry, the earlier outputs (out_c += A_rc·x_r). Callers
+/// check that `a.len() >= d·(d + 1)/2` and `out.len() == d` with `d = x.len()`.
 #[inline]
-pub(crate) fn mat_vec<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
-    let d = x.len();
-    if a.len() < d * d || d == 0 {
+pub(crate) fn sym_mat_vec<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
+    out.iter_mut().for_each(|o| *o = F::ZERO);
+    if a.len() < packed::len(x.len()) || out.len() != x.len() {
         return;
     }
-    let n = d.min(out.len());
-    let mut rows = a[..d * d].chunks_exact(d);
-    let mut out_blocks = out[..n].chunks_exact_mut(4);
-    for block in out_blocks.by_ref() {
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `avx2::sym_mat_vec_rows` enables.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::sym_mat_vec_rows(a, x, out) };
+    }
+    sym_mat_vec_rows(a, x, out);
+}
+
+/// [`sym_mat_vec`] once the shapes are checked and `out` is zero.
+#[inline(never)]
+fn sym_mat_vec_rows<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
+    sym_mat_vec_body(a, x, out);
+}
+
+/// The body of [`sym_mat_vec_rows`], inlined into each instruction-set variant.
+#[inline(always)]
+fn sym_mat_vec_body<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
+    let (x_blocks, _) = x.as_chunks::<4>();
+    for (block, &[x0, x1, x2, x3]) in x_blocks.iter().enumerate() {
+        let i = 4 * block;
+        let row = |k: usize| a.get(packed::row_start(i + k)..packed::row_start(i + k) + i + 4);
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) = (row(0), row(1), row(2), row(3)) else {
             return;
         };
-        block.copy_from_slice(&dot4([r0, r1, r2, r3], x));
+        let (p0, k0) = r0.split_at(i);
+        let (p1, k1) = r1.split_at(i);
+        let (p2, k2) = r2.split_at(i);
+        let (p3, k3) = r3.split_at(i);
+        let (head, _) = out.split_at_mut(i);
+        let (oc, ot) = head.as_chunks_mut::<LANES>();
+        let (xc, xt) = x[..i].as_chunks::<LANES>();
+        let (c0, t0) = p0.as_chunks::<LANES>();
+        let (c1, t1) = p1.as_chunks::<LANES>();
+        let (c2, t2) = p2.as_chunks::<LANES>();
+        let (c3, t3) = p3.as_chunks::<LANES>();
+        let mut acc = [[F::ZERO; LANES]; 4];
+        for (((((ov, xv), v0), v1), v2), v3) in
+            oc.iter_mut().zip(xc).zip(c0).zip(c1).zip(c2).zip(c3)
+        {
+            for l in 0..LANES {
+                acc[0][l] += v0[l] * xv[l];
+                acc[1][l] += v1[l] * xv[l];
+                acc[2][l] += v2[l] * xv[l];
+                acc[3][l] += v3[l] * xv[l];
+                ov[l] += ((v0[l] * x0 + v1[l] * x1) + v2[l] * x2) + v3[l] * x3;
+            }
+        }
+        // As in the quadratic form, the tail is empty or one half chunk.
+        for (l, (((((o, &xv), &v0), &v1), &v2), &v3)) in ot
+            .iter_mut()
+            .zip(xt)
+            .zip(t0)
+            .zip(t1)
+            .zip(t2)
+            .zip(t3)
+            .enumerate()
+        {
+            acc[0][l] += v0 * xv;
+            acc[1][l] += v1 * xv;
+            acc[2][l] += v2 * xv;
+            acc[3][l] += v3 * xv;
+            *o += ((v0 * x0 + v1 * x1) + v2 * x2) + v3 * x3;
+        }
+        // The 4 × 4 diagonal block, both triangles of it.
+        if let (&[d0, ..], &[e10, d1, ..], &[e20, e21, d2, ..], &[e30, e31, e32, d3], Some(own)) =
+            (k0, k1, k2, k3, out.get_mut(i..i + 4))
+        {
+            let [s0, s1, s2, s3] = acc.map(reduce_lanes);
+            own[0] += s0 + (((d0 * x0 + e10 * x1) + e20 * x2) + e30 * x3);
+            own[1] += s1 + (((e10 * x0 + d1 * x1) + e21 * x2) + e31 * x3);
+            own[2] += s2 + (((e20 * x0 + e21 * x1) + d2 * x2) + e32 * x3);
+            own[3] += s3 + (((e30 * x0 + e31 * x1) + e32 * x2) + d3 * x3);
+        }
     }
-    for (o, row) in out_blocks.into_remainder().iter_mut().zip(rows) {
-        *o = dot(row, x);
+    for r in 4 * x_blocks.len()..x.len() {
+        let Some((&diagonal, prefix)) = packed::row(a, r).and_then(<[F]>::split_last) else {
+            return;
+        };
+        let xr = x[r];
+        let own = dot(prefix, &x[..r]) + diagonal * xr;
+        for (o, &v) in out.iter_mut().zip(prefix) {
+            *o += v * xr;
+        }
+        if let Some(o) = out.get_mut(r) {
+            *o += own;
+        }
     }
 }
 
-/// `A ← A − u·uᵀ` on the full matrix, row by row.
-///
-/// IEEE multiplication is commutative, so `u_i·u_j == u_j·u_i` bit for bit and a symmetric `A`
-/// stays exactly symmetric without mirroring.
+/// `A ← A − u·uᵀ` on a packed symmetric matrix, row by row.
 #[inline]
 pub(crate) fn sub_outer<F: Real>(a: &mut [F], u: &[F]) {
-    let d = u.len();
-    for (row, &ui) in a.chunks_exact_mut(d.max(1)).zip(u) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `avx2::sub_outer` enables.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::sub_outer(a, u) };
+    }
+    sub_outer_body(a, u);
+}
+
+/// The body of [`sub_outer`], inlined into each instruction-set variant.
+#[inline(always)]
+fn sub_outer_body<F: Real>(a: &mut [F], u: &[F]) {
+    for (r, &ur) in u.iter().enumerate() {
+        let Some(row) = a.get_mut(packed::row_start(r)..packed::row_start(r) + r + 1) else {
+            return;
+        };
         for (aij, &uj) in row.iter_mut().zip(u) {
-            *aij -= ui * uj;
+            *aij -= ur * uj;
         }
+    }
+}
+
+/// The hot kernels compiled for AVX2, chosen at run time when the CPU has it (the `std`
+/// feature on x86-64; a no_std build gets what its target features say at compile time).
+///
+/// Only AVX2 is enabled, not FMA: Rust never fuses a multiply and an add on its own, and each
+/// lane runs the same operations in the same order at any vector width, so these variants give
+/// the same bits as the baseline ones (a test checks it). Decisions stay reproducible across
+/// machines, and a wasm plugin built from this code still matches the native policy.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx2 {
+    use pilot_core::Real;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn lower_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
+        super::quad_form_value(a, x)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sym_mat_vec_rows<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
+        super::sym_mat_vec_body(a, x, out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sub_outer<F: Real>(a: &mut [F], u: &[F]) {
+        super::sub_outer_body(a, u);
+    }
+}
+
+/// Factors the packed symmetric `a` (dimension `d`) in place into its packed lower Cholesky
+/// factor L, A = L·Lᵀ (row by row, Cholesky–Banachiewicz: entry (i, j) of A is read just
+/// before L_ij overwrites it).
+///
+/// # Errors
+/// [`NotPositiveDefinite`](ErrorKind::NotPositiveDefinite) for a pivot that is not positive,
+/// [`NonFinite`](ErrorKind::NonFinite) on overflow, [`DimensionMismatch`](ErrorKind::DimensionMismatch)
+/// when `a` is shorter than `d·(d + 1)/2`. `a` is left partly factored then.
+pub(crate) fn cholesky_in_place<F: Real>(a: &mut [F], d: usize) -> Result<()> {
+    if a.len() < packed::len(d) {
+        return Err(Error::dimension(
+            "cholesky: packed matrix",
+            packed::len(d),
+            a.len(),
+        ));
+    }
+    for i in 0..d {
+        let (done, rest) = a.split_at_mut(packed::row_start(i));
+        let row_i = &mut rest[..=i];
+        for j in 0..=i {
+            let (prefix_i, tail) = row_i.split_at_mut(j);
+            let prefix_j = if j == i {
+                &*prefix_i
+            } else {
+                done.get(packed::row_start(j)..packed::row_start(j) + j)
+                    .unwrap_or(&[])
+            };
+            let s = tail[0] - dot(prefix_i, prefix_j);
+            if !s.is_finite() {
+                return Err(Error::non_finite("cholesky", s.to_f64()));
+            }
+            tail[0] = if j == i {
+                if !(s > F::ZERO) {
+                    return Err(
+                        Error::new(ErrorKind::NotPositiveDefinite, "cholesky: pivot")
+                            .with_detail(Detail::Index { index: i, len: d }),
+                    );
+                }
+                s.sqrt()
+            } else {
+                let pivot = done.get(packed::diagonal(j)).copied().unwrap_or(F::ONE);
+                s / pivot
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `out = L·z` for a packed lower-triangular `l`; callers check the lengths.
+pub(crate) fn lower_mul<F: Real>(l: &[F], z: &[F], out: &mut [F]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = packed::row(l, r).map_or(F::ZERO, |row| dot(row, z));
     }
 }
 
@@ -259,53 +395,51 @@ pub(crate) fn sub_outer<F: Real>(a: &mut [F], u: &[F]) {
 mod tests {
     extern crate std;
     use super::*;
+    use std::vec::Vec;
 
-    fn spd(d: usize) -> [f64; 16] {
-        // B·Bᵀ + I for a fixed B: symmetric positive definite.
-        let b = [
-            1.0, 0.5, -0.2, 0.3, 0.1, 2.0, 0.4, -0.7, 0.0, 0.3, 1.5, 0.2, -1.0, 0.0, 0.6, 0.9,
-        ];
-        let mut a = [0.0; 16];
+    /// The packed lower triangle of a full row-major `d × d` matrix.
+    fn pack(full: &[f64], d: usize) -> Vec<f64> {
+        (0..d)
+            .flat_map(|i| (0..=i).map(move |j| (i, j)))
+            .map(|(i, j)| full[i * d + j])
+            .collect()
+    }
+
+    /// A symmetric positive definite `d × d` matrix: B·Bᵀ + I for a fixed B.
+    fn spd(d: usize) -> Vec<f64> {
+        let b = |i: usize, k: usize| ((i * 7 + k * 3) as f64 * 0.37).sin();
+        let mut a = std::vec![0.0; d * d];
         for i in 0..d {
             for j in 0..d {
-                let mut s = if i == j { 1.0 } else { 0.0 };
-                for k in 0..d {
-                    s += b[i * d + k] * b[j * d + k];
-                }
-                a[i * d + j] = s;
+                let s: f64 = (0..d).map(|k| b(i, k) * b(j, k)).sum();
+                a[i * d + j] = s + if i == j { 1.0 } else { 0.0 };
             }
         }
         a
     }
 
+    /// Every block/remainder split of the four-row kernels, against pilot-embed's plain sums.
+    const DIMS: [usize; 12] = [1, 2, 3, 4, 5, 8, 12, 13, 16, 19, 33, 64];
+
     #[test]
-    fn quad_form_matches_pilot_embed() {
-        for d in 1..=4 {
+    fn quad_form_and_mat_vec_match_pilot_embed() {
+        for d in DIMS {
             let full = spd(d);
-            let a = &full[..d * d];
-            let x = &[0.3, -1.2, 0.7, 2.0][..d];
-            let mut ax = [0.0; 4];
-            let want = pilot_embed::quad_form(a, x, &mut ax[..d]).unwrap();
-            assert!((sym_quad_form(a, x) - want).abs() < 1e-12, "d = {d}");
-            let mut out = [0.0; 4];
-            mat_vec(a, x, &mut out[..d]);
-            for (g, w) in out.iter().zip(ax) {
-                assert!((g - w).abs() < 1e-12);
-            }
-        }
-        // Every block/remainder split of the four-row kernels, against plain sums.
-        for d in [5usize, 8, 13, 19, 33] {
-            let a: std::vec::Vec<f64> = (0..d * d)
-                .map(|k| ((k / d).min(k % d) as f64 * 0.3 + (k / d).max(k % d) as f64).sin())
-                .collect();
-            let x: std::vec::Vec<f64> = (0..d).map(|i| (i as f64 * 0.7).cos()).collect();
+            let a = pack(&full, d);
+            let x: Vec<f64> = (0..d).map(|i| (i as f64 * 0.7).cos()).collect();
             let mut want_ax = std::vec![0.0; d];
-            let want = pilot_embed::quad_form(&a, &x, &mut want_ax).unwrap();
-            assert!((sym_quad_form(&a, &x) - want).abs() < 1e-9, "d = {d}");
-            let mut out = std::vec![0.0; d];
-            mat_vec(&a, &x, &mut out);
+            let want = pilot_embed::quad_form(&full, &x, &mut want_ax).unwrap();
+            assert!(
+                (sym_quad_form(&a, &x) - want).abs() < 1e-9 * want.abs(),
+                "d = {d}"
+            );
+            let mut out = std::vec![f64::NAN; d];
+            sym_mat_vec(&a, &x, &mut out);
             for (g, w) in out.iter().zip(&want_ax) {
-                assert!((g - w).abs() < 1e-9, "d = {d}");
+                assert!(
+                    (g - w).abs() < 1e-9 * (1.0 + w.abs()),
+                    "d = {d}: {g} vs {w}"
+                );
             }
         }
         let long: [f32; 19] = core::array::from_fn(|i| i as f32 * 0.1 - 0.7);
@@ -313,22 +447,103 @@ mod tests {
         assert!((dot(&long, &long) - seq).abs() < 1e-5);
     }
 
+    /// The AVX2 variants give the baseline's bits, in `f32` and `f64`, on every block split.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
     #[test]
-    fn rank_one_update_matches_sherman_morrison_and_stays_symmetric() {
-        let mut a = spd(4);
-        let mut reference = a;
-        let x = [0.5, -0.25, 1.0, 0.75];
-        let mut s = [0.0; 4];
-        pilot_embed::sherman_morrison(&mut reference, &x, 1.0, &mut s).unwrap();
-        mat_vec(&a, &x, &mut s);
-        let c = 1.0 / (1.0 + dot(&x, &s));
-        let u: [f64; 4] = core::array::from_fn(|i| libm::sqrt(c) * s[i]);
-        sub_outer(&mut a, &u);
-        for i in 0..4 {
-            for j in 0..4 {
-                assert!((a[i * 4 + j] - reference[i * 4 + j]).abs() < 1e-12);
-                assert_eq!(a[i * 4 + j].to_bits(), a[j * 4 + i].to_bits());
+    fn avx2_variants_match_the_baseline_bit_for_bit() {
+        if !std::is_x86_feature_detected!("avx2") {
+            std::println!("no AVX2 on this CPU: nothing to compare");
+            return;
+        }
+        fn check<F: Real + core::fmt::Debug>() {
+            for d in DIMS.into_iter().chain([100, 256]) {
+                let a: Vec<F> = (0..packed::len(d))
+                    .map(|k| F::from_f64((k as f64 * 0.61).sin()))
+                    .collect();
+                let x: Vec<F> = (0..d)
+                    .map(|i| F::from_f64((i as f64 * 0.7).cos()))
+                    .collect();
+                // SAFETY (all three calls): the CPU has AVX2, checked above.
+                #[allow(unsafe_code)]
+                let wide = unsafe { avx2::lower_quad_form(&a, &x) };
+                assert_eq!(
+                    wide.to_f64().to_bits(),
+                    lower_quad_form(&a, &x).to_f64().to_bits()
+                );
+                let (mut narrow_out, mut wide_out) = (std::vec![F::ZERO; d], std::vec![F::ZERO; d]);
+                sym_mat_vec_rows(&a, &x, &mut narrow_out);
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx2::sym_mat_vec_rows(&a, &x, &mut wide_out)
+                };
+                assert_eq!(narrow_out, wide_out, "d = {d}");
+                let (mut narrow, mut wide) = (a.clone(), a.clone());
+                sub_outer_body(&mut narrow, &x);
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx2::sub_outer(&mut wide, &x)
+                };
+                assert_eq!(narrow, wide, "d = {d}");
             }
         }
+        check::<f32>();
+        check::<f64>();
+    }
+
+    #[test]
+    fn short_matrices_give_zero_instead_of_reading_out_of_range() {
+        let x = [1.0f64; 4];
+        assert_eq!(sym_quad_form(&[1.0; 9], &x), 0.0);
+        let mut out = [5.0; 4];
+        sym_mat_vec(&[1.0; 9], &x, &mut out);
+        assert_eq!(out, [0.0; 4]);
+        let mut short = [1.0f64; 2];
+        assert_eq!(
+            cholesky_in_place(&mut short, 2).unwrap_err().kind(),
+            ErrorKind::DimensionMismatch
+        );
+    }
+
+    #[test]
+    fn rank_one_update_matches_sherman_morrison() {
+        for d in DIMS {
+            let mut reference = spd(d);
+            let mut a = pack(&reference, d);
+            let x: Vec<f64> = (0..d).map(|i| (i as f64 * 1.3).sin()).collect();
+            let mut s = std::vec![0.0; d];
+            pilot_embed::sherman_morrison(&mut reference, &x, 1.0, &mut s).unwrap();
+            sym_mat_vec(&a, &x, &mut s);
+            let c = 1.0 / (1.0 + dot(&x, &s));
+            let u: Vec<f64> = s.iter().map(|v| libm::sqrt(c) * v).collect();
+            sub_outer(&mut a, &u);
+            for (g, w) in a.iter().zip(pack(&reference, d)) {
+                assert!((g - w).abs() < 1e-9 * (1.0 + w.abs()), "d = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_cholesky_matches_pilot_embed_and_rejects_indefinite() {
+        for d in DIMS {
+            let full = spd(d);
+            let mut want = std::vec![0.0; d * d];
+            pilot_embed::cholesky(&full, d, &mut want).unwrap();
+            let mut l = pack(&full, d);
+            cholesky_in_place(&mut l, d).unwrap();
+            for (g, w) in l.iter().zip(pack(&want, d)) {
+                assert!((g - w).abs() < 1e-9 * (1.0 + w.abs()), "d = {d}");
+            }
+            let z: Vec<f64> = (0..d).map(|i| i as f64 - 1.5).collect();
+            let (mut got, mut lz) = (std::vec![0.0; d], std::vec![0.0; d]);
+            lower_mul(&l, &z, &mut got);
+            pilot_embed::lower_mul(&want, &z, &mut lz).unwrap();
+            for (g, w) in got.iter().zip(&lz) {
+                assert!((g - w).abs() < 1e-9 * (1.0 + w.abs()), "d = {d}");
+            }
+        }
+        // [[1, 2], [2, 1]] has eigenvalues 3 and −1.
+        let mut indefinite = [1.0f64, 2.0, 1.0];
+        let err = cholesky_in_place(&mut indefinite, 2).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotPositiveDefinite);
     }
 }

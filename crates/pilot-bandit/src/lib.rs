@@ -11,6 +11,7 @@ extern crate std;
 mod baseline;
 mod codec;
 mod kernel;
+pub mod packed;
 pub mod params;
 mod policies;
 pub mod random;

@@ -6,6 +6,7 @@ use pilot_core::{
     argmax_score, check_len,
 };
 
+use crate::kernel;
 use crate::params::{
     EpsilonGreedyConfig, EpsilonGreedyParams, LinTsConfig, LinTsParams, LinUcbConfig, LinUcbParams,
 };
@@ -205,7 +206,7 @@ ridge_policy!(
 
 impl<S: LinearArms<F>, F: Real> LinTs<S, F> {
     /// Draws a full parameter vector θ ~ N(θ̂, v²A⁻¹) of `arm` into `out`, through the
-    /// Cholesky factor of A⁻¹ (pilot-embed's `cholesky` and `lower_mul`). O(d³).
+    /// Cholesky factor of A⁻¹ (factored in the scratch area, packed like A⁻¹). O(d³).
     ///
     /// # Errors
     /// [`UnknownArm`](ErrorKind::UnknownArm), [`DimensionMismatch`](ErrorKind::DimensionMismatch)
@@ -225,9 +226,11 @@ impl<S: LinearArms<F>, F: Real> LinTs<S, F> {
             return Err(Error::unknown_arm("sample_parameters", arm.index(), count));
         };
         let [z, ..] = scratch.vectors;
-        pilot_embed::cholesky(state.a_inv, d, scratch.matrix)?;
+        let factor = scratch.matrix;
+        factor.copy_from_slice(state.a_inv);
+        kernel::cholesky_in_place(factor, d)?;
         random::fill_standard_normal(rng, z);
-        pilot_embed::lower_mul(scratch.matrix, z, out)?;
+        kernel::lower_mul(factor, z, out);
         for (o, &t) in out.iter_mut().zip(state.theta.iter()) {
             *o = t + scale * *o;
         }

@@ -24,6 +24,7 @@
 use pilot_core::{ArmId, Detail, Error, ErrorKind, Real, Result, check_finite, check_len};
 
 use crate::kernel;
+use crate::packed;
 use crate::params::{RidgeConfig, check_reward};
 use crate::storage::{ArmMut, LinearArms, Scratch};
 
@@ -79,7 +80,9 @@ fn init_arm<F: Real>(arm: ArmMut<'_, F>, lambda: F, prior: Option<&[F]>) {
     arm.a_inv.iter_mut().for_each(|v| *v = F::ZERO);
     let inv = F::ONE / lambda;
     for i in 0..d {
-        arm.a_inv[i * d + i] = inv;
+        if let Some(v) = arm.a_inv.get_mut(packed::diagonal(i)) {
+            *v = inv;
+        }
     }
     match prior {
         Some(p) => arm.prior.copy_from_slice(p),
@@ -104,9 +107,8 @@ struct Staged<'a, F> {
 /// context (‖x‖ ≈ 10⁴ in `f32`) makes u_i² round to A⁻¹_ii, and the subtraction would leave a
 /// zero or negative diagonal: a state no snapshot restores and no Cholesky factor exists for.
 fn check_stays_definite<F: Real>(context: &'static str, m: &[F], u: &[F]) -> Result<()> {
-    let d = u.len();
     for (i, &ui) in u.iter().enumerate() {
-        let diag = m.get(i * d + i).copied().unwrap_or(F::ZERO) - ui * ui;
+        let diag = m.get(packed::diagonal(i)).copied().unwrap_or(F::ZERO) - ui * ui;
         if !(diag > F::ZERO) {
             return Err(Error::new(ErrorKind::NotPositiveDefinite, context)
                 .with_detail(Detail::Value(diag.to_f64())));
@@ -126,7 +128,7 @@ fn stage_rank_one<F: Real>(
     staged: &mut Staged<'_, F>,
 ) -> Result<()> {
     let Staged { s, u, theta, b } = staged;
-    kernel::mat_vec(m, x, s);
+    kernel::sym_mat_vec(m, x, s);
     let q = kernel::dot(x, s);
     let residual = r - kernel::dot(x, theta);
     let denom = F::ONE + w * q;
@@ -154,7 +156,7 @@ fn stage_rank_one<F: Real>(
     check_finite(context, b)
 }
 
-/// [`stage_rank_one`] for the direction e_k, in O(d): s = A⁻¹e_k is row k of the symmetric
+/// [`stage_rank_one`] for the direction e_k, in O(d): s = A⁻¹e_k is column k of the symmetric
 /// staged matrix `m` and xᵀs its diagonal entry.
 fn stage_unit_step<F: Real>(
     m: &[F],
@@ -163,9 +165,12 @@ fn stage_unit_step<F: Real>(
     target: F,
     staged: &mut Staged<'_, F>,
 ) -> Result<()> {
-    let Staged { u, theta, b, .. } = staged;
+    let Staged { s, u, theta, b } = staged;
     let d = theta.len();
-    let row = m.get(k * d..(k + 1) * d).unwrap_or(&[]);
+    for (j, sj) in s.iter_mut().enumerate() {
+        *sj = m.get(packed::index(k, j)).copied().unwrap_or(F::ZERO);
+    }
+    let row: &[F] = s;
     let (Some(&q), Some(&theta_k)) = (row.get(k), theta.get(k)) else {
         return Err(Error::unknown_arm("update: discount coordinate", k, d));
     };
@@ -266,7 +271,8 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
             .ok_or(Error::unknown_arm("theta", arm.index(), count))
     }
 
-    /// A⁻¹ of `arm`, `d × d` row-major.
+    /// A⁻¹ of `arm` as stored: its packed lower triangle, `d(d+1)/2` entries; entry (i, j) is
+    /// at [`packed::index(i, j)`](crate::packed::index).
     ///
     /// # Errors
     /// [`UnknownArm`](ErrorKind::UnknownArm).
@@ -276,6 +282,26 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
             .arm(arm.index())
             .map(|a| a.a_inv)
             .ok_or(Error::unknown_arm("a_inv", arm.index(), count))
+    }
+
+    /// A⁻¹ of `arm` unpacked into `out` as a full `d × d` row-major matrix.
+    ///
+    /// # Errors
+    /// [`UnknownArm`](ErrorKind::UnknownArm), [`DimensionMismatch`](ErrorKind::DimensionMismatch)
+    /// when `out` is not `d²` long.
+    pub fn a_inv_full(&self, arm: ArmId, out: &mut [F]) -> Result<()> {
+        let d = self.dim();
+        check_len("a_inv_full: out", out, d * d)?;
+        let packed_a_inv = self.a_inv(arm)?;
+        if packed::unpack(packed_a_inv, d, out) {
+            Ok(())
+        } else {
+            Err(Error::dimension(
+                "a_inv_full: packed A⁻¹",
+                packed::len(d),
+                packed_a_inv.len(),
+            ))
+        }
     }
 
     /// Checks a context for [`select`](pilot_core::Policy::select) / update.
@@ -394,13 +420,14 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
 ///
 /// Layout (postcard, in order): scalar width `u8`; the policy's own parameter, λ, reward min,
 /// reward max and discount (5 scalars); dim and arm count (`u32` varints); then per arm the
-/// update count (`u64` varint), θ₀ (d), A⁻¹ (d², row-major), b (d) and θ̂ (d).
+/// update count (`u64` varint), θ₀ (d), A⁻¹ (its packed lower triangle, d(d+1)/2), b (d) and
+/// θ̂ (d).
 pub const fn snapshot_max_len(arm_count: usize, dim: usize, scalar_bytes: usize) -> usize {
     pilot_core::envelope::HEADER_LEN
         + 1
         + 5 * scalar_bytes
         + 2 * crate::codec::VARINT_U32_MAX
-        + arm_count * (crate::codec::VARINT_U64_MAX + (dim * dim + 3 * dim) * scalar_bytes)
+        + arm_count * (crate::codec::VARINT_U64_MAX + (packed::len(dim) + 3 * dim) * scalar_bytes)
 }
 
 impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
@@ -462,7 +489,7 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     /// Replaces the whole state with the snapshot in `bytes`, or changes nothing on error.
     ///
     /// Two passes over the bytes: the first checks everything (frame, widths, dimensions, arm
-    /// count, finiteness, A⁻¹ exactly symmetric with a positive diagonal) using only the scratch
+    /// count, finiteness, A⁻¹ with a positive diagonal) using only the scratch
     /// area; the second, which cannot fail on bytes the first accepted, writes. Returns the
     /// policy parameter for the caller to check before calling [`restore_commit`].
     pub(crate) fn restore_check(
@@ -478,22 +505,15 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
             r.take::<u64>("snapshot: update count")?;
             r.skip_reals::<F>("snapshot: prior", d)?;
             r.reals("snapshot: A⁻¹", matrix)?;
-            for i in 0..d {
-                if !(matrix[i * d + i] > F::ZERO) {
-                    return Err(Error::new(
-                        ErrorKind::Corrupt,
-                        "snapshot: A⁻¹ diagonal not positive",
-                    ));
-                }
-                for j in 0..i {
-                    if matrix[i * d + j].to_f64().to_bits() != matrix[j * d + i].to_f64().to_bits()
-                    {
-                        return Err(Error::new(
-                            ErrorKind::Corrupt,
-                            "snapshot: A⁻¹ not symmetric",
-                        ));
-                    }
-                }
+            if (0..d).any(|i| {
+                matrix
+                    .get(packed::diagonal(i))
+                    .is_none_or(|&v| !(v > F::ZERO))
+            }) {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    "snapshot: A⁻¹ diagonal not positive",
+                ));
             }
             r.skip_reals::<F>("snapshot: b", d)?;
             r.skip_reals::<F>("snapshot: theta", d)?;

@@ -1,20 +1,32 @@
 //! Where the per-arm ridge state lives: one trait, a fixed-capacity form and a `Vec` form.
 //!
 //! The algorithms ([`Ridge`](crate::Ridge) and the policies on top) are written once against
-//! [`LinearArms`]; the storage only hands out slices. Per arm it keeps A⁻¹ (`d × d`, row-major,
-//! exactly symmetric), b, θ̂ = A⁻¹b, the prior θ₀ (zero for an arm without one) and an update
-//! count, plus one shared scratch area (a `d × d` matrix and four vectors) so no algorithm needs
-//! an allocator or a large stack frame.
+//! [`LinearArms`]; the storage only hands out slices. Per arm it keeps A⁻¹ (symmetric, as its
+//! packed lower triangle: [`packed`](crate::packed)), b, θ̂ = A⁻¹b, the prior θ₀ (zero for an
+//! arm without one) and an update count, plus one shared scratch area (a packed matrix and four
+//! vectors) so no algorithm needs an allocator or a large stack frame.
 //!
-//! Memory: `K·(d² + 3d)` scalars and `K` counters, plus `d² + 4d` scalars of scratch. For
-//! `f32`, K = 8 and d = 16 that is 9 792 + 1 280 bytes.
+//! Memory of [`VecArms`]: `K·(d(d+1)/2 + 3d)` scalars and `K` counters, plus `d(d+1)/2 + 4d`
+//! scalars of scratch. [`FixedArms`] reserves a whole `D × D` block per matrix, because stable
+//! Rust cannot size an array `D(D+1)/2` from a const generic, and uses its first `D(D+1)/2`
+//! entries: `K·(D² + 3D)` + `D² + 4D` scalars. For `f32`, K = 8 and D = 16 that is
+//! 9 792 + 1 280 bytes.
 
 use pilot_core::{Error, Real, Result};
+
+use crate::packed;
+
+/// The first `D(D+1)/2` entries of a `D × D` block: where a fixed form keeps a packed matrix.
+fn packed_part<F, const D: usize>(block: &mut [[F; D]; D]) -> &mut [F] {
+    let flat = block.as_flattened_mut();
+    let used = packed::len(D).min(flat.len());
+    &mut flat[..used]
+}
 
 /// One arm's state, read-only.
 #[derive(Debug)]
 pub struct ArmRef<'a, F> {
-    /// A⁻¹, `d × d` row-major.
+    /// A⁻¹, packed: `d(d+1)/2` entries ([`packed`](crate::packed)).
     pub a_inv: &'a [F],
     /// b = λ·θ₀ + Σ r·x.
     pub b: &'a [F],
@@ -29,7 +41,7 @@ pub struct ArmRef<'a, F> {
 /// One arm's state, writable.
 #[derive(Debug)]
 pub struct ArmMut<'a, F> {
-    /// A⁻¹, `d × d` row-major.
+    /// A⁻¹, packed: `d(d+1)/2` entries.
     pub a_inv: &'a mut [F],
     /// b.
     pub b: &'a mut [F],
@@ -44,7 +56,7 @@ pub struct ArmMut<'a, F> {
 /// Shared working space, contents unspecified between calls.
 #[derive(Debug)]
 pub struct Scratch<'a, F> {
-    /// `d × d`.
+    /// A packed symmetric matrix, `d(d+1)/2` entries.
     pub matrix: &'a mut [F],
     /// Four vectors of length `d`.
     pub vectors: [&'a mut [F]; 4],
@@ -52,8 +64,8 @@ pub struct Scratch<'a, F> {
 
 /// Per-arm ridge state behind slices: the one interface the algorithms use.
 ///
-/// Implementations keep every slice at the lengths given by [`dim`](LinearArms::dim); arm
-/// indices run `0..arm_count()`.
+/// Implementations keep every slice at the lengths given by [`dim`](LinearArms::dim) (`d` for
+/// vectors, `d(d+1)/2` for matrices); arm indices run `0..arm_count()`.
 pub trait LinearArms<F: Real> {
     /// Context dimension d.
     fn dim(&self) -> usize;
@@ -99,7 +111,7 @@ pub trait LinearArms<F: Real> {
 /// Fixed-capacity storage for exactly `K` arms of dimension `D`: no allocator.
 ///
 /// The whole state is inline, so large `K·D²` belongs in a `static` or a `Box`, not on a small
-/// stack (K = 11, D = 256 in `f32` is 2.9 MB).
+/// stack (K = 11, D = 256 in `f32` is 2.9 MB, of which the algorithms touch the packed half).
 #[derive(Clone, Debug)]
 pub struct FixedArms<const K: usize, const D: usize, F: Real = f32> {
     a_inv: [[[F; D]; D]; K],
@@ -137,7 +149,11 @@ impl<const K: usize, const D: usize, F: Real> LinearArms<F> for FixedArms<K, D, 
 
     fn arm(&self, index: usize) -> Option<ArmRef<'_, F>> {
         Some(ArmRef {
-            a_inv: self.a_inv.get(index)?.as_flattened(),
+            a_inv: self
+                .a_inv
+                .get(index)?
+                .as_flattened()
+                .get(..packed::len(D))?,
             b: self.b.get(index)?,
             theta: self.theta.get(index)?,
             prior: self.prior.get(index)?,
@@ -149,14 +165,18 @@ impl<const K: usize, const D: usize, F: Real> LinearArms<F> for FixedArms<K, D, 
         let [v0, v1, v2, v3] = &mut self.scratch_vectors;
         Some((
             ArmMut {
-                a_inv: self.a_inv.get_mut(index)?.as_flattened_mut(),
+                a_inv: self
+                    .a_inv
+                    .get_mut(index)?
+                    .as_flattened_mut()
+                    .get_mut(..packed::len(D))?,
                 b: self.b.get_mut(index)?,
                 theta: self.theta.get_mut(index)?,
                 prior: self.prior.get_mut(index)?,
                 updates: self.updates.get_mut(index)?,
             },
             Scratch {
-                matrix: self.scratch_matrix.as_flattened_mut(),
+                matrix: packed_part(&mut self.scratch_matrix),
                 vectors: [v0, v1, v2, v3],
             },
         ))
@@ -165,7 +185,7 @@ impl<const K: usize, const D: usize, F: Real> LinearArms<F> for FixedArms<K, D, 
     fn scratch(&mut self) -> Scratch<'_, F> {
         let [v0, v1, v2, v3] = &mut self.scratch_vectors;
         Scratch {
-            matrix: self.scratch_matrix.as_flattened_mut(),
+            matrix: packed_part(&mut self.scratch_matrix),
             vectors: [v0, v1, v2, v3],
         }
     }
@@ -228,7 +248,7 @@ mod vec_form {
                 theta: Vec::new(),
                 prior: Vec::new(),
                 updates: Vec::new(),
-                scratch_matrix: vec![F::ZERO; dim * dim],
+                scratch_matrix: vec![F::ZERO; packed::len(dim)],
                 scratch_vectors: vec![F::ZERO; 4 * dim],
             }
         }
@@ -236,7 +256,8 @@ mod vec_form {
         /// Appends one arm with unspecified (zero) contents and returns its index.
         pub(crate) fn push_arm(&mut self) -> usize {
             let d = self.dim;
-            self.a_inv.resize(self.a_inv.len() + d * d, F::ZERO);
+            self.a_inv
+                .resize(self.a_inv.len() + packed::len(d), F::ZERO);
             for v in [&mut self.b, &mut self.theta, &mut self.prior] {
                 v.resize(v.len() + d, F::ZERO);
             }
@@ -254,7 +275,8 @@ mod vec_form {
                 return Err(Error::unknown_arm("VecArms::remove_arm", index, count));
             }
             let d = self.dim;
-            self.a_inv.drain(index * d * d..(index + 1) * d * d);
+            let t = packed::len(d);
+            self.a_inv.drain(index * t..(index + 1) * t);
             for v in [&mut self.b, &mut self.theta, &mut self.prior] {
                 v.drain(index * d..(index + 1) * d);
             }
@@ -276,8 +298,9 @@ mod vec_form {
             let d = self.dim;
             let updates = *self.updates.get(index)?;
             let range = index * d..(index + 1) * d;
+            let t = packed::len(d);
             Some(ArmRef {
-                a_inv: self.a_inv.get(index * d * d..(index + 1) * d * d)?,
+                a_inv: self.a_inv.get(index * t..(index + 1) * t)?,
                 b: self.b.get(range.clone())?,
                 theta: self.theta.get(range.clone())?,
                 prior: self.prior.get(range)?,
@@ -288,8 +311,9 @@ mod vec_form {
         fn arm_mut(&mut self, index: usize) -> Option<(ArmMut<'_, F>, Scratch<'_, F>)> {
             let d = self.dim;
             let range = index * d..(index + 1) * d;
+            let t = packed::len(d);
             let arm = ArmMut {
-                a_inv: self.a_inv.get_mut(index * d * d..(index + 1) * d * d)?,
+                a_inv: self.a_inv.get_mut(index * t..(index + 1) * t)?,
                 b: self.b.get_mut(range.clone())?,
                 theta: self.theta.get_mut(range.clone())?,
                 prior: self.prior.get_mut(range)?,
@@ -327,7 +351,7 @@ mod vec_form {
                 self.push_arm();
             }
             let d = self.dim;
-            self.a_inv.truncate(count * d * d);
+            self.a_inv.truncate(count * packed::len(d));
             for v in [&mut self.b, &mut self.theta, &mut self.prior] {
                 v.truncate(count * d);
             }
