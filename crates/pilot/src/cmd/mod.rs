@@ -6,3 +6,5 @@ pub mod plugin;
 pub mod prior;
 pub mod replay;
 pub mod simulate;
+pub mod simulate_minilm;
+pub mod simulate_plugins;

@@ -20,11 +20,14 @@ use pilot_sim::synthetic::{SyntheticConfig, generate};
 use pilot_sim::tune::{ExtraPrior, FitPrior, TuneConfig, tune, tune_csv};
 use pilot_sim::{Problem, Scenario, plot, report};
 
+use super::simulate_minilm::{EmbedOptions, QueryEmbedder, embed_queries};
+
 /// Arguments of `pilot simulate`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Routing dataset (JSON lines, RouterBench format). Without it: the synthetic scenario.
-    #[arg(long, requires = "embeddings")]
+    /// Its vectors come from `--embeddings` or `--embedder`.
+    #[arg(long)]
     dataset: Option<PathBuf>,
     /// Base embeddings of the dataset's lines (raw little-endian f32, `--dim` per row).
     #[arg(long, requires = "dataset")]
@@ -132,6 +135,21 @@ pub struct Args {
     /// Configuration string of `--embedder-plugin` (plugin-defined, e.g. "d=64").
     #[arg(long, requires = "embedder_plugin", default_value = "")]
     embedder_config: String,
+    /// Embed the dataset's queries (`query` field) with this embedder instead of reading
+    /// `--embeddings` (feature `minilm`): the prior is fitted on its vectors and `--prior` files
+    /// must come from the same embedder. MiniLM runs at some tens of queries/s on 2 cores.
+    #[arg(long, value_enum, requires = "dataset", conflicts_with_all = ["embeddings", "embedder_id"])]
+    embedder: Option<QueryEmbedder>,
+    /// Model directory of `--embedder minilm` [default: $PILOT_MODEL_DIR, else
+    /// ~/.cache/pilot/all-MiniLM-L6-v2].
+    #[arg(long, requires = "embedder")]
+    model_dir: Option<PathBuf>,
+    /// Queries per encoder call of `--embedder`.
+    #[arg(long, requires = "embedder", default_value_t = 32)]
+    embed_batch: usize,
+    /// Also write the `--embedder` vectors here (raw f32 rows), for reuse with `--embeddings`.
+    #[arg(long, requires = "embedder")]
+    save_embeddings: Option<PathBuf>,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -430,9 +448,25 @@ struct Loaded {
 
 fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
     match (&args.dataset, &args.embeddings) {
-        (Some(dataset), Some(embeddings)) => {
+        (Some(dataset), embeddings) => {
             let data = pilot_data::RoutingDataset::load(dataset)?;
-            let emb = pilot_data::Embeddings::load(embeddings, args.dim)?;
+            let (emb, embedder_id) = match (embeddings, args.embedder) {
+                (Some(path), None) => (
+                    pilot_data::Embeddings::load(path, args.dim)?,
+                    args.embedder_id.clone(),
+                ),
+                (None, Some(embedder)) => {
+                    let options = EmbedOptions {
+                        model_dir: args.model_dir.as_deref(),
+                        batch: args.embed_batch,
+                        save: args.save_embeddings.as_deref(),
+                        priors: &args.priors,
+                    };
+                    let (id, emb) = embed_queries(&data, embedder, &options)?;
+                    (emb, id)
+                }
+                _ => bail!("--dataset needs its vectors: --embeddings FILE or --embedder minilm"),
+            };
             let splits = SplitNames {
                 learning: args.learning_split.clone(),
                 deployment: args.deployment_split.clone(),
@@ -444,7 +478,7 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
                 dataset: data,
                 embeddings: emb,
                 learning_rows,
-                embedder_id: args.embedder_id.clone(),
+                embedder_id,
             })
         }
         (None, None) => {
@@ -466,7 +500,7 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
                 embedder_id,
             })
         }
-        _ => bail!("--dataset and --embeddings go together"),
+        (None, Some(_)) => bail!("--embeddings needs --dataset"),
     }
 }
 
@@ -565,10 +599,8 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
     // A prior file carries the id of the embedder it was fitted on; when this run chose the
     // embedder itself, vectors of another embedder would be meaningless, so refuse them.
     let expect = Expect {
-        embedder_id: args
-            .embedder_plugin
-            .as_ref()
-            .map(|_| loaded.embedder_id.as_str()),
+        embedder_id: (args.embedder_plugin.is_some() || args.embedder.is_some())
+            .then_some(loaded.embedder_id.as_str()),
         d_in: Some(problem.dim()),
     };
     args.priors
