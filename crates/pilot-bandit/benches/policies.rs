@@ -49,7 +49,7 @@ fn run<F: Real, P: Policy<F> + Clone>(c: &mut Criterion, name: &str, d: usize, p
     let fresh = policy.clone();
     c.bench_with_input(BenchmarkId::new(name, d), &d, |b, _| {
         b.iter(|| {
-            if t % RESET_EVERY == 0 {
+            if t.is_multiple_of(RESET_EVERY) {
                 policy.clone_from(&fresh);
             }
             let x = &xs[t % xs.len()];
