@@ -174,6 +174,22 @@ pub struct Experiment {
     reference_arm: usize,
     config: ExperimentConfig,
     notes: Vec<String>,
+    /// Settings by policy name, read by the cost policies (the fallback for names not here).
+    settings: HashMap<String, Hyper>,
+    /// PILOT policies by name: what their factories were built from.
+    pilots: HashMap<String, PilotSetup>,
+}
+
+/// What a native PILOT policy of the grid starts from, so that another implementation (a
+/// policy plugin, say) can be started identically.
+#[derive(Clone, Debug)]
+pub struct PilotSetup {
+    /// One prior vector per arm, LLMs the prior lacks filled in at the mean of the others.
+    pub vectors: Arc<Vec<Vec<f32>>>,
+    /// Dimension of the prior's contexts (and of each vector).
+    pub dim: usize,
+    /// Its settings (α, λ) and those of its cost policy.
+    pub hyper: Hyper,
 }
 
 fn core(what: &'static str) -> impl Fn(pilot_core::Error) -> SimError {
@@ -424,6 +440,7 @@ impl Experiment {
         }
         let mut policies: Vec<PolicySpec> = Vec::with_capacity(candidates.len());
         let mut settings: HashMap<String, Hyper> = HashMap::new();
+        let mut pilots: HashMap<String, PilotSetup> = HashMap::new();
         for c in &candidates {
             if settings.insert(c.name.clone(), c.hyper).is_some() {
                 return Err(SimError::invalid(format!(
@@ -446,6 +463,16 @@ impl Experiment {
                 (_, Some((index, _, _))) => *index,
                 (_, None) => 0,
             };
+            if let (Family::Pilot, Some((_, vectors, pdim))) = (c.family, prior) {
+                pilots.insert(
+                    c.name.clone(),
+                    PilotSetup {
+                        vectors: vectors.clone(),
+                        dim: *pdim,
+                        hyper: c.hyper,
+                    },
+                );
+            }
             let make = policy_factory(c, k, dim, prior.map(|(_, v, d)| (v.clone(), *d)))?;
             policies.push(PolicySpec {
                 name: c.name.clone(),
@@ -453,15 +480,7 @@ impl Experiment {
                 make,
             });
         }
-        let settings = Arc::new(settings);
-        let fallback = config.params.fallback;
-        let lookup: Lookup =
-            Arc::new(move |name: &str| settings.get(name).copied().unwrap_or(fallback));
-        let cost_policies = config
-            .cost_policies
-            .iter()
-            .map(|&kind| cost_policy_spec(kind, &problem, lookup.clone()))
-            .collect::<Result<Vec<_>>>()?;
+        let cost_policies = cost_policy_specs(&config, &problem, &settings)?;
         Ok(Self {
             problem,
             contexts,
@@ -471,6 +490,8 @@ impl Experiment {
             reference_arm,
             config,
             notes,
+            settings,
+            pilots,
         })
     }
 
@@ -497,6 +518,53 @@ impl Experiment {
             make,
         });
         Ok(())
+    }
+
+    /// Adds a routing policy built outside the standard families that reads the same contexts
+    /// as the grid's policy `like` and whose cost policy uses `like`'s settings: a policy plugin
+    /// started as PILOT is then run exactly as native PILOT is.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] when a policy of that name is already in the grid or there is no
+    /// policy `like`.
+    pub fn add_policy_like(&mut self, name: &str, make: PolicyFactory, like: &str) -> Result<()> {
+        if self.policies.iter().any(|p| p.name == name) {
+            return Err(SimError::invalid(format!(
+                "two policies are named '{name}'"
+            )));
+        }
+        let context = self
+            .policies
+            .iter()
+            .find(|p| p.name == like)
+            .map(|p| p.context)
+            .ok_or_else(|| {
+                SimError::invalid(format!(
+                    "no policy '{like}' in the grid ({})",
+                    self.policy_names().join(", ")
+                ))
+            })?;
+        let hyper = self
+            .settings
+            .get(like)
+            .copied()
+            .unwrap_or(self.config.params.fallback);
+        let mut settings = self.settings.clone();
+        settings.insert(name.to_owned(), hyper);
+        self.cost_policies = cost_policy_specs(&self.config, &self.problem, &settings)?;
+        self.settings = settings;
+        self.policies.push(PolicySpec {
+            name: name.to_owned(),
+            context,
+            make,
+        });
+        Ok(())
+    }
+
+    /// What the grid's PILOT policy `name` (`pilot`, `pilot[arena]`, …) starts from: its prior
+    /// vectors exactly as its factory gets them, their dimension and its settings.
+    pub fn pilot_setup(&self, name: &str) -> Option<&PilotSetup> {
+        self.pilots.get(name)
     }
 
     /// The problem.
@@ -568,6 +636,24 @@ impl Experiment {
 
 /// Settings of the policy a cost policy serves, by policy name.
 type Lookup = Arc<dyn Fn(&str) -> Hyper + Send + Sync>;
+
+/// The configured cost policies, each reading a policy's settings from `settings` (the
+/// fallback for a name not there).
+fn cost_policy_specs(
+    config: &ExperimentConfig,
+    problem: &Problem,
+    settings: &HashMap<String, Hyper>,
+) -> Result<Vec<CostPolicySpec>> {
+    let settings = Arc::new(settings.clone());
+    let fallback = config.params.fallback;
+    let lookup: Lookup =
+        Arc::new(move |name: &str| settings.get(name).copied().unwrap_or(fallback));
+    config
+        .cost_policies
+        .iter()
+        .map(|&kind| cost_policy_spec(kind, problem, lookup.clone()))
+        .collect()
+}
 
 fn cost_policy_spec(
     kind: CostPolicyKind,

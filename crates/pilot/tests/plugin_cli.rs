@@ -159,3 +159,212 @@ fn simulate_embeds_the_synthetic_queries_with_an_embedder_plugin() {
         "{text}"
     );
 }
+
+/// The fields of the summary row of `policy` after its name (cost policy, budget, quality, …).
+#[cfg(feature = "plugins")]
+fn row_of<'a>(text: &'a str, policy: &str) -> Vec<&'a str> {
+    text.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(policy))
+        .unwrap_or_else(|| panic!("no row for {policy} in\n{text}"))
+        .split_whitespace()
+        .skip(2)
+        .collect()
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
+    let Some(file) = built("linucb-policy") else {
+        return;
+    };
+    let out = simulate(&["--policy-plugin", file.to_str().unwrap(), "--plugin-prior"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Same prior vectors (bit for bit through the configuration), same α and λ, same contexts,
+    // same cost-policy settings and seeds: the whole row must be the same, not just close.
+    assert_eq!(
+        row_of(&text, "plugin[linucb_policy]"),
+        row_of(&text, "pilot"),
+        "{text}"
+    );
+    assert_ne!(row_of(&text, "pilot"), row_of(&text, "linucb"), "{text}");
+
+    let out = simulate(&[
+        "--policy-plugin",
+        file.to_str().unwrap(),
+        "--plugin-prior",
+        "--no-prior",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `shared/data` beside the checkout, or `None` with the reason printed.
+#[cfg(feature = "plugins")]
+fn shared_data() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if dir.join("routerbench-3k.jsonl").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: {} has no routerbench-3k.jsonl (the real data lives beside the checkout)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn simulate_embeds_the_dataset_queries_with_an_embedder_plugin() {
+    let (Some(data), Some(hash), Some(linucb)) = (
+        shared_data(),
+        built("hash-embedder"),
+        built("linucb-policy"),
+    ) else {
+        return;
+    };
+    let dataset = data.join("routerbench-3k.jsonl");
+    let dataset = dataset.to_str().unwrap();
+    let out = simulate(&[
+        "--dataset",
+        dataset,
+        "--embedder-plugin",
+        hash.to_str().unwrap(),
+        "--embedder-config",
+        "d=64",
+        "--scenario",
+        "standard",
+        "--policy-plugin",
+        linucb.to_str().unwrap(),
+        "--plugin-prior",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every query line embedded by the plugin (not read from the 384-d MiniLM file).
+    assert!(
+        text.contains("embedded 3178 queries with the plugin") && text.contains("hash-v1:d=64"),
+        "{text}"
+    );
+    assert!(text.contains("embedding dimension 64"), "{text}");
+    for policy in [
+        "pilot",
+        "prior-only",
+        "linucb",
+        "lints",
+        "egreedy",
+        "random",
+        "knn-full-info",
+        "plugin[linucb_policy]",
+    ] {
+        let row = row_of(&text, policy);
+        assert_eq!(row[..2], ["pacing", "25%"], "{policy}: {row:?}");
+        assert_eq!(row.last(), Some(&"yes"), "{policy} overspent: {row:?}");
+    }
+    // The prior fitted on the plugin's vectors carries information: PILOT beats random routing,
+    // and the plugin started from it routes exactly as PILOT.
+    assert!(
+        quality_of(&text, "pilot") > quality_of(&text, "random") + 0.05,
+        "{text}"
+    );
+    assert_eq!(
+        row_of(&text, "plugin[linucb_policy]"),
+        row_of(&text, "pilot"),
+        "{text}"
+    );
+
+    // A prior learned on MiniLM vectors is refused for the plugin's vectors, by embedder id.
+    let dir = std::env::temp_dir().join(format!("pilot-plugin-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prior = dir.join("minilm.prior");
+    let fit = Command::new(env!("CARGO_BIN_EXE_pilot"))
+        .args([
+            "prior",
+            "fit",
+            "--dataset",
+            dataset,
+            "--dim",
+            "8",
+            "--embeddings",
+        ])
+        .arg(data.join("routerbench-3k.minilm.f32"))
+        .arg("--out")
+        .arg(&prior)
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let out = simulate(&[
+        "--dataset",
+        dataset,
+        "--embedder-plugin",
+        hash.to_str().unwrap(),
+        "--embedder-config",
+        "d=384",
+        "--prior",
+        prior.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("learned on embedder \"all-MiniLM-L6-v2\"")
+            && err.contains("come from \"hash-v1:d=384\""),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn a_query_the_embedder_plugin_fails_on_is_named_by_its_line() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pilot-plugin-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dataset = dir.join("data.jsonl");
+    let mut text = String::new();
+    for (i, query) in ["a question", "another one", "nan", "panic"]
+        .iter()
+        .enumerate()
+    {
+        let split = if i % 2 == 0 { "train" } else { "test" };
+        text.push_str(&format!(
+            "{{\"id\": \"q{i}\", \"task\": \"t\", \"split\": \"{split}\", \"query\": \"{query}\", \
+             \"quality\": {{\"a\": 1.0, \"b\": 0.0}}, \"cost_usd\": {{\"a\": 0.01, \"b\": 0.001}}}}\n"
+        ));
+    }
+    std::fs::write(&dataset, text).unwrap();
+    let out = simulate(&[
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "embedding the query on line 3 of",
+        "(id q2)",
+        "invalid plugin output from `model.embed`: value",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in\n{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

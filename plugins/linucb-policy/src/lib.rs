@@ -4,6 +4,9 @@
 //! Configuration (`key=value`, spaces or commas between): `d` (context dimension, required),
 //! `k` (arms, required), and optionally `alpha`, `lambda`, `reward_min`, `reward_max`,
 //! `discount`; omitted ones keep `LinUcb::params()`'s defaults.
+//!
+//! PILOT: `prior.<arm>=<v1>;<v2>;…;<vd>` starts arm `<arm>` (0-based) at θ̂ = that vector with
+//! A = λI, exactly as `LinUcbVec::with_priors` does natively; arms without one start at zero.
 
 use pilot_bandit::{LinUcb, LinUcbVec};
 use pilot_plugin_sdk::{
@@ -56,7 +59,23 @@ impl PolicyPlugin for LinUcbPlugin {
         let mut params = LinUcb::params();
         let (mut dim, mut arms) = (None, None);
         let (mut reward_min, mut reward_max) = (None, None);
+        let mut priors: Vec<(usize, Vec<f32>)> = Vec::new();
         parse_config(config, |key, value| {
+            if let Some(arm) = key.strip_prefix("prior.") {
+                let arm = parse_usize("linucb config: prior.<arm>: arm index", arm)?;
+                if priors.iter().any(|(a, _)| *a == arm) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidParameter,
+                        "linucb config: prior.<arm> given twice for one arm",
+                    ));
+                }
+                let vector = value
+                    .split(';')
+                    .map(|v| parse_f32("linucb config: prior.<arm>: a value", v))
+                    .collect::<Result<Vec<f32>>>()?;
+                priors.push((arm, vector));
+                return Ok(());
+            }
             match key {
                 "d" => dim = Some(parse_usize("linucb config: d", value)?),
                 "k" => arms = Some(parse_usize("linucb config: k", value)?),
@@ -70,7 +89,7 @@ impl PolicyPlugin for LinUcbPlugin {
                 _ => {
                     return Err(Error::new(
                         ErrorKind::InvalidParameter,
-                        "linucb config: unknown key (d, k, alpha, lambda, discount, reward_min, reward_max)",
+                        "linucb config: unknown key (d, k, alpha, lambda, discount, reward_min, reward_max, prior.<arm>)",
                     ));
                 }
             }
@@ -82,7 +101,20 @@ impl PolicyPlugin for LinUcbPlugin {
         let missing = |what| Error::new(ErrorKind::InvalidParameter, what);
         let dim = dim.ok_or(missing("linucb config: d is required"))?;
         let arms = arms.ok_or(missing("linucb config: k is required"))?;
-        Ok(Self(LinUcbVec::new(params.check()?, arms, dim)?))
+        let params = params.check()?;
+        if priors.is_empty() {
+            return Ok(Self(LinUcbVec::new(params, arms, dim)?));
+        }
+        let mut starts: Vec<Option<&[f32]>> = vec![None; arms];
+        for (arm, vector) in &priors {
+            let slot = starts.get_mut(*arm).ok_or(Error::new(
+                ErrorKind::InvalidParameter,
+                "linucb config: prior.<arm>: arm index is not below k",
+            ))?;
+            *slot = Some(vector.as_slice());
+        }
+        // with_priors checks each vector's length against d and that its values are finite.
+        Ok(Self(LinUcbVec::with_priors(params, dim, &starts)?))
     }
 }
 

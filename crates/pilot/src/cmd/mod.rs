@@ -7,3 +7,4 @@ pub mod prior;
 pub mod replay;
 pub mod simulate;
 pub mod simulate_minilm;
+pub mod simulate_plugins;

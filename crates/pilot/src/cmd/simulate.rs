@@ -21,6 +21,7 @@ use pilot_sim::tune::{ExtraPrior, FitPrior, TuneConfig, tune, tune_csv};
 use pilot_sim::{Problem, Scenario, plot, report};
 
 use super::simulate_minilm::{EmbedOptions, QueryEmbedder, embed_queries};
+use super::simulate_plugins::{self, PluginStart};
 
 /// Arguments of `pilot simulate`.
 #[derive(clap::Args)]
@@ -124,13 +125,20 @@ pub struct Args {
     #[arg(long)]
     policy_plugin: Option<PathBuf>,
     /// Configuration string of `--policy-plugin` [default: the LinUCB plugin's, "d=<context
-    /// dim> k=<pool size> alpha=… lambda=… reward_min=0 reward_max=1" at LinUCB's settings].
+    /// dim> k=<pool size> alpha=… lambda=… reward_min=0 reward_max=1" at LinUCB's settings,
+    /// or at PILOT's with `--plugin-prior`].
     #[arg(long, requires = "policy_plugin")]
     plugin_config: Option<String>,
-    /// Embed the synthetic scenario's queries with this embedder plugin instead of the hashing
-    /// embedder (feature `plugins`); the prior is fitted on its vectors and `--prior` files
-    /// must come from the same embedder.
-    #[arg(long, conflicts_with = "dataset")]
+    /// Start `--policy-plugin` as PILOT: its configuration gets the prior's per-arm vectors
+    /// (`prior.<arm>=v1;…;vd`, the ones native PILOT starts from), and it reads PILOT's
+    /// contexts with PILOT's cost-policy settings.
+    #[arg(long, requires = "policy_plugin", conflicts_with = "no_prior")]
+    plugin_prior: bool,
+    /// Embed the queries with this embedder plugin (feature `plugins`): the synthetic
+    /// scenario's instead of the hashing embedder, or with `--dataset` its `query` fields
+    /// instead of reading `--embeddings`. The prior is fitted on its vectors and `--prior`
+    /// files must come from the same embedder.
+    #[arg(long, conflicts_with_all = ["embeddings", "embedder", "embedder_id"])]
     embedder_plugin: Option<PathBuf>,
     /// Configuration string of `--embedder-plugin` (plugin-defined, e.g. "d=64").
     #[arg(long, requires = "embedder_plugin", default_value = "")]
@@ -161,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if (args.policy_plugin.is_some() || args.embedder_plugin.is_some())
         && !cfg!(feature = "plugins")
     {
-        bail!(NO_PLUGINS);
+        bail!(simulate_plugins::NO_PLUGINS);
     }
     let synthetic = args.dataset.is_none();
     let loaded = load_problem(&args)?;
@@ -186,17 +194,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let linucb = config.params.get(Family::LinUcb.name());
     let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
     if let Some(path) = &args.policy_plugin {
-        let default_config = |dim: usize, arms: usize| {
-            format!(
-                "d={dim} k={arms} alpha={} lambda={} reward_min=0 reward_max=1",
-                linucb.alpha, linucb.lambda
-            )
+        let start = if args.plugin_prior {
+            PluginStart::Pilot
+        } else {
+            PluginStart::Plain(linucb)
         };
-        add_plugin_policy(
+        simulate_plugins::add_plugin_policy(
             &mut experiment,
             path,
             args.plugin_config.as_deref(),
-            &default_config,
+            start,
         )?;
     }
     let grid_cells = experiment.grid().cell_count();
@@ -217,91 +224,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Why `--policy-plugin` fails in a build without the `plugins` feature.
-const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin support, which this `pilot` was built \
-                          without; rebuild with --features plugins (`cargo build --release -p \
-                          pilot --features plugins`)";
-
-#[cfg(not(feature = "plugins"))]
-fn add_plugin_policy(
-    _: &mut Experiment,
-    _: &Path,
-    _: Option<&str>,
-    _: &dyn Fn(usize, usize) -> String,
-) -> anyhow::Result<()> {
-    bail!(NO_PLUGINS)
-}
-
-/// Adds the `--policy-plugin` policy; one instance is created here first so that a bad
-/// configuration or a shape that does not match the contexts is one clear error up front.
-/// Without `--plugin-config`, `default_config(context dim, pool size)` is used.
-#[cfg(feature = "plugins")]
-fn add_plugin_policy(
-    experiment: &mut Experiment,
-    path: &Path,
-    config: Option<&str>,
-    default_config: &dyn Fn(usize, usize) -> String,
-) -> anyhow::Result<()> {
-    use pilot_core::Policy;
-    use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
-
-    let dim = experiment.base_dim();
-    let arms = experiment.problem().arm_count();
-    let config = config.map_or_else(|| default_config(dim, arms), str::to_owned);
-    let compiled = PluginEngine::new(Limits::default())?
-        .load_file(path)
-        .with_context(|| format!("--policy-plugin {}", path.display()))?;
-    let probe = PluginPolicy::new(&compiled, &config).with_context(|| {
-        format!(
-            "--policy-plugin {} with configuration \"{config}\"",
-            path.display()
-        )
-    })?;
-    if probe.dim() != dim || probe.arm_count() != arms {
-        bail!(
-            "--policy-plugin {}: configuration \"{config}\" gives dimension {} and {} arms, but \
-             the contexts have dimension {dim} and the pool {arms} LLMs",
-            path.display(),
-            probe.dim(),
-            probe.arm_count()
-        );
-    }
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
-    experiment.add_policy(
-        &format!("plugin[{stem}]"),
-        Box::new(move |_| {
-            PluginPolicy::new(&compiled, &config)
-                .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
-                .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
-        }),
-    )?;
-    Ok(())
-}
-
-#[cfg(not(feature = "plugins"))]
-fn plugin_embedder(_: &Path, _: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
-    bail!(NO_PLUGINS)
-}
-
-/// The `--embedder-plugin` embedder.
-#[cfg(feature = "plugins")]
-fn plugin_embedder(path: &Path, config: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
-    use pilot_plugin_host::{Limits, PluginEmbedder, PluginEngine};
-
-    let compiled = PluginEngine::new(Limits::default())?
-        .load_file(path)
-        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
-    let embedder = PluginEmbedder::new(&compiled, config).with_context(|| {
-        format!(
-            "--embedder-plugin {} with configuration \"{config}\"",
-            path.display()
-        )
-    })?;
-    Ok(Box::new(embedder))
 }
 
 /// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
@@ -465,6 +387,15 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
                     let (id, emb) = embed_queries(&data, embedder, &options)?;
                     (emb, id)
                 }
+                (None, None) => match &args.embedder_plugin {
+                    Some(plugin) => {
+                        simulate_plugins::embed_dataset(plugin, &args.embedder_config, &data)?
+                    }
+                    None => bail!(
+                        "--dataset needs its vectors: --embeddings FILE, --embedder minilm or \
+                         --embedder-plugin FILE.wasm"
+                    ),
+                },
                 _ => bail!("--dataset needs its vectors: --embeddings FILE or --embedder minilm"),
             };
             let splits = SplitNames {
@@ -483,7 +414,7 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
         }
         (None, None) => {
             let mut embedder: Box<dyn pilot_core::Embedder> = match &args.embedder_plugin {
-                Some(path) => plugin_embedder(path, &args.embedder_config)?,
+                Some(path) => simulate_plugins::plugin_embedder(path, &args.embedder_config)?,
                 None => Box::new(
                     pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
                         .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,

@@ -1,0 +1,269 @@
+//! `pilot simulate` with plugins: `--policy-plugin` (optionally started as PILOT with
+//! `--plugin-prior`) and `--embedder-plugin` (the synthetic queries, or a dataset's own queries).
+//!
+//! Kept apart from `simulate.rs` so that file only decides which plugin runs where; everything
+//! here needs the `plugins` feature and says how to rebuild without it.
+
+// Without the feature every entry point only returns the rebuild message.
+#![cfg_attr(not(feature = "plugins"), allow(dead_code))]
+
+use std::path::Path;
+
+use pilot_data::{Embeddings, RoutingDataset};
+use pilot_sim::experiment::Experiment;
+use pilot_sim::hyper::Hyper;
+
+/// Why a plugin flag fails in a build without the `plugins` feature.
+pub const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin support, which \
+                              this `pilot` was built without; rebuild with --features plugins \
+                              (`cargo build --release -p pilot --features plugins`)";
+
+/// How the `--policy-plugin` policy starts.
+#[derive(Clone, Copy, Debug)]
+pub enum PluginStart {
+    /// From its configuration alone; without `--plugin-config`, the LinUCB plugin's keys at
+    /// these settings (LinUCB's). It reads the base contexts; its cost policy the fallback
+    /// settings.
+    Plain(Hyper),
+    /// As the grid's first PILOT: its configuration (by default the LinUCB plugin's keys at
+    /// PILOT's settings) gets one `prior.<arm>=…` key per arm with the prior vectors native
+    /// PILOT starts from; it reads PILOT's contexts and its cost policy uses PILOT's settings.
+    Pilot,
+}
+
+/// The `prior.<arm>=<v1>;…;<vd>` keys of `vectors`; Rust prints each `f32` with the fewest
+/// digits that parse back to the same bits, so the plugin starts from exactly these vectors.
+pub fn prior_config(vectors: &[Vec<f32>]) -> String {
+    vectors
+        .iter()
+        .enumerate()
+        .map(|(arm, v)| {
+            let values: Vec<String> = v.iter().map(f32::to_string).collect();
+            format!("prior.{arm}={}", values.join(";"))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The LinUCB plugin's configuration keys for `dim`, `arms` at `hyper`'s α and λ.
+fn linucb_config(dim: usize, arms: usize, hyper: &Hyper) -> String {
+    format!(
+        "d={dim} k={arms} alpha={} lambda={} reward_min=0 reward_max=1",
+        hyper.alpha, hyper.lambda
+    )
+}
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn add_plugin_policy(
+    _: &mut Experiment,
+    _: &Path,
+    _: Option<&str>,
+    _: PluginStart,
+) -> anyhow::Result<()> {
+    anyhow::bail!(NO_PLUGINS)
+}
+
+/// Adds the `--policy-plugin` policy as `plugin[<file stem>]`. One instance is created here
+/// first, so a bad configuration or a shape that does not match the contexts is one clear
+/// error up front.
+///
+/// # Errors
+/// The file does not load, the plugin rejects its configuration, its dimension or pool does
+/// not match, or `start` is [`PluginStart::Pilot`] and the grid has no PILOT (`--no-prior`).
+#[cfg(feature = "plugins")]
+pub fn add_plugin_policy(
+    experiment: &mut Experiment,
+    path: &Path,
+    config: Option<&str>,
+    start: PluginStart,
+) -> anyhow::Result<()> {
+    use anyhow::{Context, bail};
+    use pilot_core::Policy;
+    use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
+
+    let arms = experiment.problem().arm_count();
+    let (dim, config, like) = match start {
+        PluginStart::Plain(hyper) => {
+            let dim = experiment.base_dim();
+            let config = config.map_or_else(|| linucb_config(dim, arms, &hyper), str::to_owned);
+            (dim, config, None)
+        }
+        PluginStart::Pilot => {
+            let names = experiment.policy_names();
+            let Some((name, setup)) = names
+                .iter()
+                .find_map(|n| experiment.pilot_setup(n).map(|s| (n.clone(), s)))
+            else {
+                bail!("--plugin-prior needs a prior for PILOT, and this run has none (--no-prior)");
+            };
+            let base = config.map_or_else(
+                || linucb_config(setup.dim, arms, &setup.hyper),
+                str::to_owned,
+            );
+            let config = format!("{base} {}", prior_config(&setup.vectors));
+            (setup.dim, config, Some(name))
+        }
+    };
+    // The prior keys make the configuration long; errors show what the user wrote.
+    let shown = config.split(" prior.").next().unwrap_or(&config).to_owned();
+    let compiled = PluginEngine::new(Limits::default())?
+        .load_file(path)
+        .with_context(|| format!("--policy-plugin {}", path.display()))?;
+    let probe = PluginPolicy::new(&compiled, &config).with_context(|| {
+        format!(
+            "--policy-plugin {} with configuration \"{shown}\"{}",
+            path.display(),
+            if like.is_some() {
+                " + the prior's vectors"
+            } else {
+                ""
+            }
+        )
+    })?;
+    if probe.dim() != dim || probe.arm_count() != arms {
+        bail!(
+            "--policy-plugin {}: configuration \"{shown}\" gives dimension {} and {} arms, but \
+             the contexts have dimension {dim} and the pool {arms} LLMs",
+            path.display(),
+            probe.dim(),
+            probe.arm_count()
+        );
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
+    let name = format!("plugin[{stem}]");
+    let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
+        PluginPolicy::new(&compiled, &config)
+            .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
+            .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
+    });
+    match like {
+        Some(pilot) => experiment.add_policy_like(&name, make, &pilot)?,
+        None => experiment.add_policy(&name, make)?,
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn plugin_embedder(_: &Path, _: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+    anyhow::bail!(NO_PLUGINS)
+}
+
+/// The `--embedder-plugin` embedder.
+///
+/// # Errors
+/// The file does not load or the plugin rejects the configuration.
+#[cfg(feature = "plugins")]
+pub fn plugin_embedder(path: &Path, config: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+    Ok(Box::new(load_embedder(path, config)?))
+}
+
+#[cfg(feature = "plugins")]
+fn load_embedder(path: &Path, config: &str) -> anyhow::Result<pilot_plugin_host::PluginEmbedder> {
+    use anyhow::Context;
+    use pilot_plugin_host::{Limits, PluginEmbedder, PluginEngine};
+
+    let compiled = PluginEngine::new(Limits::default())?
+        .load_file(path)
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
+    PluginEmbedder::new(&compiled, config).with_context(|| {
+        format!(
+            "--embedder-plugin {} with configuration \"{config}\"",
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn embed_dataset(
+    _: &Path,
+    _: &str,
+    _: &RoutingDataset,
+) -> anyhow::Result<(Embeddings, String)> {
+    anyhow::bail!(NO_PLUGINS)
+}
+
+/// Embeds the `query` field of every row of `dataset` (row `i` for row `i`, as the
+/// `*.minilm.f32` files hold it) with the `--embedder-plugin` at `path`; returns the vectors
+/// and the plugin's embedder id.
+///
+/// # Errors
+/// The plugin does not load, or a query fails (trap, fuel, deadline, memory, bad output): the
+/// message names the query's line and id, and the plugin's error.
+#[cfg(feature = "plugins")]
+pub fn embed_dataset(
+    path: &Path,
+    config: &str,
+    dataset: &RoutingDataset,
+) -> anyhow::Result<(Embeddings, String)> {
+    use anyhow::Context;
+    use pilot_core::Embedder;
+
+    let started = std::time::Instant::now();
+    let mut embedder = load_embedder(path, config)?;
+    let (id, dim) = (embedder.id().to_owned(), embedder.dim());
+    let mut vectors = Vec::with_capacity(dataset.rows.len() * dim);
+    for (row, query) in dataset.rows.iter().enumerate() {
+        let v = embedder.embed_vec(&query.query).with_context(|| {
+            format!(
+                "--embedder-plugin {}: embedding the query on line {} of {} (id {})",
+                path.display(),
+                row + 1,
+                dataset.source.display(),
+                query.id
+            )
+        })?;
+        vectors.extend_from_slice(&v);
+    }
+    println!(
+        "embedded {} queries with the plugin {} ({id}, dimension {dim}) in {:.2} s",
+        dataset.rows.len(),
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let name = format!("{} [{id}]", dataset.source.display());
+    Ok((Embeddings::from_vec(vectors, dim, name)?, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prior_keys_round_trip_every_bit() {
+        let vectors = vec![
+            vec![0.1f32, -1.0e-7, 3.402_823_5e38],
+            vec![f32::MIN_POSITIVE, -0.0, 1.0 / 3.0],
+        ];
+        let config = prior_config(&vectors);
+        assert!(config.starts_with("prior.0="), "{config}");
+        assert!(!config.contains(','), "{config}");
+        let parsed: Vec<Vec<f32>> = config
+            .split(' ')
+            .map(|kv| {
+                let (_, values) = kv.split_once('=').unwrap_or_default();
+                values
+                    .split(';')
+                    .map(|v| v.parse().unwrap_or(f32::NAN))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(parsed.len(), 2);
+        for (a, b) in parsed.iter().flatten().zip(vectors.iter().flatten()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+}
