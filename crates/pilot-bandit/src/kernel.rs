@@ -52,18 +52,127 @@ pub(crate) fn dot<F: Real>(a: &[F], b: &[F]) -> F {
 }
 
 /// The `LANES` partial sums of `a·b` over whole chunks.
-///
+#[inline]
+fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+    lane_sums_from([F::ZERO; LANES], a, b)
+}
+
+/// [`lane_sums`] continued from the partial sums `acc`: each lane keeps adding in order, so
+/// summing a product in pieces gives the same bits as summing it at once.
+#[inline]
+fn lane_sums_from<F: Real>(acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `avx2::lane_sums_from` enables.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::lane_sums_from(acc, a, b) };
+    }
+    lane_sums_baseline(acc, a, b)
+}
+
 /// Not inlined on purpose: the sums leave through memory as one contiguous array, which is
 /// what steers LLVM's SLP vectoriser into packing lanes `0..4` and `4..8` of the same sum into
 /// a register. Inlined into the final horizontal reduction it packs across sums instead and
 /// spends more time shuffling than multiplying.
 #[inline(never)]
-fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
-    let mut acc = [F::ZERO; LANES];
+fn lane_sums_baseline<F: Real>(acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+    lane_sums_body(acc, a, b)
+}
+
+/// The body of [`lane_sums_from`], inlined into each instruction-set variant.
+#[inline(always)]
+fn lane_sums_body<F: Real>(mut acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
     for (x, y) in a.iter().zip(b) {
         mul_add_lanes(&mut acc, x, y);
     }
     acc
+}
+
+/// Largest packed matrix, in bytes, whose quadratic forms a select computes through staged
+/// weights ([`quad_weights`], then one flat [`weighted_sum`] per arm): up to here the weights
+/// stay in L1 beside each arm's A⁻¹ and the flat dot product has no per-row work at all. Past
+/// it the weights would double the traffic from L2, and the four-row kernel
+/// ([`sym_quad_form`]), which reads only A⁻¹ and x, is faster. In `f32` this is d ≤ 90.
+const STAGED_MAX_BYTES: usize = 16 * 1024;
+
+/// Whether quadratic forms at dimension `d` go through staged weights.
+pub(crate) fn stages_weights<F: Real>(d: usize) -> bool {
+    packed::len(d).saturating_mul(F::BYTES) <= STAGED_MAX_BYTES
+}
+
+/// The weights `w`, packed like A, with xᵀAx = Σ_k A_k·w_k for every symmetric A: x_r² on the
+/// diagonal and (x_r + x_r)·x_c below it. `w` is `d(d+1)/2` long with `d = x.len()`.
+pub(crate) fn quad_weights<F: Real>(x: &[F], w: &mut [F]) {
+    for (r, &xr) in x.iter().enumerate() {
+        let Some((diagonal, below)) = w
+            .get_mut(packed::row_start(r)..packed::diagonal(r) + 1)
+            .and_then(<[F]>::split_last_mut)
+        else {
+            return;
+        };
+        let twice = xr + xr;
+        for (wc, &xc) in below.iter_mut().zip(x) {
+            *wc = twice * xc;
+        }
+        *diagonal = xr * xr;
+    }
+}
+
+/// The entries of [`quad_weights`] one at a time, in packed order, for a caller without
+/// scratch space.
+struct Weights<'a, F> {
+    x: &'a [F],
+    row: usize,
+    col: usize,
+}
+
+impl<F: Real> Iterator for Weights<'_, F> {
+    type Item = F;
+
+    fn next(&mut self) -> Option<F> {
+        let xr = *self.x.get(self.row)?;
+        let w = if self.col == self.row {
+            self.row += 1;
+            self.col = 0;
+            xr * xr
+        } else {
+            let xc = self.x.get(self.col).copied().unwrap_or(F::ZERO);
+            self.col += 1;
+            (xr + xr) * xc
+        };
+        Some(w)
+    }
+}
+
+/// xᵀAx from staged weights: a flat dot product over the packed entries.
+#[inline]
+pub(crate) fn weighted_sum<F: Real>(a: &[F], w: &[F]) -> F {
+    dot(a, w)
+}
+
+/// [`weighted_sum`] of `a` and the weights of `x`, generated in pieces on the stack instead of
+/// staged: the same products summed in the same lanes and order, so the same bits. For
+/// [`Ridge::estimate`](crate::Ridge::estimate), which has no scratch space.
+pub(crate) fn weighted_quad_form_unstaged<F: Real>(a: &[F], x: &[F]) -> F {
+    /// Chunks generated per piece: 64 scalars on the stack.
+    const PIECE: usize = 8;
+    let n = a.len().min(packed::len(x.len()));
+    let (chunks, tail) = a[..n].as_chunks::<LANES>();
+    let mut weights = Weights { x, row: 0, col: 0 };
+    let mut piece = [[F::ZERO; LANES]; PIECE];
+    let mut acc = [F::ZERO; LANES];
+    for group in chunks.chunks(PIECE) {
+        let piece = &mut piece[..group.len()];
+        for slot in piece.iter_mut().flatten() {
+            *slot = weights.next().unwrap_or(F::ZERO);
+        }
+        acc = lane_sums_from(acc, group, piece);
+    }
+    let mut tail_sum = F::ZERO;
+    for (&v, w) in tail.iter().zip(weights) {
+        tail_sum += v * w;
+    }
+    reduce_lanes(acc) + tail_sum
 }
 
 /// `xᵀAx` for a symmetric `d × d` matrix `a` in packed form ([`packed`](crate::packed)):
@@ -321,6 +430,15 @@ mod avx2 {
     use pilot_core::Real;
 
     #[target_feature(enable = "avx2")]
+    pub(super) fn lane_sums_from<F: Real>(
+        acc: [F; super::LANES],
+        a: &[[F; super::LANES]],
+        b: &[[F; super::LANES]],
+    ) -> [F; super::LANES] {
+        super::lane_sums_body(acc, a, b)
+    }
+
+    #[target_feature(enable = "avx2")]
     pub(super) fn lower_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
         super::quad_form_value(a, x)
     }
@@ -488,6 +606,25 @@ mod tests {
         }
         check::<f32>();
         check::<f64>();
+    }
+
+    #[test]
+    fn staged_and_unstaged_weights_give_the_same_bits_and_the_quadratic_form() {
+        for d in DIMS.into_iter().chain([90, 91]) {
+            let full = spd(d);
+            let a = pack(&full, d);
+            let x: Vec<f64> = (0..d).map(|i| (i as f64 * 0.9).sin() - 0.2).collect();
+            let mut w = std::vec![f64::NAN; packed::len(d)];
+            quad_weights(&x, &mut w);
+            let staged = weighted_sum(&a, &w);
+            let unstaged = weighted_quad_form_unstaged(&a, &x);
+            assert_eq!(staged.to_bits(), unstaged.to_bits(), "d = {d}");
+            let mut ax = std::vec![0.0; d];
+            let want = pilot_embed::quad_form(&full, &x, &mut ax).unwrap();
+            assert!((staged - want).abs() < 1e-9 * want.abs(), "d = {d}");
+        }
+        assert!(stages_weights::<f32>(90) && !stages_weights::<f32>(91));
+        assert!(stages_weights::<f64>(63) && !stages_weights::<f64>(64));
     }
 
     #[test]

@@ -35,4 +35,4 @@ pub use policies::{EpsilonGreedyVec, LinTsVec, LinUcbVec};
 pub use ridge::{Estimate, MAX_DIM, Ridge, snapshot_max_len};
 #[cfg(feature = "alloc")]
 pub use storage::VecArms;
-pub use storage::{FixedArms, LinearArms};
+pub use storage::{FixedArms, LinearArms, Pool};

@@ -160,14 +160,15 @@ impl<S: LinearArms<F>, F: Real> Policy<F> for LinUcb<S, F> {
     ) -> Result<ArmId> {
         self.ridge.check_select(context, scores)?;
         let alpha = self.config.alpha();
-        for (i, out) in scores.iter_mut().enumerate() {
-            let e = self.ridge.estimate_unchecked(i, context);
-            *out = ArmScore {
-                estimate: e.mean,
-                width: e.width,
-                score: e.mean + alpha * e.width,
-            };
-        }
+        self.ridge.for_each_estimate(context, |i, e| {
+            if let Some(out) = scores.get_mut(i) {
+                *out = ArmScore {
+                    estimate: e.mean,
+                    width: e.width,
+                    score: e.mean + alpha * e.width,
+                };
+            }
+        });
         best(scores)
     }
 
@@ -256,8 +257,7 @@ impl<S: LinearArms<F>, F: Real> Policy<F> for LinTs<S, F> {
         self.ridge.check_select(context, scores)?;
         let scale = self.config.scale();
         let mut spare: Option<f64> = None;
-        for (i, out) in scores.iter_mut().enumerate() {
-            let e = self.ridge.estimate_unchecked(i, context);
+        self.ridge.for_each_estimate(context, |i, e| {
             let z = match spare.take() {
                 Some(z) => z,
                 None => {
@@ -267,12 +267,14 @@ impl<S: LinearArms<F>, F: Real> Policy<F> for LinTs<S, F> {
                 }
             };
             let sd = scale * e.width;
-            *out = ArmScore {
-                estimate: e.mean,
-                width: sd,
-                score: e.mean + sd * F::from_f64(z),
-            };
-        }
+            if let Some(out) = scores.get_mut(i) {
+                *out = ArmScore {
+                    estimate: e.mean,
+                    width: sd,
+                    score: e.mean + sd * F::from_f64(z),
+                };
+            }
+        });
         best(scores)
     }
 
@@ -324,18 +326,20 @@ impl<S: LinearArms<F>, F: Real> Policy<F> for EpsilonGreedy<S, F> {
     ) -> Result<ArmId> {
         self.ridge.check_select(context, scores)?;
         let explore = random::uniform::<F>(rng) < self.config.epsilon();
-        for (i, out) in scores.iter_mut().enumerate() {
-            let e = self.ridge.estimate_unchecked(i, context);
-            *out = ArmScore {
-                estimate: e.mean,
-                width: e.width,
-                score: if explore {
-                    random::uniform(rng)
-                } else {
-                    e.mean
-                },
+        self.ridge.for_each_estimate(context, |i, e| {
+            let score = if explore {
+                random::uniform(rng)
+            } else {
+                e.mean
             };
-        }
+            if let Some(out) = scores.get_mut(i) {
+                *out = ArmScore {
+                    estimate: e.mean,
+                    width: e.width,
+                    score,
+                };
+            }
+        });
         best(scores)
     }
 

@@ -26,7 +26,7 @@ use pilot_core::{ArmId, Detail, Error, ErrorKind, Real, Result, check_finite, ch
 use crate::kernel;
 use crate::packed;
 use crate::params::{RidgeConfig, check_reward};
-use crate::storage::{ArmMut, LinearArms, Scratch};
+use crate::storage::{ArmMut, LinearArms, Pool, Scratch};
 
 /// Largest context dimension accepted: keeps `d²` far from overflow and A⁻¹ of one arm under
 /// 64 MiB in `f32`.
@@ -113,6 +113,16 @@ struct Staged<'a, F> {
 const LOST_DEFINITENESS: &str = "update: A⁻¹ no longer positive definite (a context too large \
     for the scalar type, or f32 rounding after very many updates of this arm: use f64 state or \
     a discount < 1)";
+
+/// μ = θ̂·x and the width √q from the quadratic form q = xᵀA⁻¹x (clamped at 0 against rounding).
+fn estimate_from<F: Real>(theta: &[F], context: &[F], q: F) -> Estimate<F> {
+    // A comparison rather than `max`: libm's fmax is a call, and NaN goes to 0 either way.
+    let q = if q > F::ZERO { q } else { F::ZERO };
+    Estimate {
+        mean: kernel::dot(theta, context),
+        width: q.sqrt(),
+    }
+}
 
 /// Checks that A⁻¹ − u·uᵀ keeps a positive diagonal before it is written. A huge but finite
 /// context (‖x‖ ≈ 10⁴ in `f32`) makes u_i² round to A⁻¹_ii, and the subtraction would leave a
@@ -346,21 +356,55 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
         self.arms.arm_mut(index)
     }
 
-    /// μ and width of arm `index` for a context that was checked.
-    pub(crate) fn estimate_unchecked(&self, index: usize, context: &[F]) -> Estimate<F> {
-        match self.arms.arm(index) {
-            Some(arm) => {
-                let q = kernel::sym_quad_form(arm.a_inv, context);
-                Estimate {
-                    mean: kernel::dot(arm.theta, context),
-                    width: q.max(F::ZERO).sqrt(),
-                }
-            }
-            None => Estimate {
-                mean: F::ZERO,
-                width: F::ZERO,
-            },
+    /// μ and width of every arm for a checked context, handed to `each` in arm order.
+    ///
+    /// At small d the weights of xᵀA⁻¹x are staged once in the scratch area and each arm's
+    /// width is one flat dot product ([`kernel::stages_weights`]); at large d each arm goes
+    /// through the four-row kernel. Either way the bits equal [`estimate`](Ridge::estimate)'s.
+    pub(crate) fn for_each_estimate(
+        &mut self,
+        context: &[F],
+        mut each: impl FnMut(usize, Estimate<F>),
+    ) {
+        let d = context.len();
+        let staged = kernel::stages_weights::<F>(d);
+        let count = self.arms.arm_count();
+        let Pool {
+            a_inv,
+            a_inv_stride,
+            theta,
+            scratch,
+        } = self.arms.pool();
+        if staged {
+            kernel::quad_weights(context, scratch);
         }
+        let weights: &[F] = scratch;
+        let arms = a_inv
+            .chunks(a_inv_stride.max(1))
+            .zip(theta.chunks_exact(d.max(1)))
+            .take(count);
+        for (i, (a, th)) in arms.enumerate() {
+            let a = a.get(..packed::len(d)).unwrap_or(a);
+            let q = if staged {
+                kernel::weighted_sum(a, weights)
+            } else {
+                kernel::sym_quad_form(a, context)
+            };
+            each(i, estimate_from(th, context, q));
+        }
+    }
+
+    /// μ and width of arm `index` for a context that was checked.
+    fn estimate_unchecked(&self, index: usize, context: &[F]) -> Estimate<F> {
+        let Some(arm) = self.arms.arm(index) else {
+            return estimate_from(&[], context, F::ZERO);
+        };
+        let q = if kernel::stages_weights::<F>(context.len()) {
+            kernel::weighted_quad_form_unstaged(arm.a_inv, context)
+        } else {
+            kernel::sym_quad_form(arm.a_inv, context)
+        };
+        estimate_from(arm.theta, context, q)
     }
 
     /// μ and width of `arm` for `context`.

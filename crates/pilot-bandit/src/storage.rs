@@ -62,6 +62,21 @@ pub struct Scratch<'a, F> {
     pub vectors: [&'a mut [F]; 4],
 }
 
+/// Every arm's A⁻¹ and θ̂ with the scratch area, for one pass over the whole pool (a select)
+/// without slicing each arm out on its own.
+#[derive(Debug)]
+pub struct Pool<'a, F> {
+    /// The arms' packed A⁻¹ one after another, arm i at `i * a_inv_stride`; each takes the
+    /// first `d(d+1)/2` entries of its stride.
+    pub a_inv: &'a [F],
+    /// Distance between two arms' A⁻¹ in `a_inv` (at least `d(d+1)/2`).
+    pub a_inv_stride: usize,
+    /// The arms' θ̂ one after another, `d` each.
+    pub theta: &'a [F],
+    /// The scratch matrix, `d(d+1)/2` entries.
+    pub scratch: &'a mut [F],
+}
+
 /// Per-arm ridge state behind slices: the one interface the algorithms use.
 ///
 /// Implementations keep every slice at the lengths given by [`dim`](LinearArms::dim) (`d` for
@@ -81,6 +96,9 @@ pub trait LinearArms<F: Real> {
 
     /// The scratch area alone.
     fn scratch(&mut self) -> Scratch<'_, F>;
+
+    /// Every arm at once, read-only, with the scratch matrix.
+    fn pool(&mut self) -> Pool<'_, F>;
 
     /// Whether [`set_arm_count`](LinearArms::set_arm_count) would accept `count`; checked before
     /// a restore changes anything.
@@ -187,6 +205,15 @@ impl<const K: usize, const D: usize, F: Real> LinearArms<F> for FixedArms<K, D, 
         Scratch {
             matrix: packed_part(&mut self.scratch_matrix),
             vectors: [v0, v1, v2, v3],
+        }
+    }
+
+    fn pool(&mut self) -> Pool<'_, F> {
+        Pool {
+            a_inv: self.a_inv.as_flattened().as_flattened(),
+            a_inv_stride: D * D,
+            theta: self.theta.as_flattened(),
+            scratch: packed_part(&mut self.scratch_matrix),
         }
     }
 
@@ -339,6 +366,15 @@ mod vec_form {
             Scratch {
                 matrix: &mut self.scratch_matrix,
                 vectors: [v0, v1, v2, v3],
+            }
+        }
+
+        fn pool(&mut self) -> Pool<'_, F> {
+            Pool {
+                a_inv: &self.a_inv,
+                a_inv_stride: packed::len(self.dim),
+                theta: &self.theta,
+                scratch: &mut self.scratch_matrix,
             }
         }
 

@@ -401,3 +401,35 @@ fn storage_reports_its_shape() {
         ErrorKind::DimensionMismatch
     );
 }
+
+/// What `select` reports is what `Ridge::estimate` says, to the bit, whether the widths went
+/// through staged weights (small d) or the four-row kernel (large d).
+#[test]
+fn select_reports_exactly_what_estimate_says() {
+    fn check<F: Real>(d: usize) {
+        let mut p = LinUcbVec::<F>::new(ucb(0.7, 1.0), 3, d).unwrap();
+        let mut rng = Pcg64::seed_from_u64(11);
+        let mut scores = vec![ArmScore::default(); 3];
+        for t in 0..40 {
+            let x: Vec<F> = context(&mut rng, d);
+            let arm = p.select(&x, &mut rng, &mut scores).unwrap();
+            for (i, s) in scores.iter().enumerate() {
+                let e = p.ridge().estimate(ArmId::new(i), &x).unwrap();
+                assert_eq!(
+                    s.width.to_f64().to_bits(),
+                    e.width.to_f64().to_bits(),
+                    "d = {d}"
+                );
+                assert_eq!(s.estimate.to_f64().to_bits(), e.mean.to_f64().to_bits());
+            }
+            p.observe(arm, &x, F::from_f64((t % 4) as f64 / 3.0))
+                .unwrap();
+        }
+    }
+    for d in [1, 3, 16, 64, 90, 91, 100] {
+        check::<f32>(d);
+    }
+    for d in [16, 63, 64] {
+        check::<f64>(d);
+    }
+}
