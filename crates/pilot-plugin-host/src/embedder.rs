@@ -1,15 +1,12 @@
 //! An embedder plugin as a [`pilot_core::Embedder`]: outputs validated, traps recovered from.
 
-use pilot_core::{Detail, Embedder, Result as CoreResult, check_len};
+use pilot_core::{Embedder, Result as CoreResult, check_len};
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::embedder::EmbedderPlugin;
 use crate::engine::Pre;
 use crate::sandbox::Sandbox;
-use crate::{CompiledPlugin, PluginError, PluginKind};
-
-/// Largest output dimension a plugin may declare.
-const MAX_DIM: usize = 1 << 20;
+use crate::{CompiledPlugin, PluginError, PluginKind, validate};
 
 struct Live {
     sandbox: Sandbox,
@@ -67,16 +64,7 @@ impl PluginEmbedder {
         let guest = bindings.pilot_plugin_embedder().model();
         let id = sandbox.call("model.id", |s| guest.call_id(s, *model))?;
         let dim = sandbox.call("model.dim", |s| guest.call_dim(s, *model))? as usize;
-        if dim == 0 || dim > MAX_DIM {
-            return Err(PluginError::Output {
-                call: "model.dim",
-                message: format!("dimension {dim} is outside 1..={MAX_DIM}"),
-                detail: Detail::Index {
-                    index: dim,
-                    len: MAX_DIM,
-                },
-            });
-        }
+        validate::embedder_dim(dim)?;
         Ok(Self {
             plugin: plugin.clone(),
             config: config.to_string(),
@@ -136,7 +124,7 @@ impl PluginEmbedder {
         let out = sandbox
             .call("model.embed", |s| guest.call_embed(s, *model, text))?
             .map_err(|f| f.into_error("model.embed"))?;
-        validate(&out, self.dim, self.plugin.limits().output_bound)?;
+        validate::embedding(&out, self.dim, self.plugin.limits().output_bound)?;
         Ok(out)
     }
 
@@ -173,41 +161,6 @@ fn instantiate(plugin: &CompiledPlugin, config: &str) -> Result<Live, PluginErro
     })
 }
 
-/// Checks an embedder's output: exact length, every value finite and within `bound`.
-fn validate(out: &[f32], dim: usize, bound: f32) -> Result<(), PluginError> {
-    if out.len() != dim {
-        return Err(PluginError::Output {
-            call: "model.embed",
-            message: format!("expected {dim} values, found {}", out.len()),
-            detail: Detail::Mismatch {
-                expected: dim,
-                found: out.len(),
-            },
-        });
-    }
-    for (i, v) in out.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(PluginError::Output {
-                call: "model.embed",
-                message: format!("value {i} is {v}"),
-                detail: Detail::Value(f64::from(*v)),
-            });
-        }
-        if v.abs() > bound {
-            return Err(PluginError::Output {
-                call: "model.embed",
-                message: format!("value {i} = {v} is outside [-{bound}, {bound}]"),
-                detail: Detail::Range {
-                    value: f64::from(*v),
-                    min: -f64::from(bound),
-                    max: f64::from(bound),
-                },
-            });
-        }
-    }
-    Ok(())
-}
-
 impl Embedder for PluginEmbedder {
     fn id(&self) -> &str {
         &self.id
@@ -226,25 +179,5 @@ impl Embedder for PluginEmbedder {
             }
             Err(e) => Err(e.to_core("PluginEmbedder::embed")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_validation_names_the_problem() {
-        let err = validate(&[0.0; 3], 4, 10.0).unwrap_err();
-        assert_eq!(err.kind(), pilot_core::ErrorKind::PluginOutput);
-        assert!(
-            err.to_string().contains("expected 4 values, found 3"),
-            "{err}"
-        );
-        let err = validate(&[0.0, f32::NAN], 2, 10.0).unwrap_err();
-        assert!(err.to_string().contains("value 1 is NaN"), "{err}");
-        let err = validate(&[0.0, 11.0], 2, 10.0).unwrap_err();
-        assert!(err.to_string().contains("outside"), "{err}");
-        assert!(validate(&[0.5, -10.0], 2, 10.0).is_ok());
     }
 }

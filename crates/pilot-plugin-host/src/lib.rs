@@ -12,20 +12,37 @@
 //! `StoreLimits`. A plugin that trips a limit or traps is dropped and re-instantiated; a policy
 //! plugin's learned state is restored from the host's last checkpoint plus the updates since.
 //! Outputs are validated like untrusted input. See `docs/plugins.md`.
+//!
+//! Features: `runtime` (default) is the wasmtime host itself; without it only the error type,
+//! [`validate`] (what the host accepts from a plugin, as pure functions) and [`locate`] remain,
+//! which is what the `testkit` feature's fuzz oracle needs.
 
+#[cfg(feature = "runtime")]
 mod bindings;
+#[cfg(feature = "runtime")]
 mod embedder;
+#[cfg(feature = "runtime")]
 mod engine;
 mod error;
+#[cfg(feature = "runtime")]
 mod limits;
 pub mod locate;
+#[cfg(feature = "runtime")]
 mod policy;
+#[cfg(feature = "runtime")]
 mod sandbox;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod validate;
 
+#[cfg(feature = "runtime")]
 pub use embedder::PluginEmbedder;
+#[cfg(feature = "runtime")]
 pub use engine::{
     ABI_VERSION, CompiledPlugin, EMBEDDER_EXPORT, POLICY_EXPORT, PluginEngine, PluginKind,
 };
 pub use error::PluginError;
+#[cfg(feature = "runtime")]
 pub use limits::Limits;
+#[cfg(feature = "runtime")]
 pub use policy::PluginPolicy;

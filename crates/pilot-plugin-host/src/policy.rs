@@ -5,19 +5,14 @@ use std::cell::RefCell;
 
 use pilot_core::{
     ArmId, ArmScore, Detail, Error as CoreError, ErrorKind, Policy, Result as CoreResult, Reward,
-    RngCore, Snapshot, argmax_score, check_finite, check_len,
+    RngCore, Snapshot, check_finite, check_len,
 };
 use wasmtime::component::ResourceAny;
 
 use crate::bindings::policy::PolicyPlugin;
-use crate::bindings::policy::exports::pilot::plugin::policy::Selection;
 use crate::engine::Pre;
 use crate::sandbox::Sandbox;
-use crate::{CompiledPlugin, PluginError, PluginKind};
-
-/// Largest context dimension and pool a plugin may declare.
-const MAX_DIM: usize = 1 << 16;
-const MAX_ARMS: usize = 1 << 16;
+use crate::{CompiledPlugin, PluginError, PluginKind, validate};
 
 struct Live {
     sandbox: Sandbox,
@@ -157,13 +152,18 @@ impl PluginPolicy {
                 })?
                 .map_err(|f| f.into_error("router.select"))
         })?;
-        let arm = validate_selection(&selection, arms, bound)?;
-        for (out, s) in scores.iter_mut().zip(&selection.scores) {
-            *out = ArmScore {
+        let returned: Vec<ArmScore<f32>> = selection
+            .scores
+            .iter()
+            .map(|s| ArmScore {
                 estimate: s.estimate,
                 width: s.width,
                 score: s.score,
-            };
+            })
+            .collect();
+        let arm = validate::selection(selection.arm, &returned, arms, bound)?;
+        for (out, s) in scores.iter_mut().zip(&returned) {
+            *out = *s;
         }
         Ok(arm)
     }
@@ -417,94 +417,8 @@ fn shape_of(live: &mut Live) -> Result<(usize, usize), PluginError> {
     let arms = live
         .sandbox
         .call("router.arm-count", |s| guest.call_arm_count(s, router))? as usize;
-    let out_of = |call, what: &str, n: usize, max: usize| PluginError::Output {
-        call,
-        message: format!("{what} {n} is outside 1..={max}"),
-        detail: Detail::Index { index: n, len: max },
-    };
-    if dim == 0 || dim > MAX_DIM {
-        return Err(out_of("router.dim", "dimension", dim, MAX_DIM));
-    }
-    if arms == 0 || arms > MAX_ARMS {
-        return Err(out_of("router.arm-count", "arm count", arms, MAX_ARMS));
-    }
+    validate::policy_shape(dim, arms)?;
     Ok((dim, arms))
-}
-
-/// Checks a selection: one finite, in-range score per arm, non-negative widths, and a chosen
-/// arm that is in the pool and is the best-scoring one (ties to the lowest index).
-fn validate_selection(sel: &Selection, arms: usize, bound: f32) -> Result<ArmId, PluginError> {
-    let output = |message: String, detail: Detail| PluginError::Output {
-        call: "router.select",
-        message,
-        detail,
-    };
-    if sel.scores.len() != arms {
-        return Err(output(
-            format!("expected {arms} scores, found {}", sel.scores.len()),
-            Detail::Mismatch {
-                expected: arms,
-                found: sel.scores.len(),
-            },
-        ));
-    }
-    for (i, s) in sel.scores.iter().enumerate() {
-        for (field, v) in [
-            ("estimate", s.estimate),
-            ("width", s.width),
-            ("score", s.score),
-        ] {
-            if !v.is_finite() || v.abs() > bound {
-                return Err(output(
-                    format!("arm {i}: {field} = {v} is not finite or outside [-{bound}, {bound}]"),
-                    Detail::Range {
-                        value: f64::from(v),
-                        min: -f64::from(bound),
-                        max: f64::from(bound),
-                    },
-                ));
-            }
-        }
-        if s.width < 0.0 {
-            return Err(output(
-                format!("arm {i}: width {} is negative", s.width),
-                Detail::Value(f64::from(s.width)),
-            ));
-        }
-    }
-    let chosen = sel.arm as usize;
-    if chosen >= arms {
-        return Err(output(
-            format!("chose arm {chosen} of a pool of {arms}"),
-            Detail::Index {
-                index: chosen,
-                len: arms,
-            },
-        ));
-    }
-    let scores: Vec<ArmScore<f32>> = sel
-        .scores
-        .iter()
-        .map(|s| ArmScore {
-            estimate: s.estimate,
-            width: s.width,
-            score: s.score,
-        })
-        .collect();
-    match argmax_score(&scores) {
-        Some(best) if best.index() == chosen => Ok(best),
-        Some(best) => Err(output(
-            format!(
-                "chose arm {chosen}, but arm {} has the highest score (ties go to the lowest index)",
-                best.index()
-            ),
-            Detail::Index {
-                index: chosen,
-                len: arms,
-            },
-        )),
-        None => Err(output("no arm has a score".into(), Detail::None)),
-    }
 }
 
 impl Policy<f32> for PluginPolicy {
@@ -542,20 +456,7 @@ impl Snapshot for PluginPolicy {
         let bytes = self
             .snapshot_bytes()
             .map_err(|e| e.to_core("PluginPolicy::save"))?;
-        match out.get_mut(..bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            None => Err(
-                CoreError::new(ErrorKind::BufferTooSmall, "PluginPolicy::save").with_detail(
-                    Detail::Mismatch {
-                        expected: bytes.len(),
-                        found: out.len(),
-                    },
-                ),
-            ),
-        }
+        validate::snapshot_into(&bytes, out, "PluginPolicy::save")
     }
 
     fn restore(&mut self, bytes: &[u8]) -> CoreResult<()> {
@@ -566,46 +467,11 @@ impl Snapshot for PluginPolicy {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::bindings::policy::pilot::plugin::types::ArmScore as WitScore;
-
-    fn sel(arm: u32, scores: &[f32]) -> Selection {
-        Selection {
-            arm,
-            scores: scores
-                .iter()
-                .map(|&s| WitScore {
-                    estimate: s,
-                    width: 0.0,
-                    score: s,
-                })
-                .collect(),
-        }
-    }
-
     #[test]
     fn plugin_wrappers_can_move_between_threads() {
         fn send<T: Send>() {}
-        send::<PluginPolicy>();
+        send::<super::PluginPolicy>();
         send::<crate::PluginEmbedder>();
         send::<crate::CompiledPlugin>();
-    }
-
-    #[test]
-    fn selections_are_validated() {
-        assert_eq!(
-            validate_selection(&sel(1, &[0.1, 0.5, 0.5]), 3, 10.0).unwrap(),
-            ArmId(1)
-        );
-        let err = validate_selection(&sel(2, &[0.1, 0.5, 0.5]), 3, 10.0).unwrap_err();
-        assert!(err.to_string().contains("arm 1 has the highest"), "{err}");
-        let err = validate_selection(&sel(0, &[0.1, 0.5]), 3, 10.0).unwrap_err();
-        assert!(err.to_string().contains("expected 3 scores"), "{err}");
-        let err = validate_selection(&sel(5, &[0.1, 0.5, 0.2]), 3, 10.0).unwrap_err();
-        assert!(err.to_string().contains("chose arm 5"), "{err}");
-        let err = validate_selection(&sel(0, &[f32::NAN, 0.5, 0.2]), 3, 10.0).unwrap_err();
-        assert!(err.to_string().contains("not finite"), "{err}");
-        let err = validate_selection(&sel(0, &[1e9, 0.5, 0.2]), 3, 10.0).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PluginOutput);
     }
 }

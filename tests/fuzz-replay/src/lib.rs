@@ -60,6 +60,12 @@ pub const TARGETS: &[Target] = &[
         oracle: pilot_prior::testkit::check_prior_bytes,
         seeds: pilot_prior::testkit::prior_seeds,
     },
+    Target {
+        name: "plugin_outputs",
+        calls: "pilot_plugin_host::testkit::check_plugin_outputs",
+        oracle: pilot_plugin_host::testkit::check_plugin_outputs,
+        seeds: || Ok(pilot_plugin_host::testkit::plugin_output_seeds()),
+    },
 ];
 
 /// MCKP instances in `pilot_budget::testkit::instance_from_bytes` form: classes, capacity,
