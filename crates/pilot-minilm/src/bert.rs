@@ -1,41 +1,13 @@
-//! The BERT encoder of all-MiniLM-L6-v2 on candle: embeddings, self-attention layers, no pooler.
+//! The BERT encoder of all-MiniLM-L6-v2 as a candle graph: the reference the packed engine
+//! (`engine.rs`) is tested against, not used at run time.
 //!
 //! Written here (about a hundred lines) rather than taken from candle-transformers, whose
 //! hundreds of other models would add minutes to every clean build for this one encoder.
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
-use serde::Deserialize;
 
-/// The fields of `config.json` the encoder uses.
-#[derive(Clone, Debug, Deserialize)]
-pub struct BertConfig {
-    /// Word-piece vocabulary size.
-    pub vocab_size: usize,
-    /// Width of every hidden state.
-    pub hidden_size: usize,
-    /// Number of encoder layers.
-    pub num_hidden_layers: usize,
-    /// Attention heads per layer.
-    pub num_attention_heads: usize,
-    /// Width of the feed-forward block.
-    pub intermediate_size: usize,
-    /// Activation of the feed-forward block; only `"gelu"` (the exact erf form) is supported.
-    pub hidden_act: String,
-    /// Longest sequence the position table covers.
-    pub max_position_embeddings: usize,
-    /// Number of token types (segments).
-    pub type_vocab_size: usize,
-    /// Layer-norm epsilon.
-    pub layer_norm_eps: f64,
-    /// Only `"absolute"` is supported.
-    #[serde(default = "absolute")]
-    pub position_embedding_type: String,
-}
-
-fn absolute() -> String {
-    "absolute".to_owned()
-}
+use crate::config::BertConfig;
 
 struct Embeddings {
     words: Embedding,

@@ -1,13 +1,16 @@
-//! [`MiniLm`]: tokenise, run the encoder in length-sorted batches, mean-pool, L2-normalise.
+//! [`MiniLm`]: tokenise, run the encoder on batches spread over threads, mean-pool,
+//! L2-normalise.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::Device;
 use pilot_core::{Embedder, Error, ErrorKind};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::bert::{Bert, BertConfig};
+use crate::config::BertConfig;
+use crate::engine::Encoder;
 use crate::error::LoadError;
 use crate::model_dir::{CONFIG, TOKENIZER, WEIGHTS, read_verified, resolve_model_dir};
 
@@ -16,10 +19,10 @@ use crate::model_dir::{CONFIG, TOKENIZER, WEIGHTS, read_verified, resolve_model_
 ///
 /// Load it once ([`MiniLm::load`]) and reuse it: loading reads and checksums 90 MB.
 pub struct MiniLm {
-    bert: Bert,
+    encoder: Encoder,
     tokenizer: Tokenizer,
-    device: Device,
     batch_size: usize,
+    threads: usize,
 }
 
 impl MiniLm {
@@ -49,21 +52,22 @@ impl MiniLm {
         }
         let config = load_config(dir)?;
         let tokenizer = load_tokenizer(dir)?;
-        let device = Device::Cpu;
         let weights_path = dir.join(WEIGHTS.name);
         let weights = read_verified(dir, WEIGHTS)?;
-        let bert = VarBuilder::from_slice_safetensors(&weights, DType::F32, &device)
-            .and_then(|vb| Bert::load(vb, &config))
-            .map_err(|e| LoadError::Weights {
-                path: weights_path.clone(),
-                message: e.to_string(),
-            })?;
+        let weights_error = |message: String| LoadError::Weights {
+            path: weights_path.clone(),
+            message,
+        };
+        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
+            .map_err(|e| weights_error(e.to_string()))?;
         drop(weights);
+        let encoder = Encoder::load(&tensors, &config).map_err(weights_error)?;
+        drop(tensors);
         let model = Self {
-            bert,
+            encoder,
             tokenizer,
-            device,
             batch_size: Self::DEFAULT_BATCH_SIZE,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         };
         // One forward pass now, so a weights/config mismatch surfaces here and not mid-run.
         let mut probe = [0.0f32; Self::DIM];
@@ -103,6 +107,25 @@ impl MiniLm {
         self.batch_size
     }
 
+    /// The same embedder running up to `threads` encoder batches at once (at least 1; by
+    /// default the CPUs this process may use). A single batch runs on one thread, so one
+    /// query at a time uses one core; results do not depend on the thread count.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Sets how many encoder batches run at once (at least 1).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Encoder batches run at once.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// Number of tokens `text` becomes, `[CLS]`/`[SEP]` included, after truncation.
     ///
     /// # Errors
@@ -129,9 +152,9 @@ impl MiniLm {
 
     /// As [`MiniLm::embed_batch`], calling `progress(n)` after each encoder batch of `n` rows.
     ///
-    /// Texts are sorted by token count and cut into batches of at most
-    /// [`batch_size`](MiniLm::batch_size) rows of similar length, so little is spent on
-    /// padding; the output order is the input order.
+    /// Texts go through the encoder [`batch_size`](MiniLm::batch_size) at a time, up to
+    /// [`threads`](MiniLm::threads) batches at once. A batch holds its texts' tokens back to
+    /// back without padding, so its cost is the sum of its texts' lengths whatever their mix.
     ///
     /// # Errors
     /// [`ErrorKind::DimensionMismatch`] for a wrong `out` length, [`ErrorKind::Malformed`] if
@@ -158,79 +181,77 @@ impl MiniLm {
             .encode_batch(inputs, true)
             .map_err(|_| Error::new(ErrorKind::Malformed, "MiniLm::embed_batch: tokenizer"))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
+        let batches: Vec<&[&[u32]]> = ids.chunks(self.batch_size).collect();
         let mut staged = vec![0.0f32; expected];
-        let mut start = 0;
-        while start < order.len() {
-            let shortest = ids[order[start]].len();
-            let mut end = start + 1;
-            while end < order.len()
-                && end - start < self.batch_size
-                && little_padding(shortest, ids[order[end]].len())
-            {
-                end += 1;
+        let mut place = |batch: usize, pooled: &[f32]| {
+            let start = batch * self.batch_size * Self::DIM;
+            staged[start..start + pooled.len()].copy_from_slice(pooled);
+            progress(pooled.len() / Self::DIM);
+        };
+        let workers = self.threads.min(batches.len());
+        if workers <= 1 {
+            for (i, rows) in batches.iter().enumerate() {
+                place(i, &self.encode_rows(rows)?);
             }
-            let chunk = &order[start..end];
-            start = end;
-            let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let pooled = self.encode_rows(&rows)?;
-            for (&row, vector) in chunk.iter().zip(pooled.chunks_exact(Self::DIM)) {
-                let start = row * Self::DIM;
-                staged[start..start + Self::DIM].copy_from_slice(vector);
+        } else {
+            // Workers take batches in turn and send each result back here, where progress is
+            // reported (the callback need not be thread-safe) and the rows are placed.
+            let next = AtomicUsize::new(0);
+            let (sender, receiver) = mpsc::channel();
+            let mut failure = None;
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    let sender = sender.clone();
+                    let (next, batches) = (&next, &batches);
+                    scope.spawn(move || {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(rows) = batches.get(i) else { break };
+                            if sender.send((i, self.encode_rows(rows))).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                drop(sender);
+                for (i, result) in receiver {
+                    match result {
+                        Ok(pooled) => place(i, &pooled),
+                        Err(e) => {
+                            // Stop handing out batches; the first error is the one reported.
+                            next.store(batches.len(), Ordering::Relaxed);
+                            failure.get_or_insert(e);
+                        }
+                    }
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
             }
-            progress(chunk.len());
         }
         out.copy_from_slice(&staged);
         Ok(())
     }
 
-    /// Runs one padded batch and returns its rows' pooled, normalised vectors in order.
+    /// Runs one batch and returns its rows' pooled, normalised vectors in order.
     fn encode_rows(&self, rows: &[&[u32]]) -> pilot_core::Result<Vec<f32>> {
         const CONTEXT: &str = "MiniLm::embed_batch: forward pass";
-        let forward_failed = |_| Error::new(ErrorKind::Corrupt, CONTEXT);
-        let batch = rows.len();
-        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let padded = rows.iter().any(|r| r.len() != seq);
-        let mut ids = vec![0u32; batch * seq];
-        let mut mask = vec![0u32; batch * seq];
-        for (b, row) in rows.iter().enumerate() {
-            ids[b * seq..b * seq + row.len()].copy_from_slice(row);
-            mask[b * seq..b * seq + row.len()].fill(1);
-        }
-        let ids = Tensor::from_vec(ids, (batch, seq), &self.device).map_err(forward_failed)?;
-        let mask = if padded {
-            Some(Tensor::from_vec(mask, (batch, seq), &self.device).map_err(forward_failed)?)
-        } else {
-            None
-        };
         let hidden = self
-            .bert
-            .forward(&ids, mask.as_ref())
-            .and_then(|h| h.flatten_all())
-            .and_then(|h| h.to_vec1::<f32>())
-            .map_err(forward_failed)?;
-        if hidden.len() != batch * seq * Self::DIM {
-            return Err(Error::dimension(
-                CONTEXT,
-                batch * seq * Self::DIM,
-                hidden.len(),
-            ));
+            .encoder
+            .forward(rows)
+            .map_err(|_| Error::new(ErrorKind::Corrupt, CONTEXT))?;
+        let tokens: usize = rows.iter().map(|r| r.len()).sum();
+        if hidden.len() != tokens * Self::DIM {
+            return Err(Error::dimension(CONTEXT, tokens * Self::DIM, hidden.len()));
         }
-        let mut pooled = vec![0.0f32; batch * Self::DIM];
-        for (b, row) in rows.iter().enumerate() {
-            let out = &mut pooled[b * Self::DIM..(b + 1) * Self::DIM];
-            mean_pool_normalized(&hidden[b * seq * Self::DIM..], row.len(), out)?;
+        let mut pooled = vec![0.0f32; rows.len() * Self::DIM];
+        let mut start = 0;
+        for (row, out) in rows.iter().zip(pooled.chunks_exact_mut(Self::DIM)) {
+            mean_pool_normalized(&hidden[start * Self::DIM..], row.len(), out)?;
+            start += row.len();
         }
         Ok(pooled)
     }
-}
-
-/// Whether a row of `len` tokens may share a batch whose shortest row has `shortest` tokens:
-/// at most a quarter (plus a few tokens) of padding. On the CPU a batch costs about the sum of
-/// its padded rows, so a long row joining short ones would mostly compute padding.
-fn little_padding(shortest: usize, len: usize) -> bool {
-    len * 4 <= shortest * 5 + 16
 }
 
 /// Mean of the first `tokens` hidden states (the unpadded ones), scaled to unit length.
@@ -367,15 +388,6 @@ mod tests {
         assert!((out[0] - 0.6).abs() < 1e-6);
         assert!((out[1] - 0.8).abs() < 1e-6);
         assert_eq!(out[2], 0.0);
-    }
-
-    #[test]
-    fn batches_keep_padding_small() {
-        assert!(little_padding(40, 40));
-        assert!(little_padding(40, 54)); // 35 % more, but within the few-token slack
-        assert!(!little_padding(40, 60));
-        assert!(little_padding(2, 6)); // tiny rows: the slack dominates
-        assert!(!little_padding(10, 200));
     }
 
     #[test]

@@ -24,9 +24,13 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
 mod bert;
+mod config;
 mod embedder;
+mod engine;
 mod error;
+mod gemm;
 mod model_dir;
 
 pub use embedder::MiniLm;
