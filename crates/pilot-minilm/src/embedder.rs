@@ -181,12 +181,17 @@ impl MiniLm {
             .encode_batch(inputs, true)
             .map_err(|_| Error::new(ErrorKind::Malformed, "MiniLm::embed_batch: tokenizer"))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let batches: Vec<&[&[u32]]> = ids.chunks(self.batch_size).collect();
+        let members = balanced_batches(&ids, self.batch_size);
+        let batches: Vec<Vec<&[u32]>> = members
+            .iter()
+            .map(|batch| batch.iter().map(|&i| ids[i]).collect())
+            .collect();
         let mut staged = vec![0.0f32; expected];
         let mut place = |batch: usize, pooled: &[f32]| {
-            let start = batch * self.batch_size * Self::DIM;
-            staged[start..start + pooled.len()].copy_from_slice(pooled);
-            progress(pooled.len() / Self::DIM);
+            for (&row, vector) in members[batch].iter().zip(pooled.chunks_exact(Self::DIM)) {
+                staged[row * Self::DIM..(row + 1) * Self::DIM].copy_from_slice(vector);
+            }
+            progress(members[batch].len());
         };
         let workers = self.threads.min(batches.len());
         if workers <= 1 {
@@ -252,6 +257,27 @@ impl MiniLm {
         }
         Ok(pooled)
     }
+}
+
+/// Splits rows `0..ids.len()` into the fewest batches of at most `batch_size` rows, with
+/// similar token totals: rows go longest first, each to the batch with the fewest tokens so
+/// far that has room. Batches run in parallel, so one heavy batch would leave a core idle.
+fn balanced_batches(ids: &[&[u32]], batch_size: usize) -> Vec<Vec<usize>> {
+    let count = ids.len().div_ceil(batch_size.max(1));
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let mut batches: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); count];
+    for i in order {
+        let lightest = batches
+            .iter_mut()
+            .filter(|(_, rows)| rows.len() < batch_size)
+            .min_by_key(|(tokens, _)| *tokens);
+        if let Some((tokens, rows)) = lightest {
+            *tokens += ids[i].len();
+            rows.push(i);
+        }
+    }
+    batches.into_iter().map(|(_, rows)| rows).collect()
 }
 
 /// Mean of the first `tokens` hidden states (the unpadded ones), scaled to unit length.
@@ -388,6 +414,28 @@ mod tests {
         assert!((out[0] - 0.6).abs() < 1e-6);
         assert!((out[1] - 0.8).abs() < 1e-6);
         assert_eq!(out[2], 0.0);
+    }
+
+    #[test]
+    fn batches_hold_every_row_once_within_size_and_balance_tokens() {
+        let lengths = [50usize, 3, 3, 3, 40, 9, 9, 30, 2, 2];
+        let rows: Vec<Vec<u32>> = lengths.iter().map(|&n| vec![0; n]).collect();
+        let ids: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        let batches = balanced_batches(&ids, 4);
+        assert_eq!(batches.len(), 3);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
+        assert!(batches.iter().all(|b| b.len() <= 4));
+        let totals: Vec<usize> = batches
+            .iter()
+            .map(|b| b.iter().map(|&i| lengths[i]).sum())
+            .collect();
+        // 151 tokens in 3 batches: the longest rows (50, 40, 30) start one batch each and the
+        // short ones fill the lighter batches, so the totals end within a few tokens.
+        let (lo, hi) = (totals.iter().min().unwrap(), totals.iter().max().unwrap());
+        assert!(hi - lo <= 3, "{totals:?}");
+        assert!(balanced_batches(&[], 4).is_empty());
     }
 
     #[test]
