@@ -82,7 +82,8 @@ pub fn fetch_model(runner: &mut Runner, args: &[String]) -> bool {
     true
 }
 
-/// `cargo xtask minilm [--no-bench]`: fetch, the tests with the model required, the bench.
+/// `cargo xtask minilm [--no-bench]`: fetch, the tests with the model required (the crate's
+/// and the `pilot` commands that use it), the bench.
 pub fn minilm(runner: &mut Runner, args: &[String]) -> bool {
     let bench = match args {
         [] => true,
@@ -102,6 +103,23 @@ pub fn minilm(runner: &mut Runner, args: &[String]) -> bool {
         "minilm tests (model required)",
         cargo()
             .args(["test", "-p", "pilot-minilm"])
+            .env("PILOT_REQUIRE_MINILM", "1")
+            .env("PILOT_MODEL_DIR", &dir),
+    );
+    runner.run(
+        "minilm pilot CLI tests (embed, simulate --embedder minilm)",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "pilot",
+                "--features",
+                "minilm",
+                "--test",
+                "embed_cli",
+                "--test",
+                "sim_minilm_cli",
+            ])
             .env("PILOT_REQUIRE_MINILM", "1")
             .env("PILOT_MODEL_DIR", &dir),
     );
