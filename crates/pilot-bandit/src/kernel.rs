@@ -52,36 +52,14 @@ pub(crate) fn dot<F: Real>(a: &[F], b: &[F]) -> F {
 }
 
 /// The `LANES` partial sums of `a·b` over whole chunks.
-#[inline]
-fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
-    lane_sums_from([F::ZERO; LANES], a, b)
-}
-
-/// [`lane_sums`] continued from the partial sums `acc`: each lane keeps adding in order, so
-/// summing a product in pieces gives the same bits as summing it at once.
-#[inline]
-fn lane_sums_from<F: Real>(acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `avx2::lane_sums_from` enables.
-        #[allow(unsafe_code)]
-        return unsafe { avx2::lane_sums_from(acc, a, b) };
-    }
-    lane_sums_baseline(acc, a, b)
-}
-
+///
 /// Not inlined on purpose: the sums leave through memory as one contiguous array, which is
 /// what steers LLVM's SLP vectoriser into packing lanes `0..4` and `4..8` of the same sum into
 /// a register. Inlined into the final horizontal reduction it packs across sums instead and
 /// spends more time shuffling than multiplying.
 #[inline(never)]
-fn lane_sums_baseline<F: Real>(acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
-    lane_sums_body(acc, a, b)
-}
-
-/// The body of [`lane_sums_from`], inlined into each instruction-set variant.
-#[inline(always)]
-fn lane_sums_body<F: Real>(mut acc: [F; LANES], a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+fn lane_sums<F: Real>(a: &[[F; LANES]], b: &[[F; LANES]]) -> [F; LANES] {
+    let mut acc = [F::ZERO; LANES];
     for (x, y) in a.iter().zip(b) {
         mul_add_lanes(&mut acc, x, y);
     }
@@ -144,35 +122,103 @@ impl<F: Real> Iterator for Weights<'_, F> {
     }
 }
 
-/// xᵀAx from staged weights: a flat dot product over the packed entries.
+/// Independent accumulators of a weighted sum: one `LANES`-wide sum alone would wait on its
+/// own previous addition every chunk (latency-bound at small d); four keep the adder busy.
+const ACCS: usize = 4;
+
+/// The `ACCS` partial-sum vectors of a weighted sum.
+type WideAcc<F> = [[F; LANES]; ACCS];
+
+/// xᵀAx from staged weights: a flat dot product over the packed entries, chunk k summed into
+/// accumulator k mod [`ACCS`].
 #[inline]
 pub(crate) fn weighted_sum<F: Real>(a: &[F], w: &[F]) -> F {
-    dot(a, w)
+    let n = a.len().min(w.len());
+    let (chunks_a, tail_a) = a[..n].as_chunks::<LANES>();
+    let (chunks_w, tail_w) = w[..n].as_chunks::<LANES>();
+    let acc = wide_lane_sums_from([[F::ZERO; LANES]; ACCS], chunks_a, chunks_w);
+    let mut tail = F::ZERO;
+    for (&v, &u) in tail_a.iter().zip(tail_w) {
+        tail += v * u;
+    }
+    reduce_wide(acc) + tail
 }
 
 /// [`weighted_sum`] of `a` and the weights of `x`, generated in pieces on the stack instead of
-/// staged: the same products summed in the same lanes and order, so the same bits. For
+/// staged: the same products summed in the same accumulators and order, so the same bits. For
 /// [`Ridge::estimate`](crate::Ridge::estimate), which has no scratch space.
 pub(crate) fn weighted_quad_form_unstaged<F: Real>(a: &[F], x: &[F]) -> F {
-    /// Chunks generated per piece: 64 scalars on the stack.
-    const PIECE: usize = 8;
+    /// Chunks generated per piece: 64 scalars on the stack, a multiple of [`ACCS`] so every
+    /// piece but the last starts at accumulator 0 as the staged sum would.
+    const PIECE: usize = 2 * ACCS;
     let n = a.len().min(packed::len(x.len()));
     let (chunks, tail) = a[..n].as_chunks::<LANES>();
     let mut weights = Weights { x, row: 0, col: 0 };
     let mut piece = [[F::ZERO; LANES]; PIECE];
-    let mut acc = [F::ZERO; LANES];
+    let mut acc = [[F::ZERO; LANES]; ACCS];
     for group in chunks.chunks(PIECE) {
         let piece = &mut piece[..group.len()];
         for slot in piece.iter_mut().flatten() {
             *slot = weights.next().unwrap_or(F::ZERO);
         }
-        acc = lane_sums_from(acc, group, piece);
+        acc = wide_lane_sums_from(acc, group, piece);
     }
     let mut tail_sum = F::ZERO;
     for (&v, w) in tail.iter().zip(weights) {
         tail_sum += v * w;
     }
-    reduce_lanes(acc) + tail_sum
+    reduce_wide(acc) + tail_sum
+}
+
+/// The accumulators summed pairwise, then across lanes.
+#[inline(always)]
+fn reduce_wide<F: Real>(acc: WideAcc<F>) -> F {
+    let [a0, a1, a2, a3] = acc;
+    let pair =
+        |x: [F; LANES], y: [F; LANES]| -> [F; LANES] { core::array::from_fn(|l| x[l] + y[l]) };
+    reduce_lanes(pair(pair(a0, a1), pair(a2, a3)))
+}
+
+/// `acc[k mod ACCS] += a_k·b_k` lane by lane over whole chunks, continuing from `acc`.
+#[inline]
+fn wide_lane_sums_from<F: Real>(acc: WideAcc<F>, a: &[[F; LANES]], b: &[[F; LANES]]) -> WideAcc<F> {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature `avx2::wide_lane_sums_from` enables.
+        #[allow(unsafe_code)]
+        return unsafe { avx2::wide_lane_sums_from(acc, a, b) };
+    }
+    wide_lane_sums_baseline(acc, a, b)
+}
+
+/// Out of line for the reason given at [`lane_sums`].
+#[inline(never)]
+fn wide_lane_sums_baseline<F: Real>(
+    acc: WideAcc<F>,
+    a: &[[F; LANES]],
+    b: &[[F; LANES]],
+) -> WideAcc<F> {
+    wide_lane_sums_body(acc, a, b)
+}
+
+/// The body of [`wide_lane_sums_from`], inlined into each instruction-set variant.
+#[inline(always)]
+fn wide_lane_sums_body<F: Real>(
+    mut acc: WideAcc<F>,
+    a: &[[F; LANES]],
+    b: &[[F; LANES]],
+) -> WideAcc<F> {
+    let (quads_a, rest_a) = a.as_chunks::<ACCS>();
+    let (quads_b, rest_b) = b.as_chunks::<ACCS>();
+    for (qa, qb) in quads_a.iter().zip(quads_b) {
+        for ((s, x), y) in acc.iter_mut().zip(qa).zip(qb) {
+            mul_add_lanes(s, x, y);
+        }
+    }
+    for ((s, x), y) in acc.iter_mut().zip(rest_a).zip(rest_b) {
+        mul_add_lanes(s, x, y);
+    }
+    acc
 }
 
 /// `xᵀAx` for a symmetric `d × d` matrix `a` in packed form ([`packed`](crate::packed)):
@@ -430,12 +476,12 @@ mod avx2 {
     use pilot_core::Real;
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn lane_sums_from<F: Real>(
-        acc: [F; super::LANES],
+    pub(super) fn wide_lane_sums_from<F: Real>(
+        acc: super::WideAcc<F>,
         a: &[[F; super::LANES]],
         b: &[[F; super::LANES]],
-    ) -> [F; super::LANES] {
-        super::lane_sums_body(acc, a, b)
+    ) -> super::WideAcc<F> {
+        super::wide_lane_sums_body(acc, a, b)
     }
 
     #[target_feature(enable = "avx2")]

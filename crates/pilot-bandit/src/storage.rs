@@ -2,7 +2,7 @@
 //!
 //! The algorithms ([`Ridge`](crate::Ridge) and the policies on top) are written once against
 //! [`LinearArms`]; the storage only hands out slices. Per arm it keeps A⁻¹ (symmetric, as its
-//! packed lower triangle: [`packed`](crate::packed)), b, θ̂ = A⁻¹b, the prior θ₀ (zero for an
+//! packed lower triangle: [`packed`]), b, θ̂ = A⁻¹b, the prior θ₀ (zero for an
 //! arm without one) and an update count, plus one shared scratch area (a packed matrix and four
 //! vectors) so no algorithm needs an allocator or a large stack frame.
 //!
@@ -26,7 +26,7 @@ fn packed_part<F, const D: usize>(block: &mut [[F; D]; D]) -> &mut [F] {
 /// One arm's state, read-only.
 #[derive(Debug)]
 pub struct ArmRef<'a, F> {
-    /// A⁻¹, packed: `d(d+1)/2` entries ([`packed`](crate::packed)).
+    /// A⁻¹, packed: `d(d+1)/2` entries ([`packed`]).
     pub a_inv: &'a [F],
     /// b = λ·θ₀ + Σ r·x.
     pub b: &'a [F],

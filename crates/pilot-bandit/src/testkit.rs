@@ -383,7 +383,7 @@ fn check_restored<F: Real + 'static>(which: u8, policy: &mut dyn Subject<F>) -> 
 pub const MAX_PROBED_ARMS: usize = 1 << 16;
 
 /// Restores arbitrary bytes into every policy shape: never a panic; on error the state is
-/// unchanged; on success the state is valid and round-trips (see [`check_restored`]).
+/// unchanged; on success the state is valid and round-trips (see `check_restored`).
 ///
 /// Input: byte 0 picks the policy and scalar width, byte 1 whether the rest is a raw snapshot
 /// (envelope included) or a payload to frame with a valid envelope.
