@@ -57,6 +57,24 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string())
             .env("PILOT_REQUIRE_MINILM", "1"),
     );
+    // `pilot embed`/`pilot simulate --embedder minilm` end to end: the workspace test builds
+    // `pilot` without its `minilm` feature.
+    runner.run(
+        "MiniLM CLI tests",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "pilot",
+                "--features",
+                "minilm",
+                "--test",
+                "sim_minilm_cli",
+                "--test",
+                "embed_cli",
+            ])
+            .env("PILOT_REQUIRE_MINILM", "1"),
+    );
     // The README's main job, on the debug build the tests just made.
     runner.run(
         "main job (pilot simulate)",
