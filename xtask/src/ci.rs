@@ -57,24 +57,12 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             .env("PROPTEST_CASES", crate::prop::CI_CASES.to_string())
             .env("PILOT_REQUIRE_MINILM", "1"),
     );
-    // `pilot embed`/`pilot simulate --embedder minilm` end to end: the workspace test builds
-    // `pilot` without its `minilm` feature.
-    runner.run(
-        "MiniLM CLI tests",
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "pilot",
-                "--features",
-                "minilm",
-                "--test",
-                "sim_minilm_cli",
-                "--test",
-                "embed_cli",
-            ])
-            .env("PILOT_REQUIRE_MINILM", "1"),
-    );
+    // `pilot embed`/`pilot simulate --embedder minilm` end to end, which the workspace tests
+    // above cannot reach.
+    match crate::minilm::model_dir(None) {
+        Some(dir) => crate::minilm::cli_tests(runner, &dir),
+        None => runner.fail("minilm: no model directory (set PILOT_MODEL_DIR or HOME)"),
+    }
     // The README's main job, on the debug build the tests just made.
     runner.run(
         "main job (pilot simulate)",

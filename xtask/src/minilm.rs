@@ -106,6 +106,21 @@ pub fn minilm(runner: &mut Runner, args: &[String]) -> bool {
             .env("PILOT_REQUIRE_MINILM", "1")
             .env("PILOT_MODEL_DIR", &dir),
     );
+    cli_tests(runner, &dir);
+    if bench {
+        runner.run(
+            "minilm bench",
+            cargo()
+                .args(["bench", "-p", "pilot-minilm", "--bench", "throughput"])
+                .env("PILOT_MODEL_DIR", &dir),
+        );
+    }
+    true
+}
+
+/// The `pilot` commands that use the model (`embed`, `simulate --embedder minilm`), tested with
+/// the model in `dir` required: the workspace tests build `pilot` without its `minilm` feature.
+pub fn cli_tests(runner: &mut Runner, dir: &Path) {
     runner.run(
         "minilm pilot CLI tests (embed, simulate --embedder minilm)",
         cargo()
@@ -121,22 +136,13 @@ pub fn minilm(runner: &mut Runner, args: &[String]) -> bool {
                 "sim_minilm_cli",
             ])
             .env("PILOT_REQUIRE_MINILM", "1")
-            .env("PILOT_MODEL_DIR", &dir),
+            .env("PILOT_MODEL_DIR", dir),
     );
-    if bench {
-        runner.run(
-            "minilm bench",
-            cargo()
-                .args(["bench", "-p", "pilot-minilm", "--bench", "throughput"])
-                .env("PILOT_MODEL_DIR", &dir),
-        );
-    }
-    true
 }
 
 /// The model directory by the rule pilot-minilm uses: explicit, `$PILOT_MODEL_DIR`,
 /// `$XDG_CACHE_HOME/pilot/all-MiniLM-L6-v2`, `$HOME/.cache/pilot/all-MiniLM-L6-v2`.
-fn model_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
+pub fn model_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     explicit
         .or_else(|| env("PILOT_MODEL_DIR").map(PathBuf::from))
