@@ -36,16 +36,7 @@ pub fn problem_from_dataset(
     embeddings: &Embeddings,
     splits: &SplitNames,
 ) -> Result<Problem> {
-    if embeddings.rows() != dataset.rows.len() {
-        return Err(SimError::invalid(format!(
-            "{} has {} embedding rows of dimension {} but {} has {} lines",
-            embeddings.source().display(),
-            embeddings.rows(),
-            embeddings.dim(),
-            dataset.source.display(),
-            dataset.rows.len()
-        )));
-    }
+    check_rows_match(dataset, embeddings)?;
     let rows_of = |name: &str| -> Result<Vec<usize>> {
         let rows = dataset.split_indices(name);
         if rows.is_empty() {
@@ -62,6 +53,21 @@ pub fn problem_from_dataset(
     problem_from_rows(dataset, embeddings, &learning, &deployment)
 }
 
+/// One embedding row per dataset line, or an error naming both files and their counts.
+fn check_rows_match(dataset: &RoutingDataset, embeddings: &Embeddings) -> Result<()> {
+    if embeddings.rows() != dataset.rows.len() {
+        return Err(SimError::invalid(format!(
+            "{} has {} embedding rows of dimension {} but {} has {} lines",
+            embeddings.source().display(),
+            embeddings.rows(),
+            embeddings.dim(),
+            dataset.source.display(),
+            dataset.rows.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The problem whose learning split is rows `learning` of `dataset` and whose deployment
 /// stream is rows `deployment` (indices into `dataset.rows`), e.g. a fit / validation split of
 /// the learning rows for tuning. Incomplete rows are left out and counted as in
@@ -75,16 +81,7 @@ pub fn problem_from_rows(
     learning_rows: &[usize],
     deployment_rows: &[usize],
 ) -> Result<Problem> {
-    if embeddings.rows() != dataset.rows.len() {
-        return Err(SimError::invalid(format!(
-            "{} has {} embedding rows of dimension {} but {} has {} lines",
-            embeddings.source().display(),
-            embeddings.rows(),
-            embeddings.dim(),
-            dataset.source.display(),
-            dataset.rows.len()
-        )));
-    }
+    check_rows_match(dataset, embeddings)?;
     let tasks = dataset.tasks();
     let k = dataset.llms.len();
     let mut learning = Queries::default();
