@@ -19,6 +19,20 @@ use pilot_core::{Detail, Error, ErrorKind, Real, Result};
 
 use crate::packed;
 
+/// `avx2::$kernel(args)` when the CPU has AVX2 (the `std` feature on x86-64: the `avx2`
+/// module), otherwise `$baseline(args)`; both give the same bits.
+macro_rules! with_avx2 {
+    ($kernel:ident, $baseline:ident($($arg:expr),*)) => {{
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature the `avx2` variants enable.
+            #[allow(unsafe_code)]
+            return unsafe { avx2::$kernel($($arg),*) };
+        }
+        $baseline($($arg),*)
+    }};
+}
+
 /// Independent partial sums per dot product: eight `f32` fill two SSE or one AVX register.
 const LANES: usize = 8;
 
@@ -182,13 +196,7 @@ fn reduce_wide<F: Real>(acc: WideAcc<F>) -> F {
 /// `acc[k mod ACCS] += a_k·b_k` lane by lane over whole chunks, continuing from `acc`.
 #[inline]
 fn wide_lane_sums_from<F: Real>(acc: WideAcc<F>, a: &[[F; LANES]], b: &[[F; LANES]]) -> WideAcc<F> {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `avx2::wide_lane_sums_from` enables.
-        #[allow(unsafe_code)]
-        return unsafe { avx2::wide_lane_sums_from(acc, a, b) };
-    }
-    wide_lane_sums_baseline(acc, a, b)
+    with_avx2!(wide_lane_sums_from, wide_lane_sums_baseline(acc, a, b))
 }
 
 /// Out of line for the reason given at [`lane_sums`].
@@ -228,13 +236,7 @@ pub(crate) fn sym_quad_form<F: Real>(a: &[F], x: &[F]) -> F {
     if a.len() < packed::len(x.len()) {
         return F::ZERO;
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `avx2::lower_quad_form` enables.
-        #[allow(unsafe_code)]
-        return unsafe { avx2::lower_quad_form(a, x) };
-    }
-    lower_quad_form(a, x)
+    with_avx2!(lower_quad_form, lower_quad_form(a, x))
 }
 
 /// [`sym_quad_form`] once the shape is checked; kept out of line so the per-arm loop of a
@@ -349,13 +351,7 @@ pub(crate) fn sym_mat_vec<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
     if a.len() < packed::len(x.len()) || out.len() != x.len() {
         return;
     }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `avx2::sym_mat_vec_rows` enables.
-        #[allow(unsafe_code)]
-        return unsafe { avx2::sym_mat_vec_rows(a, x, out) };
-    }
-    sym_mat_vec_rows(a, x, out);
+    with_avx2!(sym_mat_vec_rows, sym_mat_vec_rows(a, x, out))
 }
 
 /// [`sym_mat_vec`] once the shapes are checked and `out` is zero.
@@ -442,13 +438,7 @@ fn sym_mat_vec_body<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
 /// `A ← A − u·uᵀ` on a packed symmetric matrix, row by row.
 #[inline]
 pub(crate) fn sub_outer<F: Real>(a: &mut [F], u: &[F]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `avx2::sub_outer` enables.
-        #[allow(unsafe_code)]
-        return unsafe { avx2::sub_outer(a, u) };
-    }
-    sub_outer_body(a, u);
+    with_avx2!(sub_outer, sub_outer_body(a, u))
 }
 
 /// The body of [`sub_outer`], inlined into each instruction-set variant.
