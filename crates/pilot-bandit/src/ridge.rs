@@ -194,8 +194,8 @@ fn stage_unit_step<F: Real>(
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = m.get(packed::index(k, j)).copied().unwrap_or(F::ZERO);
     }
-    let row: &[F] = s;
-    let (Some(&q), Some(&theta_k)) = (row.get(k), theta.get(k)) else {
+    let column: &[F] = s;
+    let (Some(&q), Some(&theta_k)) = (column.get(k), theta.get(k)) else {
         return Err(Error::unknown_arm("update: discount coordinate", k, d));
     };
     let residual = target - theta_k;
@@ -209,7 +209,7 @@ fn stage_unit_step<F: Real>(
     }
     let c = w / denom;
     let root_c = c.sqrt();
-    for ((ui, &si), t) in u.iter_mut().zip(row).zip(theta.iter_mut()) {
+    for ((ui, &si), t) in u.iter_mut().zip(column).zip(theta.iter_mut()) {
         *ui = root_c * si;
         *t += c * si * residual;
     }
