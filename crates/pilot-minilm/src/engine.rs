@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 
 use crate::config::BertConfig;
-use crate::gemm::{Isa, NR, Panels, matmul};
+use crate::gemm::{Isa, Kernel, NR, Panels, dispatch, matmul, matmul_bias};
 
 /// A linear layer `y = x · Wᵀ + b` with `W` packed for [`matmul`].
 struct Linear {
     weight: Panels,
+    /// As long as the packed width (zero past the real outputs).
     bias: Vec<f32>,
 }
 
@@ -91,10 +92,9 @@ impl Weights<'_> {
             bias.extend(self.get(&format!("{name}.bias"), &[out])?);
         }
         let n = out * names.len();
-        Ok(Linear {
-            weight: Panels::from_rows_transposed(&w, n, inp),
-            bias,
-        })
+        let weight = Panels::from_rows_transposed(&w, n, inp);
+        bias.resize(weight.width(), 0.0);
+        Ok(Linear { weight, bias })
     }
 }
 
@@ -177,6 +177,18 @@ impl Encoder {
     /// A message for a token id outside the vocabulary or a sequence longer than the
     /// position table.
     pub fn forward(&self, rows: &[&[u32]]) -> Result<Vec<f32>, String> {
+        // The whole pass is compiled for the CPU's vector set, element-wise loops included.
+        dispatch(
+            self.isa,
+            Forward {
+                encoder: self,
+                rows,
+            },
+        )
+    }
+
+    #[inline(always)]
+    fn forward_inlined(&self, rows: &[&[u32]]) -> Result<Vec<f32>, String> {
         let h = self.hidden;
         let tokens: usize = rows.iter().map(|r| r.len()).sum();
         let mut x = vec![0.0f32; tokens * h];
@@ -210,23 +222,20 @@ impl Encoder {
         Ok(x)
     }
 
-    fn linear(&self, layer: &Linear, x: &[f32], k: usize, m: usize, out: &mut Vec<f32>) {
-        let n = layer.weight.width();
-        out.clear();
-        out.resize(m * n, 0.0);
-        matmul(self.isa, x, k, m, &layer.weight, out, n);
-        for row in out.chunks_exact_mut(n) {
-            for (v, b) in row.iter_mut().zip(&layer.bias) {
-                *v += b;
-            }
-        }
+    /// `out = x · Wᵀ + b` for the `m` rows of `x`. The product writes every value of `out`, so
+    /// a reused buffer is only resized, never cleared.
+    #[inline(always)]
+    fn linear(&self, layer: &Linear, x: &[f32], m: usize, out: &mut Vec<f32>) {
+        out.resize(m * layer.weight.width(), 0.0);
+        matmul_bias(self.isa, x, m, &layer.weight, &layer.bias, out);
     }
 
+    #[inline(always)]
     fn layer(&self, layer: &Layer, rows: &[&[u32]], x: &mut Vec<f32>, s: &mut Scratch) {
         let h = self.hidden;
         let m = x.len() / h;
-        self.linear(&layer.qkv, x, h, m, &mut s.qkv);
-        s.context.clear();
+        self.linear(&layer.qkv, x, m, &mut s.qkv);
+        // Every head writes its columns of every row.
         s.context.resize(m * h, 0.0);
         let stride = 3 * h;
         let scale = 1.0 / (Self::HEAD_DIM as f32).sqrt();
@@ -238,7 +247,6 @@ impl Encoder {
                 let (q, k, v) = (head * NR, h + head * NR, 2 * h + head * NR);
                 s.keys.pack_transposed_rows(&qkv[k..], stride, len, NR);
                 let width = s.keys.width();
-                s.scores.clear();
                 s.scores.resize(len * width, 0.0);
                 matmul(
                     self.isa,
@@ -258,15 +266,29 @@ impl Encoder {
             }
             start += len;
         }
-        self.linear(&layer.attention_out, &s.context, h, m, &mut s.projected);
+        self.linear(&layer.attention_out, &s.context, m, &mut s.projected);
         add_assign(&mut s.projected, x);
         layer_norm_rows(&mut s.projected, h, &layer.attention_norm, self.eps);
-        let inner = layer.intermediate.weight.width();
-        self.linear(&layer.intermediate, &s.projected, h, m, &mut s.inner);
+        self.linear(&layer.intermediate, &s.projected, m, &mut s.inner);
         gelu(&mut s.inner);
-        self.linear(&layer.output, &s.inner, inner, m, x);
+        self.linear(&layer.output, &s.inner, m, x);
         add_assign(x, &s.projected);
         layer_norm_rows(x, h, &layer.output_norm, self.eps);
+    }
+}
+
+/// [`Encoder::forward`] as a [`Kernel`], to be compiled per instruction set.
+struct Forward<'a> {
+    encoder: &'a Encoder,
+    rows: &'a [&'a [u32]],
+}
+
+impl Kernel for Forward<'_> {
+    type Output = Result<Vec<f32>, String>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        self.encoder.forward_inlined(self.rows)
     }
 }
 
@@ -282,6 +304,7 @@ struct Scratch {
     values: Panels,
 }
 
+#[inline(always)]
 fn add_assign(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
@@ -289,23 +312,23 @@ fn add_assign(x: &mut [f32], y: &[f32]) {
 }
 
 /// Softmax of `scores × scale`, in place.
+#[inline(always)]
 fn softmax_scaled(scores: &mut [f32], scale: f32) {
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0f32;
+    let max = max(scores);
     for v in scores.iter_mut() {
-        *v = ((*v - max) * scale).exp();
-        sum += *v;
+        *v = exp_nonpositive((*v - max) * scale);
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum(scores, |v| v);
     for v in scores.iter_mut() {
         *v *= inv;
     }
 }
 
+#[inline(always)]
 fn layer_norm_rows(x: &mut [f32], h: usize, norm: &Norm, eps: f32) {
     for row in x.chunks_exact_mut(h) {
-        let mean = row.iter().sum::<f32>() / h as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
+        let mean = sum(row, |v| v) / h as f32;
+        let var = sum(row, |v| (v - mean) * (v - mean)) / h as f32;
         let inv = 1.0 / (var + eps).sqrt();
         for ((v, g), b) in row.iter_mut().zip(&norm.gamma).zip(&norm.beta) {
             *v = (*v - mean) * inv * g + b;
@@ -313,7 +336,65 @@ fn layer_norm_rows(x: &mut [f32], h: usize, norm: &Norm, eps: f32) {
     }
 }
 
+/// `Σ f(x[i])` in sixteen interleaved partial sums: a plain left-to-right sum is one chain of
+/// dependent additions that no vector unit can help with.
+#[inline(always)]
+fn sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest of `x` (−∞ for none; the scores are finite), in sixteen lanes like [`sum`]:
+/// `f32::max` must handle NaN, so a fold over it stays scalar.
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let larger = |a: f32, b: f32| if b > a { b } else { a };
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| larger(m, v));
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = larger(*a, v);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| larger(m, v))
+}
+
+/// `eˣ` for `x ≤ 0` (softmax arguments) in single precision, branch-free so the softmax loop
+/// vectorises (libm's `expf` is a call per value). Cody–Waite reduction `x = n·ln 2 + r`,
+/// then Cephes' degree-6 polynomial for `eʳ`; arguments below −87 give about 1e-38 instead of
+/// a subnormal, which no softmax sum can notice. A test bounds the relative error at 3e-7.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' coefficients, as published
+fn exp_nonpositive(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 0.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_15e-4f32;
+    p = p * r + 1.398_199_950_7e-3;
+    p = p * r + 8.333_451_907_3e-3;
+    p = p * r + 4.166_579_589_4e-2;
+    p = p * r + 1.666_666_545_9e-1;
+    p = p * r + 5.000_000_120_1e-1;
+    let e = p * r * r + r + 1.0;
+    // n is in [-126, 0], so 2ⁿ is a normal float built from its exponent bits.
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
 /// GELU, erf form: x·(1 + erf(x/√2))/2.
+#[inline(always)]
 fn gelu(x: &mut [f32]) {
     for v in x.iter_mut() {
         *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
@@ -324,6 +405,7 @@ fn gelu(x: &mut [f32]) {
 /// f32); branch-free so the GELU loop vectorises. The coefficients are Eigen's / XLA's
 /// `erf` for float; a test bounds its error against libm's f64 `erf` at 5e-7 (a few ulp).
 #[allow(clippy::excessive_precision)] // the published coefficients, as published
+#[inline(always)]
 fn erf(x: f32) -> f32 {
     // Plain multiply-adds, not `mul_add`: without FMA enabled at build time `mul_add` is a
     // software call, hundreds of times slower in this loop.
@@ -360,6 +442,31 @@ mod tests {
     }
 
     #[test]
+    fn exp_matches_libm_on_softmax_arguments() {
+        let mut worst = 0.0f64;
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4;
+            let want = libm::exp(f64::from(x));
+            let err = ((f64::from(exp_nonpositive(x)) - want) / want).abs();
+            worst = worst.max(err);
+        }
+        assert!(worst < 3e-7, "max relative exp error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(-1000.0) < 2e-38);
+        assert!(exp_nonpositive(f32::NEG_INFINITY) < 2e-38);
+    }
+
+    #[test]
+    fn lane_sums_match_the_plain_sum() {
+        let x: Vec<f32> = (0..389).map(|i| (i as f32 * 0.37).sin()).collect();
+        let plain: f64 = x.iter().map(|&v| f64::from(v)).sum();
+        assert!((f64::from(sum(&x, |v| v)) - plain).abs() < 1e-4);
+        let squares: f64 = x.iter().map(|&v| f64::from(v * v)).sum();
+        assert!((f64::from(sum(&x, |v| v * v)) - squares).abs() < 1e-4);
+        assert_eq!(sum(&[], |v| v), 0.0);
+    }
+
+    #[test]
     fn softmax_sums_to_one_and_keeps_order() {
         let mut s = [1.0f32, 3.0, 2.0, -50.0];
         softmax_scaled(&mut s, 0.5);
@@ -377,6 +484,7 @@ mod against_candle {
     use super::Encoder;
     use crate::bert::Bert;
     use crate::config::BertConfig;
+    use crate::gemm::Isa;
     use crate::model_dir::{CONFIG, WEIGHTS, read_verified, resolve_model_dir};
 
     #[test]
@@ -425,21 +533,34 @@ mod against_candle {
             .to_vec1()
             .unwrap();
         let slices: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-        let ours = engine.forward(&slices).unwrap();
-        let h = config.hidden_size;
-        let mut at = 0;
-        let mut worst = 0.0f32;
-        for (b, row) in rows.iter().enumerate() {
-            for t in 0..row.len() {
-                let theirs = &expected[(b * longest + t) * h..][..h];
-                for (x, y) in ours[at * h..(at + 1) * h].iter().zip(theirs) {
-                    worst = worst.max((x - y).abs());
-                }
-                at += 1;
-            }
+        // Every instruction set this CPU has, each compiled path checked against candle.
+        let mut isas = vec![Isa::detect(), Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            isas.push(Isa::Avx2);
         }
-        assert_eq!(at * h, ours.len());
-        assert!(worst < 1e-4, "largest hidden-state difference {worst}");
-        eprintln!("largest hidden-state difference to candle: {worst:e}");
+        let mut engine = engine;
+        for isa in isas {
+            engine.isa = isa;
+            let ours = engine.forward(&slices).unwrap();
+            let h = config.hidden_size;
+            let mut at = 0;
+            let mut worst = 0.0f32;
+            for (b, row) in rows.iter().enumerate() {
+                for t in 0..row.len() {
+                    let theirs = &expected[(b * longest + t) * h..][..h];
+                    for (x, y) in ours[at * h..(at + 1) * h].iter().zip(theirs) {
+                        worst = worst.max((x - y).abs());
+                    }
+                    at += 1;
+                }
+            }
+            assert_eq!(at * h, ours.len());
+            assert!(
+                worst < 1e-4,
+                "{isa:?}: largest hidden-state difference {worst}"
+            );
+            eprintln!("{isa:?}: largest hidden-state difference to candle: {worst:e}");
+        }
     }
 }

@@ -4,21 +4,28 @@
 //! `gemm` (via candle) reached about a quarter of this machine's AVX2 peak on the encoder's
 //! shapes (M = a few hundred tokens, K = 384 or 1536): packing every call, a thread handoff per
 //! call and AVX2 only (its AVX-512 code needs nightly Rust). Here the weights are packed at
-//! load into panels of [`NR`] columns, the micro-kernel is plain safe Rust with fixed trip
-//! counts that LLVM turns into register-held FMA vectors, and one wrapper per instruction set
-//! compiles it with that set enabled. Threads split whole batches (see `embedder.rs`), never
-//! one product, so nothing here synchronises.
+//! load into panels of [`NR`] columns, the left matrix is read in place (no copy per call), the
+//! micro-kernel uses intrinsics only for its loads, FMAs and stores, and one wrapper per
+//! instruction set compiles it with that set enabled. [`dispatch`] compiles the rest of the
+//! forward pass (normalisation, softmax, GELU) the same way. Threads split whole batches (see
+//! `embedder.rs`), never one product, so nothing here synchronises.
+//!
+//! Blocking, measured on the encoder's shapes (`examples/cpu_cost.rs`: one thread, CPU-ms per
+//! RouterBench query): KC 64 → 192 took 14.0 → 13.0 ms; MB 32, 128 or 256 instead of 64 did
+//! not help. Reading the left rows in place instead of packing them (the row-interleaving copy
+//! compiled to scatters) took about 5 %.
 
 /// Columns per packed panel (two AVX-512 vectors).
 pub const NR: usize = 32;
 
-/// Rows of the left matrix packed together into one block; its packed copy (`MB × K`) stays in
+/// Rows of the left matrix taken together as one block: its `MB × KC` slice (48 KiB) stays in
 /// L2 while every panel passes over it, so a panel is read from memory once per block.
 const MB: usize = 64;
 
-/// Inner-dimension steps per pass: a panel's slice (`KC × NR`, 8 KiB) stays in L1 while
-/// every tile of the block passes over it, instead of being evicted by the left matrix.
-const KC: usize = 64;
+/// Inner-dimension steps per pass: a panel's slice (`KC × NR`, 24 KiB) stays in L1 while
+/// every tile of the block passes over it. Longer passes mean fewer partial sums written out
+/// and read back (K = 384 takes two passes, K = 1536 eight).
+const KC: usize = 192;
 
 /// The right-hand matrix of a product, packed as panels of [`NR`] columns: panel `p` holds
 /// row `k` (of `K`) at `panels[p * K + k]`, columns `p * NR .. p * NR + NR`.
@@ -107,19 +114,70 @@ impl Isa {
     }
 }
 
+/// Work to compile once per instruction set: [`dispatch`] inlines [`Kernel::run`] (which must
+/// be `#[inline(always)]`, as must whatever it calls) into a function with that set enabled,
+/// so its element-wise loops vectorise with it. (A closure would not do: LLVM keeps a large
+/// closure out of line, compiled for the baseline.)
+pub trait Kernel {
+    /// What the work returns.
+    type Output;
+    /// Does the work.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `kernel` compiled for `isa`, or plainly when the CPU lacks the set.
+#[inline(always)]
+pub fn dispatch<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::with_avx512(kernel),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::with_avx2(kernel),
+        Isa::Portable => kernel.run(),
+    }
+}
+
 /// `out[i][j] = Σ_k a[i][k] · B[k][j]` for `i < m` and every column `j` of `b`, with row `i`
 /// of `a` at `a[i * lda ..][..k]` and of `out` at `out[i * ldo ..][..b.width()]`.
 ///
 /// The shapes are the caller's invariants (the encoder's own buffers); a short slice panics
 /// on indexing rather than reading out of bounds.
 pub fn matmul(isa: Isa, a: &[f32], lda: usize, m: usize, b: &Panels, out: &mut [f32], ldo: usize) {
-    let product = Product { a, lda, m, b, ldo };
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => x86::avx512(&product, out),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => x86::avx2(&product, out),
-        Isa::Portable => product.run::<4, _>(out, portable_tile::<4>),
+    let product = Product {
+        a,
+        lda,
+        m,
+        b,
+        bias: None,
+        ldo,
+    };
+    product.dispatch(isa, out);
+}
+
+/// [`matmul`] plus `bias[j]` on every row: a linear layer `x · Wᵀ + b`, with `bias` as long as
+/// `b.width()`. The bias is added last, after the whole inner sum, as a separate pass would.
+pub fn matmul_bias(isa: Isa, a: &[f32], m: usize, b: &Panels, bias: &[f32], out: &mut [f32]) {
+    let product = Product {
+        a,
+        lda: b.k,
+        m,
+        b,
+        bias: Some(bias),
+        ldo: b.width(),
+    };
+    product.dispatch(isa, out);
+}
+
+impl Product<'_> {
+    /// Runs the product with the kernels of `isa`.
+    fn dispatch(&self, isa: Isa, out: &mut [f32]) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::avx512(self, out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::avx2(self, out),
+            Isa::Portable => self.run::<4, _>(out, portable_tile::<4>),
+        }
     }
 }
 
@@ -128,54 +186,51 @@ struct Product<'a> {
     lda: usize,
     m: usize,
     b: &'a Panels,
+    /// Added to every row after the last inner pass (`b.width()` values).
+    bias: Option<&'a [f32]>,
     ldo: usize,
 }
 
 impl Product<'_> {
     /// The blocked product with `MR`-row micro-tiles computed by `tile`; inlined into each
-    /// instruction-set wrapper so it is compiled with that set.
+    /// instruction-set wrapper so it is compiled with that set. A tile reads its `MR` rows of
+    /// the left matrix in place (broadcasting one value of each per step), so nothing is
+    /// repacked per call; a partial last tile repeats its last row and drops the extra results.
     #[inline(always)]
     fn run<const MR: usize, T>(&self, out: &mut [f32], tile: T)
     where
-        T: Fn(&[[f32; MR]], &[[f32; NR]]) -> [[f32; NR]; MR],
+        T: Fn(&[&[f32]; MR], &[[f32; NR]], Dest<'_>),
     {
         let k = self.b.k;
         if k == 0 || self.m == 0 {
             return;
         }
         let panel_count = self.b.panels.len() / k;
-        let mut packed: Vec<[f32; MR]> = Vec::with_capacity(MB.div_ceil(MR) * k);
         for block in (0..self.m).step_by(MB) {
-            let rows = MB.min(self.m - block);
-            let tiles = rows.div_ceil(MR);
-            // Row-interleaved copy of the block: tile t, step kk holds its MR rows' column kk.
-            packed.clear();
-            packed.resize(tiles * k, [0.0; MR]);
-            for r in 0..rows {
-                let (t, lane) = (r / MR, r % MR);
-                let row = &self.a[(block + r) * self.lda..(block + r) * self.lda + k];
-                for (slot, &v) in packed[t * k..(t + 1) * k].iter_mut().zip(row) {
-                    slot[lane] = v;
-                }
-            }
+            let block_end = (block + MB).min(self.m);
             for k0 in (0..k).step_by(KC) {
                 let k1 = (k0 + KC).min(k);
                 for p in 0..panel_count {
                     let panel = &self.b.panels[p * k + k0..p * k + k1];
-                    for t in 0..tiles {
-                        let c = tile(&packed[t * k + k0..t * k + k1], panel);
-                        let first = block + t * MR;
-                        for (lane, values) in c.iter().enumerate().take(self.m - first) {
-                            let at = (first + lane) * self.ldo + p * NR;
-                            let dst = &mut out[at..at + NR];
-                            if k0 == 0 {
-                                dst.copy_from_slice(values);
-                            } else {
-                                for (d, v) in dst.iter_mut().zip(values) {
-                                    *d += v;
-                                }
-                            }
-                        }
+                    let bias = self
+                        .bias
+                        .filter(|_| k1 == k)
+                        .map(|b| &b[p * NR..(p + 1) * NR]);
+                    for first in (block..block_end).step_by(MR) {
+                        let valid = MR.min(block_end - first);
+                        let rows: [&[f32]; MR] = std::array::from_fn(|i| {
+                            let at = (first + i.min(valid - 1)) * self.lda;
+                            &self.a[at + k0..at + k1]
+                        });
+                        let dest = Dest {
+                            out: &mut *out,
+                            at: first * self.ldo + p * NR,
+                            ldo: self.ldo,
+                            valid,
+                            accumulate: k0 > 0,
+                            bias,
+                        };
+                        tile(&rows, panel, dest);
                     }
                 }
             }
@@ -183,29 +238,78 @@ impl Product<'_> {
     }
 }
 
-/// One `MR × NR` tile of the product over the whole inner dimension, in plain Rust (LLVM
+/// Where a micro-tile's results go: `valid` rows of [`NR`] values at `out[at + lane * ldo ..]`.
+/// A tile starts from what is there when `accumulate` (a later pass over the inner dimension)
+/// and adds `bias` after its own sum (on the last pass). Rows past `valid` are dropped.
+struct Dest<'o> {
+    out: &'o mut [f32],
+    at: usize,
+    ldo: usize,
+    valid: usize,
+    accumulate: bool,
+    bias: Option<&'o [f32]>,
+}
+
+impl Dest<'_> {
+    /// Row `lane` of the tile in `out` (a short `out` panics here, never reads out of bounds).
+    #[inline(always)]
+    fn row(&mut self, lane: usize) -> &mut [f32] {
+        let at = self.at + lane * self.ldo;
+        &mut self.out[at..at + NR]
+    }
+
+    /// The tile's starting values: zero, or what the earlier passes left in `out`.
+    #[inline(always)]
+    fn start<const MR: usize>(&mut self) -> [[f32; NR]; MR] {
+        let mut c = [[0.0f32; NR]; MR];
+        if self.accumulate {
+            for (lane, values) in c.iter_mut().enumerate().take(self.valid) {
+                values.copy_from_slice(self.row(lane));
+            }
+        }
+        c
+    }
+
+    /// Writes the tile's sums (plus the bias) back to `out`.
+    #[inline(always)]
+    fn finish<const MR: usize>(mut self, c: &[[f32; NR]; MR]) {
+        for (lane, values) in c.iter().enumerate().take(self.valid) {
+            let bias = self.bias;
+            let row = self.row(lane);
+            row.copy_from_slice(values);
+            if let Some(bias) = bias {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+    }
+}
+
+/// One `MR × NR` tile of the product over a pass of the inner dimension, in plain Rust (LLVM
 /// vectorises it across the wrong loop, with gathers, so the x86 sets have their own).
-fn portable_tile<const MR: usize>(a: &[[f32; MR]], b: &[[f32; NR]]) -> [[f32; NR]; MR] {
-    let mut c = [[0.0f32; NR]; MR];
-    for (av, bv) in a.iter().zip(b) {
-        for (row, &x) in c.iter_mut().zip(av) {
+fn portable_tile<const MR: usize>(a: &[&[f32]; MR], b: &[[f32; NR]], mut dest: Dest<'_>) {
+    let mut c = dest.start::<MR>();
+    for (step, bv) in b.iter().enumerate() {
+        for (row, a) in c.iter_mut().zip(a) {
+            let x = a[step];
             for (acc, &y) in row.iter_mut().zip(bv) {
                 *acc += x * y;
             }
         }
     }
-    c
+    dest.finish(&c);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
         __m256, __m512, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
+        _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
-    use super::{NR, Product, portable_tile};
+    use super::{Dest, Kernel, NR, Product, portable_tile};
 
     /// The product with AVX-512F and FMA if the CPU has them (checked here, a cached flag
     /// read), else portably.
@@ -234,6 +338,44 @@ mod x86 {
         }
     }
 
+    /// `kernel` compiled with AVX-512F and FMA if the CPU has them, else plainly.
+    #[inline(always)]
+    pub(super) fn with_avx512<K: Kernel>(kernel: K) -> K::Output {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX-512F and FMA, the features `inline_avx512` enables.
+            #[allow(unsafe_code)]
+            unsafe {
+                inline_avx512(kernel)
+            }
+        } else {
+            kernel.run()
+        }
+    }
+
+    /// `kernel` compiled with AVX2 and FMA if the CPU has them, else plainly.
+    #[inline(always)]
+    pub(super) fn with_avx2<K: Kernel>(kernel: K) -> K::Output {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, the features `inline_avx2` enables.
+            #[allow(unsafe_code)]
+            unsafe {
+                inline_avx2(kernel)
+            }
+        } else {
+            kernel.run()
+        }
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    fn inline_avx512<K: Kernel>(kernel: K) -> K::Output {
+        kernel.run()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn inline_avx2<K: Kernel>(kernel: K) -> K::Output {
+        kernel.run()
+    }
+
     #[target_feature(enable = "avx512f,fma")]
     fn run_avx512(product: &Product<'_>, out: &mut [f32]) {
         product.run::<8, _>(out, tile_avx512);
@@ -245,18 +387,40 @@ mod x86 {
     }
 
     /// 8 rows × 32 columns in 16 zmm accumulators: per step two loads of B, eight broadcasts
-    /// of A, sixteen FMAs.
+    /// of A, sixteen FMAs. The accumulators start from `out` and go back to it directly.
     #[inline(always)]
     #[allow(unsafe_code)]
-    fn tile_avx512(a: &[[f32; 8]], b: &[[f32; NR]]) -> [[f32; NR]; 8] {
+    fn tile_avx512(a: &[&[f32]; 8], b: &[[f32; NR]], mut dest: Dest<'_>) {
+        // Every row cut to the panel slice's length, one by one in sight of LLVM, so the
+        // indexing below compiles without bounds checks and the row pointers stay in registers.
+        let n = b.len();
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = *a;
+        let rows = [
+            &r0[..n],
+            &r1[..n],
+            &r2[..n],
+            &r3[..n],
+            &r4[..n],
+            &r5[..n],
+            &r6[..n],
+            &r7[..n],
+        ];
         // SAFETY (every block below): only reached through `run_avx512`, which runs after
-        // AVX-512F and FMA were detected; each load or store addresses 16 consecutive f32
-        // inside a `[f32; 32]` (offset 0 or 16), so all accesses are in bounds.
+        // AVX-512F and FMA were detected; each load or store addresses 16 consecutive f32 at
+        // offset 0 or 16 of a slice of `NR` = 32 values (a `[f32; 32]`, a row of `out` or the
+        // bias), so all accesses are in bounds.
         let mut c: [[__m512; 2]; 8] = unsafe { [[_mm512_setzero_ps(); 2]; 8] };
-        for (av, bv) in a.iter().zip(b) {
+        if dest.accumulate {
+            for (lane, acc) in c.iter_mut().enumerate().take(dest.valid) {
+                let p = dest.row(lane).as_ptr();
+                *acc = unsafe { [_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))] };
+            }
+        }
+        for (step, bv) in b.iter().enumerate() {
             let p = bv.as_ptr();
             let (b0, b1) = unsafe { (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) };
-            for (row, &x) in c.iter_mut().zip(av) {
+            for (row, a) in c.iter_mut().zip(rows) {
+                let x = a[step];
                 unsafe {
                     let x = _mm512_set1_ps(x);
                     row[0] = _mm512_fmadd_ps(x, b0, row[0]);
@@ -264,28 +428,49 @@ mod x86 {
                 }
             }
         }
-        let mut out = [[0.0f32; NR]; 8];
-        for (o, row) in out.iter_mut().zip(&c) {
-            let p = o.as_mut_ptr();
-            unsafe {
-                _mm512_storeu_ps(p, row[0]);
-                _mm512_storeu_ps(p.add(16), row[1]);
+        if let Some(bias) = dest.bias {
+            let p = bias.as_ptr();
+            let (b0, b1) = unsafe { (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) };
+            for acc in &mut c {
+                unsafe {
+                    acc[0] = _mm512_add_ps(acc[0], b0);
+                    acc[1] = _mm512_add_ps(acc[1], b1);
+                }
             }
         }
-        out
+        for (lane, acc) in c.iter().enumerate().take(dest.valid) {
+            let p = dest.row(lane).as_mut_ptr();
+            unsafe {
+                _mm512_storeu_ps(p, acc[0]);
+                _mm512_storeu_ps(p.add(16), acc[1]);
+            }
+        }
     }
 
-    /// 4 rows × 32 columns as two passes of 4 × 16 (8 ymm accumulators each).
+    /// 4 rows × 32 columns as two passes of 4 × 16 (8 ymm accumulators each), starting from
+    /// and ending in a copy of the tile.
     #[inline(always)]
     #[allow(unsafe_code)]
-    fn tile_avx2(a: &[[f32; 4]], b: &[[f32; NR]]) -> [[f32; NR]; 4] {
-        let mut out = [[0.0f32; NR]; 4];
+    fn tile_avx2(a: &[&[f32]; 4], b: &[[f32; NR]], mut dest: Dest<'_>) {
+        let n = b.len();
+        let [r0, r1, r2, r3] = *a;
+        let rows = [&r0[..n], &r1[..n], &r2[..n], &r3[..n]];
+        let mut tile = dest.start::<4>();
         for half in [0, 16] {
             // SAFETY (every block below): only reached through `run_avx2`, after AVX2 and FMA
             // were detected; each load or store addresses 8 consecutive f32 at offset
             // `half + 0` or `half + 8` of a `[f32; 32]`, in bounds.
-            let mut c: [[__m256; 2]; 4] = unsafe { [[_mm256_setzero_ps(); 2]; 4] };
-            for (av, bv) in a.iter().zip(b) {
+            let mut c: [[__m256; 2]; 4] = [[unsafe { _mm256_setzero_ps() }; 2]; 4];
+            for (acc, t) in c.iter_mut().zip(&tile) {
+                let p = t.as_ptr();
+                *acc = unsafe {
+                    [
+                        _mm256_loadu_ps(p.add(half)),
+                        _mm256_loadu_ps(p.add(half + 8)),
+                    ]
+                };
+            }
+            for (step, bv) in b.iter().enumerate() {
                 let p = bv.as_ptr();
                 let (b0, b1) = unsafe {
                     (
@@ -293,7 +478,8 @@ mod x86 {
                         _mm256_loadu_ps(p.add(half + 8)),
                     )
                 };
-                for (row, &x) in c.iter_mut().zip(av) {
+                for (row, a) in c.iter_mut().zip(rows) {
+                    let x = a[step];
                     unsafe {
                         let x = _mm256_set1_ps(x);
                         row[0] = _mm256_fmadd_ps(x, b0, row[0]);
@@ -301,15 +487,15 @@ mod x86 {
                     }
                 }
             }
-            for (o, row) in out.iter_mut().zip(&c) {
-                let p = o.as_mut_ptr();
+            for (t, acc) in tile.iter_mut().zip(&c) {
+                let p = t.as_mut_ptr();
                 unsafe {
-                    _mm256_storeu_ps(p.add(half), row[0]);
-                    _mm256_storeu_ps(p.add(half + 8), row[1]);
+                    _mm256_storeu_ps(p.add(half), acc[0]);
+                    _mm256_storeu_ps(p.add(half + 8), acc[1]);
                 }
             }
         }
-        out
+        dest.finish(&tile);
     }
 }
 
@@ -369,6 +555,22 @@ mod tests {
                     );
                 }
                 assert!(out[i * 64 + n..(i + 1) * 64].iter().all(|&v| v == 0.0));
+            }
+            // With a bias (zero past the real columns), over a buffer holding old values.
+            let bias: Vec<f32> = (0..64)
+                .map(|j| if j < n { j as f32 - 20.0 } else { 0.0 })
+                .collect();
+            let mut biased = vec![7.0f32; m * 64];
+            matmul_bias(isa, &a, m, &b, &bias, &mut biased);
+            for i in 0..m {
+                for j in 0..64 {
+                    let want = out[i * 64 + j] + bias[j];
+                    let got = biased[i * 64 + j];
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "{isa:?} bias ({i}, {j}): {got} vs {want}"
+                    );
+                }
             }
         }
     }
