@@ -2,20 +2,18 @@
 //! with file, line and field on bad input (and no output file left behind).
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is the failure report.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+#[cfg(feature = "minilm")]
+use std::path::PathBuf;
+use std::process::Output;
 
 use pilot_core::Embedder;
 
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pilot-embed-cli-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{command, scratch};
 
 fn embed(args: &[&str], input: &Path, output: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pilot"))
+    command()
         .arg("embed")
         .args(args)
         .arg(input)
@@ -25,11 +23,7 @@ fn embed(args: &[&str], input: &Path, output: &Path) -> Output {
 }
 
 fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    common::read_f32(&std::fs::read(path).unwrap())
 }
 
 #[test]

@@ -2,7 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers may unwrap.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::command;
 
 fn write(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pilot-mckp-cli-{}", std::process::id()));
@@ -13,7 +16,7 @@ fn write(name: &str, text: &str) -> PathBuf {
 }
 
 fn solve(solver: &str, path: &PathBuf) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pilot"))
+    command()
         .args(["mckp", "solve", "--solver", solver])
         .arg(path)
         .output()

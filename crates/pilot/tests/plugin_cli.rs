@@ -4,10 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::command;
+#[cfg(feature = "plugins")]
+use common::shared_data;
 
 fn check(file: &PathBuf, config: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pilot"))
+    command()
         .args(["plugin", "check", "--plugin-config", config])
         .arg(file)
         .output()
@@ -77,7 +82,7 @@ fn an_embedder_is_described_and_bad_plugins_exit_2() {
 }
 
 fn simulate(extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pilot"))
+    command()
         .args(["simulate", "--seeds", "1", "--budget", "0.25"])
         .args(extra)
         .output()
@@ -207,21 +212,6 @@ fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
     );
 }
 
-/// `shared/data` beside the checkout, or `None` with the reason printed.
-#[cfg(feature = "plugins")]
-fn shared_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.join("routerbench-3k.jsonl").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} has no routerbench-3k.jsonl (the real data lives beside the checkout)",
-            dir.display()
-        );
-        None
-    }
-}
-
 #[cfg(feature = "plugins")]
 #[test]
 fn simulate_embeds_the_dataset_queries_with_an_embedder_plugin() {
@@ -289,7 +279,7 @@ fn simulate_embeds_the_dataset_queries_with_an_embedder_plugin() {
     let dir = std::env::temp_dir().join(format!("pilot-plugin-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let prior = dir.join("minilm.prior");
-    let fit = Command::new(env!("CARGO_BIN_EXE_pilot"))
+    let fit = command()
         .args([
             "prior",
             "fit",

@@ -2,26 +2,16 @@
 //! MiniLM rows, the run uses exactly those vectors, and priors of another embedder are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+#[cfg(feature = "minilm")]
+use std::path::PathBuf;
+#[cfg(feature = "minilm")]
+use std::process::Output;
 
-fn pilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pilot"))
-        .args(args)
-        .output()
-        .expect("run pilot")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pilot-sim-minilm-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+#[cfg(feature = "minilm")]
+use common::read_f32;
+use common::{pilot, scratch, text};
 
 #[cfg(feature = "minilm")]
 fn succeeded(o: &Output) -> String {
@@ -36,14 +26,6 @@ fn succeeded(o: &Output) -> String {
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-#[cfg(feature = "minilm")]
-fn read_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 #[cfg(feature = "minilm")]

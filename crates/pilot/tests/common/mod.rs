@@ -1,0 +1,72 @@
+//! Helpers the `pilot` command-line tests share: run the binary, make a scratch folder, read
+//! what it wrote, find the real data.
+// Each test binary compiles this module and uses its own subset of it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The `pilot` binary under test, as a command to add arguments to.
+pub fn command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pilot"))
+}
+
+/// Runs `pilot ARGS` to completion.
+pub fn pilot(args: &[&str]) -> Output {
+    command().args(args).output().expect("run pilot")
+}
+
+/// A fresh, empty folder for one test, named after the test binary, the process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "pilot-{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Output bytes as text (lossy: a test wants to see what was printed, whatever it is).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that `pilot` failed cleanly: non-zero exit, no panic, and every needle in stderr.
+pub fn fails_with(o: &Output, needles: &[&str]) {
+    let err = text(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+/// Raw little-endian f32 values (the format of `pilot embed` and `shared/data/*.minilm.f32`).
+pub fn read_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// `shared/data` beside the checkout, or `None` with the reason printed.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if dir.join("routerbench-3k.jsonl").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: {} has no routerbench-3k.jsonl (the real data lives beside the checkout)",
+            dir.display()
+        );
+        None
+    }
+}
