@@ -198,6 +198,35 @@ fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
     );
     assert_ne!(row_of(&text, "pilot"), row_of(&text, "linucb"), "{text}");
 
+    // Named: the same PILOT; a name the run lacks is refused with the names it has.
+    let out = simulate(&[
+        "--policy-plugin",
+        file.to_str().unwrap(),
+        "--plugin-prior=pilot",
+    ]);
+    let named = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        row_of(&named, "plugin[linucb_policy]"),
+        row_of(&text, "pilot"),
+        "{named}"
+    );
+    let out = simulate(&[
+        "--policy-plugin",
+        file.to_str().unwrap(),
+        "--plugin-prior=nope",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--plugin-prior nope: no PILOT of that name") && err.contains("pilot"),
+        "{err}"
+    );
+
     let out = simulate(&[
         "--policy-plugin",
         file.to_str().unwrap(),

@@ -131,9 +131,17 @@ pub struct Args {
     plugin_config: Option<String>,
     /// Start `--policy-plugin` as PILOT: its configuration gets the prior's per-arm vectors
     /// (`prior.<arm>=v1;…;vd`, the ones native PILOT starts from), and it reads PILOT's
-    /// contexts with PILOT's cost-policy settings.
-    #[arg(long, requires = "policy_plugin", conflicts_with = "no_prior")]
-    plugin_prior: bool,
+    /// contexts with PILOT's cost-policy settings. `--plugin-prior=NAME` picks the PILOT of
+    /// that name in the summary (when several priors run); bare, the first.
+    #[arg(
+        long,
+        value_name = "NAME",
+        num_args = 0..=1,
+        require_equals = true,
+        requires = "policy_plugin",
+        conflicts_with = "no_prior"
+    )]
+    plugin_prior: Option<Option<String>>,
     /// Embed the queries with this embedder plugin (feature `plugins`): the synthetic
     /// scenario's instead of the hashing embedder, or with `--dataset` its `query` fields
     /// instead of reading `--embeddings`. The prior is fitted on its vectors and `--prior`
@@ -195,10 +203,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let linucb = config.params.get(Family::LinUcb.name());
     let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
     if let Some(path) = &args.policy_plugin {
-        let start = if args.plugin_prior {
-            PluginStart::Pilot
-        } else {
-            PluginStart::Plain(linucb)
+        let start = match &args.plugin_prior {
+            Some(name) => PluginStart::Pilot(name.clone()),
+            None => PluginStart::Plain(linucb),
         };
         simulate_plugins::add_plugin_policy(
             &mut experiment,

@@ -19,16 +19,17 @@ pub const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin 
                               (`cargo build --release -p pilot --features plugins`)";
 
 /// How the `--policy-plugin` policy starts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum PluginStart {
     /// From its configuration alone; without `--plugin-config`, the LinUCB plugin's keys at
     /// these settings (LinUCB's). It reads the base contexts; its cost policy the fallback
     /// settings.
     Plain(Hyper),
-    /// As the grid's first PILOT: its configuration (by default the LinUCB plugin's keys at
-    /// PILOT's settings) gets one `prior.<arm>=…` key per arm with the prior vectors native
-    /// PILOT starts from; it reads PILOT's contexts and its cost policy uses PILOT's settings.
-    Pilot,
+    /// As the grid's PILOT of this name (`None`: the first): its configuration (by default
+    /// the LinUCB plugin's keys at PILOT's settings) gets one `prior.<arm>=…` key per arm with
+    /// the prior vectors that PILOT starts from; it reads that PILOT's contexts and its cost
+    /// policy uses that PILOT's settings.
+    Pilot(Option<String>),
 }
 
 /// The `prior.<arm>=<v1>;…;<vd>` keys of `vectors`; Rust prints each `f32` with the fewest
@@ -73,7 +74,8 @@ pub fn add_plugin_policy(
 ///
 /// # Errors
 /// The file does not load, the plugin rejects its configuration, its dimension or pool does
-/// not match, or `start` is [`PluginStart::Pilot`] and the grid has no PILOT (`--no-prior`).
+/// not match, or `start` is [`PluginStart::Pilot`] and the grid has no PILOT (`--no-prior`)
+/// or none of that name.
 #[cfg(feature = "plugins")]
 pub fn add_plugin_policy(
     experiment: &mut Experiment,
@@ -92,13 +94,28 @@ pub fn add_plugin_policy(
             let config = config.map_or_else(|| linucb_config(dim, arms, &hyper), str::to_owned);
             (dim, config, None)
         }
-        PluginStart::Pilot => {
-            let names = experiment.policy_names();
-            let Some((name, setup)) = names
-                .iter()
-                .find_map(|n| experiment.pilot_setup(n).map(|s| (n.clone(), s)))
-            else {
-                bail!("--plugin-prior needs a prior for PILOT, and this run has none (--no-prior)");
+        PluginStart::Pilot(wanted) => {
+            let pilots: Vec<(String, _)> = experiment
+                .policy_names()
+                .into_iter()
+                .filter_map(|n| experiment.pilot_setup(&n).map(|s| (n, s)))
+                .collect();
+            let chosen = match &wanted {
+                None => pilots.first(),
+                Some(w) => pilots.iter().find(|(n, _)| n == w),
+            };
+            let Some((name, setup)) = chosen.cloned() else {
+                if pilots.is_empty() {
+                    bail!(
+                        "--plugin-prior needs a prior for PILOT, and this run has none (--no-prior)"
+                    );
+                }
+                let names: Vec<&str> = pilots.iter().map(|(n, _)| n.as_str()).collect();
+                bail!(
+                    "--plugin-prior {}: no PILOT of that name in this run; it has {}",
+                    wanted.unwrap_or_default(),
+                    names.join(", ")
+                );
             };
             let base = config.map_or_else(
                 || linucb_config(setup.dim, arms, &setup.hyper),
