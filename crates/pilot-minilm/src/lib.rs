@@ -12,11 +12,12 @@
 //! the same model is the reference a test compares the hidden states with.
 //!
 //! Speed (`cargo bench -p pilot-minilm --bench throughput`, 64 RouterBench queries of 63.5
-//! tokens on average, 2 threads on this 2-core VM, 2026-11-28): 111–145 queries/s at batch 32
-//! and 85–121 at batch 1 (criterion means over four runs; the range is the VM's other tenants, not
-//! the code), against 32 and 25 with candle's forward pass. One thread alone spends 12.6–13.5
-//! CPU-ms per query (`examples/cpu_cost.rs`), about 105 GFLOP/s at ≈ 1.4 GFLOP per query; two
-//! busy cores each run 10–30 % slower than one, which is why two threads give less than twice.
+//! tokens on average, 2 threads on this 2-core VM, 2026-11-28): 111–145 queries/s at batch
+//! 32 and 85–121 at batch 1 (criterion means over four runs; the range is the VM's other
+//! tenants, not the code), against 32 and 25 with candle's forward pass. One thread alone
+//! spends 12.6–13.5 CPU-ms per query (`examples/cpu_cost.rs`), about 105 GFLOP/s at ≈ 1.4
+//! GFLOP per query; two busy cores each run 10–30 % slower than one, which is why two
+//! threads give less than twice.
 //! The model takes ≈ 140 MiB resident after load.
 //!
 //! Nothing downloads at run time. The files come from the PyPI wheel
