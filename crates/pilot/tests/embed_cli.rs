@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is the failure report.
 
 use std::path::Path;
-#[cfg(feature = "minilm")]
-use std::path::PathBuf;
 use std::process::Output;
 
 use pilot_core::Embedder;
@@ -126,22 +124,9 @@ fn minilm_is_refused_clearly_when_unavailable() {
 #[cfg(feature = "minilm")]
 #[test]
 fn minilm_rows_match_the_reference_embeddings() {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    let (Ok(jsonl), Ok(reference)) = (
-        std::fs::read_to_string(data.join("routerbench-3k.jsonl")),
-        std::fs::read(data.join("routerbench-3k.minilm.f32")),
-    ) else {
-        eprintln!("skipping: shared data missing in {}", data.display());
+    let Some((jsonl, reference)) = common::minilm_reference() else {
         return;
     };
-    if let Err(e) = pilot_minilm::MiniLm::load_default() {
-        assert!(
-            std::env::var("PILOT_REQUIRE_MINILM").as_deref() != Ok("1"),
-            "PILOT_REQUIRE_MINILM=1 but the model cannot be loaded: {e}"
-        );
-        eprintln!("skipping: {e}");
-        return;
-    }
     let dir = scratch("minilm");
     let input = dir.join("in.jsonl");
     let rows = 20;
@@ -157,11 +142,11 @@ fn minilm_rows_match_the_reference_embeddings() {
     let ours = read_f32(&output);
     assert_eq!(ours.len(), rows * 384);
     for (i, row) in ours.chunks_exact(384).enumerate() {
-        let expected = &reference[i * 384 * 4..(i + 1) * 384 * 4];
+        let expected = &reference[i * 384..(i + 1) * 384];
         let cos: f64 = row
             .iter()
-            .zip(expected.chunks_exact(4))
-            .map(|(a, b)| f64::from(*a) * f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .zip(expected)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
             .sum();
         assert!(cos >= 0.999, "row {i}: cosine {cos} to the reference");
     }

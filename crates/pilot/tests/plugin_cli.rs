@@ -9,7 +9,7 @@ use std::process::Output;
 mod common;
 use common::command;
 #[cfg(feature = "plugins")]
-use common::shared_data;
+use common::{shared_data, succeeded};
 
 fn check(file: &PathBuf, config: &str) -> Output {
     command()
@@ -182,13 +182,11 @@ fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
     let Some(file) = built("linucb-policy") else {
         return;
     };
-    let out = simulate(&["--policy-plugin", file.to_str().unwrap(), "--plugin-prior"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeded(&simulate(&[
+        "--policy-plugin",
+        file.to_str().unwrap(),
+        "--plugin-prior",
+    ]));
     // Same prior vectors (bit for bit through the configuration), same α and λ, same contexts,
     // same cost-policy settings and seeds: the whole row must be the same, not just close.
     assert_eq!(
@@ -199,17 +197,11 @@ fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
     assert_ne!(row_of(&text, "pilot"), row_of(&text, "linucb"), "{text}");
 
     // Named: the same PILOT; a name the run lacks is refused with the names it has.
-    let out = simulate(&[
+    let named = succeeded(&simulate(&[
         "--policy-plugin",
         file.to_str().unwrap(),
         "--plugin-prior=pilot",
-    ]);
-    let named = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]));
     assert_eq!(
         row_of(&named, "plugin[linucb_policy]"),
         row_of(&text, "pilot"),
@@ -223,7 +215,7 @@ fn the_linucb_plugin_started_from_the_prior_routes_exactly_as_native_pilot() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("--plugin-prior nope: no PILOT of that name") && err.contains("pilot"),
+        err.contains("--plugin-prior nope: no PILOT of that name in this run; it has pilot"),
         "{err}"
     );
 

@@ -3,26 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-#[cfg(feature = "minilm")]
-use std::path::PathBuf;
-#[cfg(feature = "minilm")]
-use std::process::Output;
 
 mod common;
 #[cfg(feature = "minilm")]
-use common::read_f32;
+use common::{minilm_reference, read_f32, succeeded};
 use common::{pilot, scratch, text};
-
-#[cfg(feature = "minilm")]
-fn succeeded(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "pilot failed:\nstdout: {}\nstderr: {}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -32,23 +17,7 @@ fn path(p: &Path) -> &str {
 /// Every 53rd RouterBench line (60 queries: every task, both splits) and the reference rows
 /// of the same lines; `None` (with the reason printed) when the data or the model is missing.
 fn sample() -> Option<(String, Vec<Vec<f32>>)> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    let (Ok(jsonl), Ok(reference)) = (
-        std::fs::read_to_string(data.join("routerbench-3k.jsonl")),
-        std::fs::read(data.join("routerbench-3k.minilm.f32")),
-    ) else {
-        eprintln!("skipping: shared data missing in {}", data.display());
-        return None;
-    };
-    if let Err(e) = pilot_minilm::MiniLm::load_default() {
-        assert!(
-            std::env::var("PILOT_REQUIRE_MINILM").as_deref() != Ok("1"),
-            "PILOT_REQUIRE_MINILM=1 but the model cannot be loaded: {e}"
-        );
-        eprintln!("skipping: {e}");
-        return None;
-    }
-    let reference = read_f32(&reference);
+    let (jsonl, reference) = minilm_reference()?;
     let mut lines = String::new();
     let mut rows = Vec::new();
     for (i, line) in jsonl.lines().enumerate().step_by(53) {

@@ -33,6 +33,17 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that `pilot` succeeded (showing what it printed if not) and returns its stdout.
+pub fn succeeded(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "pilot failed:\nstdout: {}\nstderr: {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
 /// Asserts that `pilot` failed cleanly: non-zero exit, no panic, and every needle in stderr.
 pub fn fails_with(o: &Output, needles: &[&str]) {
     let err = text(&o.stderr);
@@ -69,4 +80,28 @@ pub fn shared_data() -> Option<PathBuf> {
         );
         None
     }
+}
+
+/// RouterBench's lines and their reference MiniLM rows (`routerbench-3k.minilm.f32`, 384
+/// values a line), once the model loads; `None` with the reason printed when the data or the
+/// model is missing, which fails instead under `PILOT_REQUIRE_MINILM=1` (CI).
+#[cfg(feature = "minilm")]
+pub fn minilm_reference() -> Option<(String, Vec<f32>)> {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let (Ok(jsonl), Ok(reference)) = (
+        std::fs::read_to_string(data.join("routerbench-3k.jsonl")),
+        std::fs::read(data.join("routerbench-3k.minilm.f32")),
+    ) else {
+        eprintln!("skipping: shared data missing in {}", data.display());
+        return None;
+    };
+    if let Err(e) = pilot_minilm::MiniLm::load_default() {
+        assert!(
+            std::env::var("PILOT_REQUIRE_MINILM").as_deref() != Ok("1"),
+            "PILOT_REQUIRE_MINILM=1 but the model cannot be loaded: {e}"
+        );
+        eprintln!("skipping: {e}");
+        return None;
+    }
+    Some((jsonl, read_f32(&reference)))
 }
