@@ -12,6 +12,9 @@ use crate::codec::{Reader, VARINT_U32_MAX, Writer, check_width};
 use crate::params::{check_range, check_reward_range};
 use crate::ridge::MAX_DIM;
 
+/// Most arms a baseline's snapshot can describe.
+const VARINT_U32_MAX_ARMS: usize = u32::MAX as usize;
+
 /// Shape and reward range shared by the baselines.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Pool<F> {
@@ -52,6 +55,22 @@ impl<F: Real> Pool<F> {
         check_len("context", context, self.dim)?;
         check_finite("context", context)?;
         check_len("select: scores", scores, self.arms)
+    }
+
+    /// One more arm (the baselines keep no per-arm state, so a prior is only checked).
+    fn grow(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+        if let Some(p) = prior {
+            check_len("add_arm: prior", p, self.dim)?;
+            check_finite("add_arm: prior", p)?;
+        }
+        if self.arms >= VARINT_U32_MAX_ARMS {
+            return Err(Error::new(
+                ErrorKind::CapacityExceeded,
+                "add_arm: arm count",
+            ));
+        }
+        self.arms += 1;
+        Ok(ArmId::new(self.arms - 1))
     }
 
     fn check_update(&self, arm: ArmId, context: &[F], reward: Reward<F>) -> Result<()> {
@@ -166,6 +185,19 @@ impl<F: Real> Policy<F> for UniformRandom<F> {
 
     fn update(&mut self, arm: ArmId, context: &[F], reward: Reward<F>) -> Result<()> {
         self.pool.check_update(arm, context, reward)
+    }
+}
+
+impl<F: Real> pilot_core::GrowPool<F> for UniformRandom<F> {
+    fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+        self.pool.grow(prior)
+    }
+}
+
+impl<F: Real> pilot_core::GrowPool<F> for FixedArm<F> {
+    /// The new arm is never played: a fixed-arm baseline keeps its arm.
+    fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+        self.pool.grow(prior)
     }
 }
 

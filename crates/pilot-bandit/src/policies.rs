@@ -96,6 +96,13 @@ macro_rules! ridge_policy {
             }
         }
 
+        #[cfg(feature = "alloc")]
+        impl<F: Real> pilot_core::GrowPool<F> for $policy<crate::storage::VecArms<F>, F> {
+            fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+                self.ridge.add_arm(prior)
+            }
+        }
+
         impl<const K: usize, const D: usize, F: Real> $policy<FixedArms<K, D, F>, F> {
             /// Exact upper bound of the snapshot bytes, for a buffer sized at compile time.
             pub const SNAPSHOT_LEN: usize = snapshot_max_len(K, D, F::BYTES);

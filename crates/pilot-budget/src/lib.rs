@@ -22,6 +22,6 @@ pub use mckp::{
     InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, generate_into,
 };
 pub use online::{
-    MAX_BINS, OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy,
-    ValueOf, ratio_bounds,
+    BudgetLedger, COST_SNAPSHOT_VERSION, Fit, Guard, Guarded, MAX_BINS, OnlineConfig, PacingParams,
+    PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf, ratio_bounds, to_units,
 };

@@ -63,6 +63,47 @@ pub trait CostPolicy<F: Real = f32> {
 
     /// The budget and what is spent of it.
     fn state(&self) -> BudgetState<F>;
+
+    /// Changes the whole budget while running (the user raised it, cut it, or a new period
+    /// began); what was learned and spent is kept.
+    ///
+    /// # Errors
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) by default;
+    /// [`NegativeBudget`](crate::ErrorKind::NegativeBudget) /
+    /// [`NonFinite`](crate::ErrorKind::NonFinite) for a bad value. Nothing changes on error.
+    fn set_budget(&mut self, budget: F) -> Result<()> {
+        let _ = budget;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "CostPolicy::set_budget: this cost policy cannot change its budget",
+        ))
+    }
+
+    /// Starts a new budget period: `spent` returns to zero and the budget becomes `budget`.
+    ///
+    /// # Errors
+    /// As [`set_budget`](CostPolicy::set_budget).
+    fn new_period(&mut self, budget: F) -> Result<()> {
+        let _ = budget;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "CostPolicy::new_period: this cost policy cannot start a new period",
+        ))
+    }
+
+    /// Changes the number of arms (an LLM joined the pool while running); what was spent is
+    /// kept.
+    ///
+    /// # Errors
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) by default, [`Empty`](crate::ErrorKind::Empty)
+    /// for zero arms. Nothing changes on error.
+    fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        let _ = arms;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "CostPolicy::set_arm_count: this cost policy cannot change its pool",
+        ))
+    }
 }
 
 impl<F: Real, P: CostPolicy<F> + ?Sized> CostPolicy<F> for &mut P {
@@ -74,5 +115,36 @@ impl<F: Real, P: CostPolicy<F> + ?Sized> CostPolicy<F> for &mut P {
     }
     fn state(&self) -> BudgetState<F> {
         (**self).state()
+    }
+    fn set_budget(&mut self, budget: F) -> Result<()> {
+        (**self).set_budget(budget)
+    }
+    fn new_period(&mut self, budget: F) -> Result<()> {
+        (**self).new_period(budget)
+    }
+    fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        (**self).set_arm_count(arms)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<F: Real, P: CostPolicy<F> + ?Sized> CostPolicy<F> for alloc::boxed::Box<P> {
+    fn choose(&mut self, scores: &[ArmScore<F>], costs: &[F]) -> Result<Decision> {
+        (**self).choose(scores, costs)
+    }
+    fn charge(&mut self, arm: ArmId, cost: Cost<F>) -> Result<()> {
+        (**self).charge(arm, cost)
+    }
+    fn state(&self) -> BudgetState<F> {
+        (**self).state()
+    }
+    fn set_budget(&mut self, budget: F) -> Result<()> {
+        (**self).set_budget(budget)
+    }
+    fn new_period(&mut self, budget: F) -> Result<()> {
+        (**self).new_period(budget)
+    }
+    fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        (**self).set_arm_count(arms)
     }
 }

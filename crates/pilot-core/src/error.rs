@@ -60,6 +60,18 @@ pub enum ErrorKind {
     PluginOutput,
     /// An I/O operation failed (std crates only).
     Io,
+    /// The implementation does not support this operation (a policy that cannot grow its pool,
+    /// say); the context names the operation.
+    Unsupported,
+    /// A request id the router has no pending decision for (never routed, already expired or
+    /// already answered).
+    UnknownRequest,
+    /// The operation was already done once for this key (a second feedback for one request,
+    /// a request id routed twice); nothing changed.
+    Duplicate,
+    /// The budget cannot cover what is asked (a reservation or a budget cut below what is
+    /// already spent and reserved).
+    OverBudget,
 }
 
 impl ErrorKind {
@@ -92,6 +104,10 @@ impl ErrorKind {
             Self::PluginAbi => "plugin ABI mismatch",
             Self::PluginOutput => "invalid plugin output",
             Self::Io => "I/O error",
+            Self::Unsupported => "operation not supported",
+            Self::UnknownRequest => "unknown request",
+            Self::Duplicate => "already done",
+            Self::OverBudget => "over budget",
         }
     }
 }

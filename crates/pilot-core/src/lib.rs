@@ -33,7 +33,7 @@ pub use budget::{BudgetState, CostPolicy, Decision};
 pub use embedder::Embedder;
 pub use error::{Detail, Error, ErrorKind, Result};
 pub use mckp::{MckpInstance, MckpSolution, MckpSolver};
-pub use policy::{Policy, PolicyExt, Snapshot};
+pub use policy::{GrowPool, Policy, PolicyExt, Snapshot};
 pub use rand_core::RngCore;
 pub use real::Real;
 pub use value::{Cost, Reward, check_finite, check_len};

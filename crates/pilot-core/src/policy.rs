@@ -116,6 +116,39 @@ impl<F: Real, P: Policy<F> + ?Sized> Policy<F> for alloc::boxed::Box<P> {
     }
 }
 
+/// A policy whose pool can grow while it runs: a new LLM joins without a restart and without
+/// touching what the other arms have learned.
+///
+/// An extension of [`Policy`] rather than a method of it, so that a policy which cannot grow
+/// (a fixed-capacity array of arms, a plugin whose ABI has no such call) says so by not
+/// implementing it, or by returning [`Unsupported`](crate::ErrorKind::Unsupported).
+pub trait GrowPool<F: Real = f32>: Policy<F> {
+    /// Adds one arm as index [`arm_count`](Policy::arm_count)` - 1` after the call, started at
+    /// `prior` (a vector of dimension [`dim`](Policy::dim), for policies that learn one) or at
+    /// the policy's neutral start for `None`. Returns its id.
+    ///
+    /// # Errors
+    /// [`DimensionMismatch`](crate::ErrorKind::DimensionMismatch) or
+    /// [`NonFinite`](crate::ErrorKind::NonFinite) for a bad prior,
+    /// [`CapacityExceeded`](crate::ErrorKind::CapacityExceeded) for a full fixed-size pool,
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) when this policy cannot grow. The pool is
+    /// unchanged on error.
+    fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId>;
+}
+
+impl<F: Real, P: GrowPool<F> + ?Sized> GrowPool<F> for &mut P {
+    fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+        (**self).add_arm(prior)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<F: Real, P: GrowPool<F> + ?Sized> GrowPool<F> for alloc::boxed::Box<P> {
+    fn add_arm(&mut self, prior: Option<&[F]>) -> Result<ArmId> {
+        (**self).add_arm(prior)
+    }
+}
+
 /// Learned state that saves to bytes and restores exactly.
 ///
 /// Bytes are framed by [`envelope`](crate::envelope) (magic, version, length, CRC-32), so
@@ -149,5 +182,30 @@ pub trait Snapshot {
         let n = self.save(&mut buf)?;
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+impl<S: Snapshot + ?Sized> Snapshot for &mut S {
+    fn snapshot_len(&self) -> usize {
+        (**self).snapshot_len()
+    }
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        (**self).save(out)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        (**self).restore(bytes)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<S: Snapshot + ?Sized> Snapshot for alloc::boxed::Box<S> {
+    fn snapshot_len(&self) -> usize {
+        (**self).snapshot_len()
+    }
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        (**self).save(out)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        (**self).restore(bytes)
     }
 }

@@ -222,20 +222,17 @@ impl Prior {
     /// [`ZeroVector`](ErrorKind::ZeroVector) when `W·x + offset` is zero. `out` is unspecified
     /// on error.
     pub fn context(&self, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        pilot_core::check_len("Prior::context: base vector", x, self.d_in)?;
-        pilot_core::check_len("Prior::context: output (d + 1)", out, self.d + 1)?;
-        let (z, one) = out.split_at_mut(self.d);
-        pilot_embed::linalg::project(&self.w, x, z)
-            .map_err(|e| Error::new(e.kind(), "Prior::context: base vector"))?;
-        for (v, b) in z.iter_mut().zip(&self.offset) {
-            *v += b;
-        }
-        pilot_embed::linalg::normalize(z)
-            .map_err(|e| Error::new(e.kind(), "Prior::context: projected vector"))?;
-        if let Some(c) = one.first_mut() {
-            *c = 1.0;
-        }
-        Ok(())
+        self.projection_map()?.context(x, out)
+    }
+
+    /// The projection as the core value the router, the simulator and the firmware use.
+    ///
+    /// # Errors
+    /// [`DimensionMismatch`](ErrorKind::DimensionMismatch) or
+    /// [`NonFinite`](ErrorKind::NonFinite) for a prior whose matrix does not match its
+    /// dimensions (never for one that loaded or was fitted).
+    pub fn projection_map(&self) -> Result<pilot_embed::Projection<&[f32]>, Error> {
+        pilot_embed::Projection::new(self.w.as_slice(), self.offset.as_slice(), self.d_in)
     }
 
     /// The calibrated prediction `⟨context, θ'_a⟩` for a context from [`context`](Self::context),

@@ -155,4 +155,69 @@ impl<F: Real> Ledger<F> {
         self.config = config;
         Ok(())
     }
+
+    /// Changes the whole budget; `spent` is kept. A reserve above the new budget shrinks to it.
+    pub(crate) fn set_budget(&mut self, budget: F) -> Result<()> {
+        let reserve = self.config.reserve.min(budget.max(F::ZERO));
+        let config = OnlineConfig {
+            budget,
+            reserve,
+            ..self.config
+        }
+        .check()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// A new period: the budget becomes `budget` and nothing of it is spent yet.
+    pub(crate) fn new_period(&mut self, budget: F) -> Result<()> {
+        self.set_budget(budget)?;
+        self.spent = F::ZERO;
+        self.step = 0;
+        Ok(())
+    }
+
+    /// Changes the pool size.
+    pub(crate) fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        let config = OnlineConfig {
+            arms,
+            ..self.config
+        }
+        .check()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The dynamic part of the state, for snapshots: budget, reserve, spent, step.
+    pub(crate) fn dynamic(&self) -> [u64; 4] {
+        [
+            self.config.budget.to_f64().to_bits(),
+            self.config.reserve.to_f64().to_bits(),
+            self.spent.to_f64().to_bits(),
+            self.step,
+        ]
+    }
+
+    /// Restores [`dynamic`](Self::dynamic) (checked first; unchanged on error).
+    pub(crate) fn restore_dynamic(&mut self, words: [u64; 4]) -> Result<()> {
+        let [budget, reserve, spent, step] = words;
+        let config = OnlineConfig {
+            budget: F::from_f64(f64::from_bits(budget)),
+            reserve: F::from_f64(f64::from_bits(reserve)),
+            ..self.config
+        }
+        .check()
+        .map_err(|e| Error::new(ErrorKind::Corrupt, e.context()))?;
+        let spent = F::from_f64(f64::from_bits(spent));
+        if !spent.is_finite() {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "cost policy snapshot: spent",
+            ));
+        }
+        self.config = config;
+        self.spent = spent;
+        self.step = step;
+        Ok(())
+    }
 }

@@ -152,4 +152,47 @@ impl<F: Real> CostPolicy<F> for PacingPolicy<F> {
     fn state(&self) -> BudgetState<F> {
         self.ledger.state()
     }
+
+    fn set_budget(&mut self, budget: F) -> Result<()> {
+        self.ledger.set_budget(budget)
+    }
+
+    fn new_period(&mut self, budget: F) -> Result<()> {
+        self.ledger.new_period(budget)
+    }
+
+    fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        self.ledger.set_arm_count(arms)
+    }
+}
+
+impl<F: Real> pilot_core::Snapshot for PacingPolicy<F> {
+    fn snapshot_len(&self) -> usize {
+        super::snapshot::len(1)
+    }
+
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        let extra = [self.price.to_f64().to_bits()];
+        super::snapshot::save(
+            out,
+            *b"PPAC",
+            self.ledger.config.arms,
+            self.ledger.dynamic(),
+            &extra,
+        )
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        let (ledger, [price]) =
+            super::snapshot::open::<1>(bytes, *b"PPAC", self.ledger.config.arms)?;
+        let price = F::from_f64(f64::from_bits(price));
+        if !(price > F::ZERO) || !price.is_finite() {
+            return Err(Error::new(ErrorKind::Corrupt, "pacing snapshot: price"));
+        }
+        let mut next = *self;
+        next.ledger.restore_dynamic(ledger)?;
+        next.price = price;
+        *self = next;
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 
 use pilot_core::{
     ArmId, ArmScore, BudgetState, Cost, CostPolicy, Decision, Error, ErrorKind, Real, Result,
+    Snapshot,
 };
 
 use super::config::OnlineConfig;
@@ -156,5 +157,50 @@ impl<F: Real> CostPolicy<F> for ThresholdPolicy<F> {
 
     fn state(&self) -> BudgetState<F> {
         self.ledger.state()
+    }
+
+    fn set_budget(&mut self, budget: F) -> Result<()> {
+        self.ledger.set_budget(budget)
+    }
+
+    fn new_period(&mut self, budget: F) -> Result<()> {
+        self.ledger.new_period(budget)
+    }
+
+    fn set_arm_count(&mut self, arms: usize) -> Result<()> {
+        self.ledger.set_arm_count(arms)
+    }
+}
+
+impl<F: Real> Snapshot for ThresholdPolicy<F> {
+    fn snapshot_len(&self) -> usize {
+        super::snapshot::len(2)
+    }
+
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        let extra = [
+            self.cached.0.to_f64().to_bits(),
+            self.cached.1.to_f64().to_bits(),
+        ];
+        super::snapshot::save(
+            out,
+            *b"PTHR",
+            self.ledger.config.arms,
+            self.ledger.dynamic(),
+            &extra,
+        )
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        let (ledger, [z, psi]) =
+            super::snapshot::open::<2>(bytes, *b"PTHR", self.ledger.config.arms)?;
+        let mut next = *self;
+        next.ledger.restore_dynamic(ledger)?;
+        next.cached = (
+            F::from_f64(f64::from_bits(z)),
+            F::from_f64(f64::from_bits(psi)),
+        );
+        *self = next;
+        Ok(())
     }
 }
