@@ -11,7 +11,8 @@ use pilot_budget::{
     OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
     ratio_bounds,
 };
-use pilot_core::{CostPolicy, Policy};
+use pilot_core::CostPolicy;
+use pilot_router::RoutingPolicy;
 
 use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
 use crate::hyper::{Family, FamilyParams, Hyper};
@@ -275,7 +276,7 @@ fn policy_factory(
                 let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
                 let p = LinUcbVec::with_priors(params, pdim, &refs)
                     .map_err(core("PILOT with priors"))?;
-                Ok(Box::new(p) as Box<dyn Policy<f32>>)
+                Ok(Box::new(p) as Box<dyn RoutingPolicy>)
             })
         }
         Family::PriorOnly => {
@@ -291,7 +292,7 @@ fn policy_factory(
                 let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
                 let p = LinUcbVec::with_priors(params, pdim, &refs)
                     .map_err(core("prior-only policy"))?;
-                Ok(Box::new(Frozen::new(p)) as Box<dyn Policy<f32>>)
+                Ok(Box::new(Frozen::new(p)) as Box<dyn RoutingPolicy>)
             })
         }
         Family::LinUcb => {
@@ -304,7 +305,7 @@ fn policy_factory(
             Box::new(move |_| {
                 Ok(
                     Box::new(LinUcbVec::new(params, k, dim).map_err(core("LinUCB"))?)
-                        as Box<dyn Policy<f32>>,
+                        as Box<dyn RoutingPolicy>,
                 )
             })
         }
@@ -318,7 +319,7 @@ fn policy_factory(
             Box::new(move |_| {
                 Ok(
                     Box::new(LinTsVec::new(params, k, dim).map_err(core("LinTS"))?)
-                        as Box<dyn Policy<f32>>,
+                        as Box<dyn RoutingPolicy>,
                 )
             })
         }
@@ -332,18 +333,18 @@ fn policy_factory(
             Box::new(move |_| {
                 Ok(
                     Box::new(EpsilonGreedyVec::new(params, k, dim).map_err(core("ε-greedy"))?)
-                        as Box<dyn Policy<f32>>,
+                        as Box<dyn RoutingPolicy>,
                 )
             })
         }
         Family::Random => Box::new(move |_| {
             Ok(
                 Box::new(UniformRandom::new(k, dim).map_err(core("random"))?)
-                    as Box<dyn Policy<f32>>,
+                    as Box<dyn RoutingPolicy>,
             )
         }),
         Family::KnnFullInfo => {
-            Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn Policy<f32>>))
+            Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn RoutingPolicy>))
         }
     })
 }
@@ -582,6 +583,58 @@ impl Experiment {
         self.cost_policies.iter().map(|p| p.name.clone()).collect()
     }
 
+    /// Runs one extra episode of policy `name` (with the first cost policy, at budget fraction
+    /// `budget_frac`, on the standard order of `seed`), drawing with `exploration`, and returns
+    /// the router's event log: the logged traffic off-policy evaluation reads.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] for an unknown policy name or a bad budget; the episode's errors.
+    pub fn log_episode(
+        &self,
+        name: &str,
+        exploration: pilot_router::Exploration,
+        budget_frac: f64,
+        seed: u64,
+    ) -> Result<(crate::Outcome, Vec<pilot_router::Record>)> {
+        let spec = self
+            .policies
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                SimError::invalid(format!(
+                    "no policy '{name}' to log ({})",
+                    self.policy_names().join(", ")
+                ))
+            })?;
+        let cost_spec = self
+            .cost_policies
+            .first()
+            .ok_or_else(|| SimError::invalid("no cost policy to log with"))?;
+        if !budget_frac.is_finite() || budget_frac <= 0.0 {
+            return Err(SimError::invalid(format!(
+                "budget fraction {budget_frac} must be finite and > 0"
+            )));
+        }
+        let grid = self.grid();
+        let budget = budget_frac * grid.reference_cost();
+        let order = crate::deployment_order(&self.problem, Scenario::Standard, seed);
+        let mut policy = (spec.make)(seed)?;
+        let mut cost_policy = (cost_spec.make)(&spec.name, budget, order.len())?;
+        let episode = crate::Episode {
+            problem: &self.problem,
+            contexts: &self.contexts[spec.context],
+            costs: &self.costs,
+            order: &order,
+            budget,
+            seed,
+            log: true,
+            exploration,
+        };
+        let mut outcome = crate::run_episode(&episode, policy.as_mut(), cost_policy.as_mut())?;
+        let events = std::mem::take(&mut outcome.events);
+        Ok((outcome, events))
+    }
+
     /// The grid this experiment runs.
     pub fn grid(&self) -> Grid<'_> {
         Grid {
@@ -748,4 +801,25 @@ pub fn random_projection(problem: &Problem, dim: usize, seed: u64) -> Result<Con
         data.push(1.0);
     }
     ContextTable::from_rows("random-projection", dim, data)
+}
+
+/// Default dimension of the random projection the linear bandits read without a prior
+/// (16 random directions and the constant 1), the same for the run and for `--tune`.
+pub const DEFAULT_CONTEXT_DIM: usize = 17;
+
+/// The contexts LinUCB, LinTS, ε-greedy and random read: the first prior's, so the comparison
+/// isolates the prior, or without one a random projection of dimension `context_dim` (seed 0).
+/// The one rule for both the experiment and the tuner.
+///
+/// # Errors
+/// As [`random_projection`].
+pub fn base_contexts(
+    priors: &[PriorSource],
+    problem: &Problem,
+    context_dim: usize,
+) -> Result<ContextTable> {
+    match priors.first() {
+        Some(p) => Ok(p.contexts.clone()),
+        None => random_projection(problem, context_dim, 0),
+    }
 }

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pilot_bandit::{LinUcb, LinUcbVec};
-use pilot_core::Policy;
 use pilot_embed::HashingEmbedder;
 use pilot_prior::FitParams;
 use pilot_sim::SimError;
@@ -65,7 +64,7 @@ fn a_copy_of_pilot_started_from_its_setup_gets_its_rows() {
                     vectors.iter().map(|v| Some(v.as_slice())).collect();
                 let p = LinUcbVec::with_priors(params, dim, &refs)
                     .map_err(|e| SimError::core("copy", e))?;
-                Ok(Box::new(p) as Box<dyn Policy<f32>>)
+                Ok(Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
             }),
             "pilot",
         )

@@ -8,6 +8,7 @@
 //! | [`budget`] | `pilot-budget` | knapsack solvers, online budget policies |
 //! | [`prior`] | `pilot-prior` | the preference prior learner |
 //! | [`data`] | `pilot-data` | dataset formats and loaders |
+//! | [`router`] | `pilot-router` | the router: route, settle, feedback, live arms, events |
 //! | [`sim`] | `pilot-sim` | the replay simulator |
 
 pub use pilot_bandit as bandit;
@@ -20,4 +21,5 @@ pub use pilot_minilm as minilm;
 #[cfg(feature = "plugins")]
 pub use pilot_plugin_host as plugin_host;
 pub use pilot_prior as prior;
+pub use pilot_router as router;
 pub use pilot_sim as sim;

@@ -12,7 +12,7 @@ use pilot_prior::{Expect, FitParams, Prior};
 use pilot_sim::data::{SplitNames, problem_from_dataset};
 use pilot_sim::experiment::{
     CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, LEARNING_PRIOR, PriorSource,
-    random_projection,
+    base_contexts,
 };
 use pilot_sim::hyper::{Family, FamilyParams};
 use pilot_sim::priors::{fit_judge_prior, fit_prior, prior_source, synthetic_dataset};
@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long)]
     no_prior: bool,
     /// Context dimension of the bandits with `--no-prior`.
-    #[arg(long, default_value_t = 17)]
+    #[arg(long, default_value_t = pilot_sim::experiment::DEFAULT_CONTEXT_DIM)]
     context_dim: usize,
     /// Shared-space dimension of a prior fitted here (the context has one more).
     #[arg(long, default_value_t = 16)]
@@ -167,6 +167,9 @@ pub struct Args {
     /// Also write the `--embedder` vectors here (raw f32 rows), for reuse with `--embeddings`.
     #[arg(long, requires = "embedder")]
     save_embeddings: Option<PathBuf>,
+    /// Logging one episode's decisions for off-policy evaluation.
+    #[command(flatten)]
+    log: super::simulate_log::LogArgs,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -196,10 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(prior) = &arena {
         priors.push(prior_source(ARENA, prior, &loaded.problem)?);
     }
-    let base = match priors.first() {
-        Some(p) => p.contexts.clone(),
-        None => random_projection(&loaded.problem, args.context_dim, 0)?,
-    };
+    let base = base_contexts(&priors, &loaded.problem, args.context_dim)?;
     let linucb = config.params.get(Family::LinUcb.name());
     let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
     if let Some(path) = &args.policy_plugin {
@@ -219,6 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = experiment.run(&|done, total| bar.tick(done, total))?;
     bar.finish();
     print_report(&experiment, &report);
+    super::simulate_log::write_log(&args.log, &experiment)?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &report)?;
         println!(
@@ -325,6 +326,7 @@ fn run_tuning(
         threads: config.threads,
         knn_k: config.knn_k,
         reference_llm: config.reference_llm.clone(),
+        context_dim: args.context_dim,
         ..TuneConfig::default()
     };
     let bar = LazyBar::new(started);

@@ -156,7 +156,7 @@ pub fn add_plugin_policy(
     let name = format!("plugin[{stem}]");
     let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
         PluginPolicy::new(&compiled, &config)
-            .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
+            .map(|p| Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
             .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
     });
     match like {
