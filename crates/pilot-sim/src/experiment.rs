@@ -5,22 +5,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pilot_bandit::{EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom};
 use pilot_budget::owned::Exact;
 use pilot_budget::{
     OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
     ratio_bounds,
 };
 use pilot_core::CostPolicy;
-use pilot_router::RoutingPolicy;
 
 use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
 use crate::hyper::{Family, FamilyParams, Hyper};
+use crate::lineup::make_policy;
 use crate::offline::{offline_optimum, reference_row, unbudgeted_references};
 use crate::summary::{RegretCurve, SummaryRow, aggregate, frontier_auc};
-use crate::{
-    ContextTable, CostModel, Frozen, Neighbours, Problem, ReadOut, Result, Scenario, SimError,
-};
+use crate::{ContextTable, CostModel, Neighbours, Problem, Result, Scenario, SimError};
 
 /// A preference prior in a form the simulator can use: the contexts its map gives every
 /// deployment query, and one prior vector per arm in that context space (`None`: no data).
@@ -247,8 +244,9 @@ fn check_prior(prior: &PriorSource, problem: &Problem) -> Result<()> {
     Ok(())
 }
 
-/// Builds the factory of one candidate; `dim` is the base context dimension and `prior` the
-/// filled vectors and context dimension of its prior.
+/// Builds the factory of one candidate (the line-up's constructor, [`make_policy`]); `dim` is
+/// the base context dimension and `prior` the filled vectors and context dimension of its
+/// prior.
 fn policy_factory(
     candidate: &Candidate,
     k: usize,
@@ -257,96 +255,30 @@ fn policy_factory(
 ) -> Result<PolicyFactory> {
     let h = candidate.hyper;
     h.check(&candidate.name)?;
-    let needs_prior = || {
-        SimError::invalid(format!(
+    let family = candidate.family;
+    let needs_prior = matches!(family, Family::Pilot | Family::PriorOnly);
+    if needs_prior && prior.is_none() {
+        return Err(SimError::invalid(format!(
             "policy '{}' needs a prior but none was given",
             candidate.name
-        ))
+        )));
+    }
+    let (vectors, pdim) = match (needs_prior, prior) {
+        (true, Some((v, pdim))) => (Some(v), pdim),
+        _ => (
+            None,
+            if family == Family::KnnFullInfo {
+                k
+            } else {
+                dim
+            },
+        ),
     };
-    Ok(match candidate.family {
-        Family::Pilot => {
-            let (v, pdim) = prior.ok_or_else(needs_prior)?;
-            let params = LinUcb::params()
-                .alpha(h.alpha)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("PILOT hyperparameters"))?;
-            Box::new(move |_| {
-                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
-                    .map_err(core("PILOT with priors"))?;
-                Ok(Box::new(p) as Box<dyn RoutingPolicy>)
-            })
-        }
-        Family::PriorOnly => {
-            let (v, pdim) = prior.ok_or_else(needs_prior)?;
-            // λ and α do not matter: the policy never updates and scores its prior mean.
-            let params = LinUcb::params()
-                .alpha(0.0)
-                .lambda(1.0)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("prior-only hyperparameters"))?;
-            Box::new(move |_| {
-                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
-                    .map_err(core("prior-only policy"))?;
-                Ok(Box::new(Frozen::new(p)) as Box<dyn RoutingPolicy>)
-            })
-        }
-        Family::LinUcb => {
-            let params = LinUcb::params()
-                .alpha(h.alpha)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("LinUCB hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(LinUcbVec::new(params, k, dim).map_err(core("LinUCB"))?)
-                        as Box<dyn RoutingPolicy>,
-                )
-            })
-        }
-        Family::LinTs => {
-            let params = LinTs::params()
-                .scale(h.ts_scale)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("LinTS hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(LinTsVec::new(params, k, dim).map_err(core("LinTS"))?)
-                        as Box<dyn RoutingPolicy>,
-                )
-            })
-        }
-        Family::EpsilonGreedy => {
-            let params = pilot_bandit::EpsilonGreedy::params()
-                .epsilon(h.epsilon)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("ε-greedy hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(EpsilonGreedyVec::new(params, k, dim).map_err(core("ε-greedy"))?)
-                        as Box<dyn RoutingPolicy>,
-                )
-            })
-        }
-        Family::Random => Box::new(move |_| {
-            Ok(
-                Box::new(UniformRandom::new(k, dim).map_err(core("random"))?)
-                    as Box<dyn RoutingPolicy>,
-            )
-        }),
-        Family::KnnFullInfo => {
-            Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn RoutingPolicy>))
-        }
-    })
+    // Build one now so bad settings fail at assembly, not in a worker.
+    make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))?;
+    Ok(Box::new(move |_| {
+        make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))
+    }))
 }
 
 impl Experiment {

@@ -134,6 +134,11 @@ impl Family {
         Self::KnnFullInfo,
     ];
 
+    /// The family of a name (as [`name`](Self::name) writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     /// Name in reports (the policy name, before any `[prior]` suffix).
     pub fn name(self) -> &'static str {
         match self {

@@ -70,7 +70,7 @@ pub fn write_log(args: &LogArgs, experiment: &Experiment) -> anyhow::Result<()> 
         experiment.log_episode(&policy, exploration, args.log_budget, args.log_seed)?;
     write_events(path, &events)?;
     println!(
-        "logged {} events of '{policy}' ({}, budget {} , seed {}): {} served, quality {:.1}, \
+        "logged {} events of '{policy}' ({}, budget {}, seed {}): {} served, quality {:.1}, \
          cost {:.4} USD → {}",
         events.len(),
         args.log_explore,
