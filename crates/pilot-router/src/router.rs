@@ -185,6 +185,15 @@ struct Pending {
     rewarded: bool,
 }
 
+/// What `settle`, `release` and `feedback` check before they commit.
+#[derive(Clone, Copy)]
+struct PendingFacts {
+    hold: u64,
+    at: u64,
+    settled: bool,
+    rewarded: bool,
+}
+
 /// The state a snapshot saves (besides the policy's and cost policy's own bytes).
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -464,7 +473,7 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
             draw: self.config.exploration,
             hold: self.guard.to_currency(step.hold),
             overridden: step.overridden,
-            arms: arms.clone(),
+            arms,
         };
         if let Some(a) = step.arm {
             let context = self.buf.context.clone();
@@ -474,7 +483,7 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
             let event = Event::Decision(DecisionEvent {
                 request,
                 context: self.buf.context.clone(),
-                arms,
+                arms: decision.arms.clone(),
                 chosen: step.arm.map(|a| arm_index(a.index())),
                 proposed: match step.proposed {
                     Proposal::Route(a) => Some(arm_index(a.index())),
@@ -737,15 +746,29 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         Ok(())
     }
 
-    fn pending_entry(&self, request: u64, what: &'static str) -> Result<Pending> {
-        self.pending.get(&request).cloned().ok_or(Error::new(
-            ErrorKind::UnknownRequest,
-            match what {
-                "Router::settle" => "Router::settle: no pending decision with this request id",
-                "Router::release" => "Router::release: no pending decision with this request id",
-                _ => "Router::feedback: no pending decision with this request id (never routed, expired or released)",
-            },
-        ))
+    /// The small facts of a pending decision (not its context): hold, time, settled, rewarded.
+    fn pending_entry(&self, request: u64, what: &'static str) -> Result<PendingFacts> {
+        self.pending
+            .get(&request)
+            .map(|p| PendingFacts {
+                hold: p.hold,
+                at: p.at,
+                settled: p.settled,
+                rewarded: p.rewarded,
+            })
+            .ok_or(Error::new(
+                ErrorKind::UnknownRequest,
+                match what {
+                    "Router::settle" => "Router::settle: no pending decision with this request id",
+                    "Router::release" => {
+                        "Router::release: no pending decision with this request id"
+                    }
+                    _ => {
+                        "Router::feedback: no pending decision with this request id (never \
+                         routed, expired or released)"
+                    }
+                },
+            ))
     }
 
     fn mean_start(&self) -> Option<Vec<f32>> {
@@ -972,19 +995,19 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 }
             }
             Event::Expire { request, charged } => {
-                let p = self
+                let (arm, hold, deadline) = self
                     .pending
                     .get(request)
-                    .cloned()
+                    .map(|p| (p.arm as usize, p.hold, p.deadline))
                     .ok_or(corrupt("expiry of an unknown request"))?;
                 if *charged {
-                    self.guard.expire(ArmId::new(p.arm as usize), p.hold)?;
-                    if let Some(a) = self.arms.get_mut(p.arm as usize) {
-                        a.spent = a.spent.saturating_add(p.hold);
+                    self.guard.expire(ArmId::new(arm), hold)?;
+                    if let Some(a) = self.arms.get_mut(arm) {
+                        a.spent = a.spent.saturating_add(hold);
                     }
                 }
                 self.pending.remove(request);
-                self.expiry.remove(&(p.deadline, *request));
+                self.expiry.remove(&(deadline, *request));
             }
             Event::ArmAdded { name, price, start } => {
                 let k = self.arms.len();
