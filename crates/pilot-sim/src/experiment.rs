@@ -273,7 +273,7 @@ fn policy_factory(
                 .map_err(core("PILOT hyperparameters"))?;
             Box::new(move |_| {
                 let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
+                let p = LinUcbVec::with_priors(params, &refs, pdim)
                     .map_err(core("PILOT with priors"))?;
                 Ok(Box::new(p) as Box<dyn Policy<f32>>)
             })
@@ -289,7 +289,7 @@ fn policy_factory(
                 .map_err(core("prior-only hyperparameters"))?;
             Box::new(move |_| {
                 let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
+                let p = LinUcbVec::with_priors(params, &refs, pdim)
                     .map_err(core("prior-only policy"))?;
                 Ok(Box::new(Frozen::new(p)) as Box<dyn Policy<f32>>)
             })

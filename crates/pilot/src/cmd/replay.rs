@@ -106,7 +106,7 @@ fn make_policy(args: &Args, log: &BanditLog) -> anyhow::Result<Box<dyn Policy<f3
                 .lambda(args.lambda)
                 .check()
                 .map_err(|e| bad("alpha/--lambda", e))?;
-            Box::new(LinUcbVec::with_priors(c, d, &refs).map_err(|e| bad("prior-vectors", e))?)
+            Box::new(LinUcbVec::with_priors(c, &refs, d).map_err(|e| bad("prior-vectors", e))?)
         }
         "lints" => {
             let c = LinTs::params()
