@@ -45,6 +45,8 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "plugins",
             "--test",
             "plugin_cli",
+            "--test",
+            "plugin_notes_cli",
         ]),
     );
     // The docs followed from outside the workspace: a plugin from the template passes
