@@ -10,8 +10,11 @@ use pilot_budget::{
 use pilot_core::{ErrorKind, MckpInstance, MckpSolver};
 use proptest::prelude::*;
 
+/// One class: its items' weights and profits.
+type Class = (Vec<u64>, Vec<f64>);
+
 /// The documented bound: (state slots per list, record slots).
-fn documented(classes: &[(Vec<u64>, Vec<f64>)]) -> (usize, usize) {
+fn documented(classes: &[Class]) -> (usize, usize) {
     let product = classes
         .iter()
         .fold(1usize, |p, (w, _)| p.saturating_mul(w.len()));
@@ -24,10 +27,7 @@ fn documented(classes: &[(Vec<u64>, Vec<f64>)]) -> (usize, usize) {
 }
 
 /// Solves with the core solver in exactly the documented scratch, and with the DP.
-fn both(
-    capacity: u64,
-    classes: &[(Vec<u64>, Vec<f64>)],
-) -> (Result<f64, ErrorKind>, Result<f64, ErrorKind>) {
+fn both(capacity: u64, classes: &[Class]) -> (Result<f64, ErrorKind>, Result<f64, ErrorKind>) {
     let weights: Vec<u64> = classes.iter().flat_map(|(w, _)| w.clone()).collect();
     let profits: Vec<f64> = classes.iter().flat_map(|(_, p)| p.clone()).collect();
     let ends: Vec<usize> = classes
@@ -70,7 +70,7 @@ fn both(
     (exact, reference)
 }
 
-fn small_classes() -> impl Strategy<Value = (u64, Vec<(Vec<u64>, Vec<f64>)>)> {
+fn small_classes() -> impl Strategy<Value = (u64, Vec<Class>)> {
     let class = (1usize..6).prop_flat_map(|n| {
         (
             prop::collection::vec(0u64..50, n),
@@ -111,7 +111,7 @@ fn the_readme_example_needs_nine_states_and_eighteen_records() {
 #[test]
 fn the_embedded_example_fits_its_constants() {
     // docs/embedded.md: 4 queries, 3 LLMs, costs ≤ 50 → 201 states, 804 records.
-    let classes: Vec<(Vec<u64>, Vec<f64>)> = (0..4)
+    let classes: Vec<Class> = (0..4)
         .map(|q| (vec![0, 25 + q, 50], vec![0.1, 0.6, 0.9]))
         .collect();
     let (states, records) = documented(&classes);

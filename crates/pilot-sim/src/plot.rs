@@ -50,14 +50,14 @@ fn panels<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(String, S
     out
 }
 
+/// A whole SVG or one panel of it.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// One policy's points: (cost %, quality %, ±std %).
+type Series = (String, Vec<(f64, f64, f64)>);
+
 /// Splits the drawing area into one cell per panel, two columns at most.
-fn grid(
-    path: &Path,
-    count: usize,
-) -> Result<(
-    DrawingArea<SVGBackend<'_>, Shift>,
-    Vec<DrawingArea<SVGBackend<'_>, Shift>>,
-)> {
+fn grid(path: &Path, count: usize) -> Result<(Area<'_>, Vec<Area<'_>>)> {
     let count = count.max(1);
     let cols = count.min(2);
     let rows = count.div_ceil(cols);
@@ -126,7 +126,7 @@ pub fn frontier_svg(path: &Path, rows: &[SummaryRow]) -> Result<()> {
     }
     let (root, cells) = grid(path, list.len())?;
     for ((scenario, cost_policy), cell) in list.iter().zip(&cells) {
-        let mut series: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+        let mut series: Vec<Series> = Vec::new();
         for r in rows
             .iter()
             .filter(online)
