@@ -23,7 +23,7 @@ fn policy() -> LinUcbVec<f32> {
         .map(|a| (0..D).map(|j| ((a * 7 + j) % 5) as f32 * 0.1).collect())
         .collect();
     let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-    LinUcbVec::with_priors(params, D, &refs).unwrap()
+    LinUcbVec::with_priors(params, &refs, D).unwrap()
 }
 
 fn main() {

@@ -29,7 +29,7 @@ fn router(budget: f64, exploration: Exploration, ttl: u64) -> TestRouter {
         .map(|a| (0..D).map(|j| ((a + j) % 3) as f32 * 0.2).collect())
         .collect();
     let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-    let policy = LinUcbVec::with_priors(params, D, &refs).unwrap();
+    let policy = LinUcbVec::with_priors(params, &refs, D).unwrap();
     let cost = PacingPolicy::new(
         OnlineConfig::new(K, budget),
         PacingParams::new(1.0).with_target(0.01),

@@ -41,7 +41,7 @@ pub fn make_policy(
             .check()
             .map_err(core(what))?;
         let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-        LinUcbVec::with_priors(params, dim, &refs).map_err(core(what))
+        LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
     };
     Ok(match family {
         Family::Pilot => Box::new(with_priors(h.alpha, h.lambda, "PILOT")?),

@@ -62,7 +62,7 @@ fn a_copy_of_pilot_started_from_its_setup_gets_its_rows() {
             Box::new(move |_| {
                 let refs: Vec<Option<&[f32]>> =
                     vectors.iter().map(|v| Some(v.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, dim, &refs)
+                let p = LinUcbVec::with_priors(params, &refs, dim)
                     .map_err(|e| SimError::core("copy", e))?;
                 Ok(Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
             }),

@@ -303,7 +303,7 @@ fn bandit_step() -> Result<(), Failure> {
     let prior = [0.9f32, 0.1, 0.0, 0.0];
     let mut policy = call(
         "LinUcbFixed::with_priors",
-        LinUcbFixed::<2, 4>::with_priors(config, 4, &[Some(&prior), None]),
+        LinUcbFixed::<2, 4>::with_priors(config, &[Some(&prior), None], 4),
     )?;
     let mut rng = rand_pcg::Pcg32::seed_from_u64(7);
     let x = [1.0f32, 0.0, 0.0, 0.0];
@@ -435,8 +435,8 @@ fn router_step() -> Result<(), Failure> {
         "LinUcbFixed::with_priors",
         LinUcbFixed::<3, 4>::with_priors(
             config,
-            4,
             &[Some(&priors[0]), Some(&priors[1]), Some(&priors[2])],
+            4,
         ),
     )?;
     let params = call("ThresholdParams::new", ThresholdParams::new(1000.0, 1.0))?;

@@ -90,9 +90,11 @@ pub struct Args {
     /// Weight of tied pairs when fitting a prior here.
     #[arg(long, default_value_t = 0.2)]
     tie_weight: f64,
-    /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here).
-    #[arg(long, default_value = "all-MiniLM-L6-v2")]
-    embedder_id: String,
+    /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here), e.g. the
+    /// `hash-v1:d=256` that `pilot embed --model hash` prints [default: all-MiniLM-L6-v2 for a
+    /// 384-value `*.minilm.f32` file, else unnamed:d=<dim>].
+    #[arg(long)]
+    embedder_id: Option<String>,
     /// Judge scores (arena-bench-300.jsonl format): adds PILOT and the prior alone with a
     /// prior fitted on them (`pilot[arena]`, `prior-only[arena]`).
     #[arg(long, requires = "arena_embeddings")]
@@ -267,10 +269,11 @@ fn load_arena(args: &Args, loaded: &Loaded) -> anyhow::Result<Option<Prior>> {
     }
     println!(
         "arena prior: fitted on {} prompts ({} preference pairs, held-out pairwise accuracy \
-         {:.3}) in {:.2} s",
+         {:.3} on {} pairs) in {:.2} s",
         summary.queries,
         summary.train_pairs + summary.valid_pairs,
         summary.valid_accuracy,
+        summary.valid_accuracy_pairs,
         started.elapsed().as_secs_f64()
     );
     Ok(Some(prior))
@@ -385,7 +388,9 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
             let (emb, embedder_id) = match (embeddings, args.embedder) {
                 (Some(path), None) => (
                     pilot_data::Embeddings::load(path, args.dim)?,
-                    args.embedder_id.clone(),
+                    args.embedder_id
+                        .clone()
+                        .unwrap_or_else(|| pilot_data::default_embedder_id(path, args.dim)),
                 ),
                 (None, Some(embedder)) => {
                     let options = EmbedOptions {
@@ -529,10 +534,11 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
         )?;
         println!(
             "prior: fitted on {} learning queries ({} preference pairs, held-out pairwise \
-             accuracy {:.3}) in {:.2} s",
+             accuracy {:.3} on {} pairs) in {:.2} s",
             summary.queries,
             summary.train_pairs + summary.valid_pairs,
             summary.valid_accuracy,
+            summary.valid_accuracy_pairs,
             started.elapsed().as_secs_f64()
         );
         return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
@@ -633,23 +639,14 @@ fn write_outputs(dir: &Path, report: &ExperimentReport) -> anyhow::Result<()> {
         &dir.join("frontier.csv"),
         &report::frontier_csv(&report.auc),
     )?;
-    let Some(first) = report.rows.first() else {
-        return Ok(());
-    };
-    let (scenario, cost) = (first.scenario.clone(), first.cost_policy.clone());
-    plot::frontier_svg(&dir.join("frontier.svg"), &report.rows, &scenario, &cost)?;
+    // One panel per scenario and cost policy run.
+    plot::frontier_svg(&dir.join("frontier.svg"), &report.rows)?;
     let budget = report
         .curves
         .iter()
         .map(|c| c.budget_frac)
         .min_by(|a, b| (a - 0.25).abs().total_cmp(&(b - 0.25).abs()))
         .unwrap_or(0.25);
-    plot::regret_svg(
-        &dir.join("regret.svg"),
-        &report.curves,
-        &scenario,
-        &cost,
-        budget,
-    )?;
+    plot::regret_svg(&dir.join("regret.svg"), &report.curves, budget)?;
     Ok(())
 }
