@@ -23,5 +23,5 @@ pub use mckp::{
 };
 pub use online::{
     MAX_BINS, OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy,
-    ValueOf, ratio_bounds,
+    ValueOf, ZclPolicy, ratio_bounds,
 };

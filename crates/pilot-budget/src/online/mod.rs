@@ -9,4 +9,4 @@ mod threshold;
 pub use config::{OnlineConfig, ValueOf};
 pub use pacing::{PacingParams, PacingPolicy};
 pub use spread::{MAX_BINS, Spread};
-pub use threshold::{ThresholdParams, ThresholdPolicy, ratio_bounds};
+pub use threshold::{ThresholdParams, ThresholdPolicy, ZclPolicy, ratio_bounds};
