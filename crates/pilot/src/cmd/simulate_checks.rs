@@ -7,7 +7,8 @@
 //! `--dataset`: the README's main job, which CI runs), so a broken policy fails CI instead of
 //! printing a worse table; `--check` asks for them on a dataset too, `--no-check` turns them
 //! off. A comparison whose rows the run lacks (no PILOT with `--no-prior`, say) is a failure
-//! under `--check` and a printed note otherwise.
+//! under `--check` and a printed note otherwise. The checks run last, after the report is
+//! printed and its files written, so a failed run still leaves everything to look at.
 
 use anyhow::bail;
 use pilot_sim::experiment::CostPolicyKind;
