@@ -70,10 +70,12 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
         Some(dir) => crate::minilm::cli_tests(runner, &dir),
         None => runner.fail("minilm: no model directory (set PILOT_MODEL_DIR or HOME)"),
     }
-    // The README's main job, on the debug build the tests just made.
+    // The README's main job, on the debug build the tests just made. `--check` makes it fail
+    // unless every budget held and PILOT beat random routing and LinUCB at every budget (the
+    // synthetic run checks by default; the flag also fails a comparison whose rows are missing).
     runner.run(
-        "main job (pilot simulate)",
-        cargo().args(["run", "--quiet", "-p", "pilot", "--", "simulate"]),
+        "main job (pilot simulate --check)",
+        cargo().args(["run", "--quiet", "-p", "pilot", "--", "simulate", "--check"]),
     );
     crate::no_std::run(runner, &[]);
     // Every fuzz target built and run briefly; the long runs are `cargo xtask fuzz`.

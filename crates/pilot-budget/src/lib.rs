@@ -23,5 +23,6 @@ pub use mckp::{
 };
 pub use online::{
     BudgetLedger, COST_SNAPSHOT_VERSION, Fit, Guard, Guarded, MAX_BINS, OnlineConfig, PacingParams,
-    PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf, ratio_bounds, to_units,
+    PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf, ZclPolicy, ratio_bounds,
+    to_units,
 };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pilot_budget::owned::Exact;
 use pilot_budget::{
     OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
-    ratio_bounds,
+    ZclPolicy, ratio_bounds,
 };
 use pilot_core::CostPolicy;
 
@@ -36,25 +36,42 @@ pub struct PriorSource {
 pub enum CostPolicyKind {
     /// Dual-price pacing (pilot-budget's `PacingPolicy`).
     Pacing,
-    /// The Zhou–Chakrabarty–Lukose threshold policy with uniform spreading.
+    /// This project's adaptation of the Zhou–Chakrabarty–Lukose threshold policy
+    /// (`ThresholdPolicy`): uniform spreading over 16 bins with `z` counted against the
+    /// released budget, the ratio bounds scaled by the tuned `threshold_scale`, and the
+    /// cheapest arm when none qualifies.
     Threshold,
+    /// The Zhou–Chakrabarty–Lukose threshold policy as published (`ZclPolicy`): `z` over the
+    /// whole budget, the learning split's ratio bounds unscaled, a query declined when no arm
+    /// qualifies (the budget guard then serves the cheapest arm that fits, counted as an
+    /// override). Nothing to tune.
+    Zcl,
 }
 
 impl CostPolicyKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [Self; 3] = [Self::Pacing, Self::Threshold, Self::Zcl];
+
     /// Name in reports and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Pacing => "pacing",
             Self::Threshold => "threshold",
+            Self::Zcl => "zcl",
         }
     }
 
     /// Parses a name.
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "pacing" => Some(Self::Pacing),
-            "threshold" => Some(Self::Threshold),
-            _ => None,
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The accepted names, for messages (`pacing, threshold or zcl`).
+    pub fn expected() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
         }
     }
 }
@@ -686,6 +703,20 @@ fn cost_policy_spec(
                         .with_value(ValueOf::Score);
                     let p =
                         ThresholdPolicy::new(config, params).map_err(core("threshold policy"))?;
+                    Ok(Box::new(p) as Box<dyn CostPolicy<f64>>)
+                }),
+            })
+        }
+        CostPolicyKind::Zcl => {
+            // The same learning-split bounds, as measured: no scale, no spread, no fallback.
+            let l = problem.learning();
+            let values: Vec<f64> = l.quality.iter().map(|&q| f64::from(q)).collect();
+            let bounds = ratio_bounds(&values, &l.cost).map_err(core("zcl bounds"))?;
+            Ok(CostPolicySpec {
+                name: kind.name().into(),
+                make: Box::new(move |_policy, budget, _horizon| {
+                    let config = OnlineConfig::new(k, budget).with_value(ValueOf::Score);
+                    let p = ZclPolicy::new(config, bounds).map_err(core("zcl policy"))?;
                     Ok(Box::new(p) as Box<dyn CostPolicy<f64>>)
                 }),
             })

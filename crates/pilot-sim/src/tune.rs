@@ -251,6 +251,8 @@ fn cost_variations(kind: CostPolicyKind, h: Hyper, grid: &TuneGrid) -> Vec<Hyper
                 ..h
             })
             .collect(),
+        // The published policy has no settings of its own.
+        CostPolicyKind::Zcl => vec![h],
     }
 }
 
@@ -287,11 +289,15 @@ pub fn tune(
     let problem = problem_from_rows(dataset, embeddings, &fit_rows, &valid_rows)?;
     let mut notes = vec![format!(
         "tuning split of {} learning rows: fit {} / validation {} (per task, seed {}); \
-         validation replayed with {} seeds at budgets {:?}",
+         {} of them left out for a null quality or cost, so fit {} / validation {} are \
+         replayed; validation replayed with {} seeds at budgets {:?}",
         learning_rows.len(),
         fit_rows.len(),
         valid_rows.len(),
         config.split_seed,
+        problem.dropped(),
+        problem.learning().len(),
+        problem.deployment().len(),
         config.seeds,
         config.budgets
     )];

@@ -6,6 +6,7 @@ pub mod plugin;
 pub mod prior;
 pub mod replay;
 pub mod simulate;
+pub mod simulate_checks;
 pub mod simulate_log;
 pub mod simulate_minilm;
 pub mod simulate_plugins;

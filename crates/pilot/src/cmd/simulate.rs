@@ -48,7 +48,7 @@ pub struct Args {
     /// Stream orders: standard, task-shift [default: both on a dataset, standard synthetic].
     #[arg(long = "scenario", value_delimiter = ',')]
     scenarios: Vec<String>,
-    /// Online cost policies: pacing, threshold.
+    /// Online cost policies: pacing, threshold (tuned adaptation), zcl (ZCL as published).
     #[arg(long = "cost-policy", value_delimiter = ',', default_value = "pacing")]
     cost_policies: Vec<String>,
     /// Directory for summary.csv, regret.csv, frontier.csv and the SVG plots.
@@ -172,6 +172,8 @@ pub struct Args {
     /// Logging one episode's decisions for off-policy evaluation.
     #[command(flatten)]
     log: super::simulate_log::LogArgs,
+    #[command(flatten)]
+    evidence: super::simulate_checks::Evidence,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -193,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.params = run_tuning(&args, &loaded, arena.as_ref(), &config)?;
         apply_overrides(&args, &mut config.params);
     }
+    args.evidence.apply(&mut config.params);
     let mut priors = if args.no_prior {
         Vec::new()
     } else {
@@ -234,6 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         grid_cells,
         started.elapsed().as_secs_f64()
     );
+    args.evidence.enforce(synthetic, &report.rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -481,8 +485,9 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
         .cost_policies
         .iter()
         .map(|s| {
-            CostPolicyKind::parse(s)
-                .with_context(|| format!("--cost-policy {s}: expected pacing or threshold"))
+            CostPolicyKind::parse(s).with_context(|| {
+                format!("--cost-policy {s}: expected {}", CostPolicyKind::expected())
+            })
         })
         .collect::<anyhow::Result<_>>()?;
     config.threads = args.threads.max(1);
