@@ -45,6 +45,8 @@ pub fn data_dir() -> Option<PathBuf> {
 /// The problem, the prior's contexts and vectors, cost estimates and learning-split contexts.
 pub struct Setup {
     pub problem: Problem,
+    /// The prior fitted on the learning split (d = 16, seed 0).
+    pub prior: pilot_prior::Prior,
     pub dim: usize,
     /// Deployment contexts under the prior's map, row i = deployment query i.
     pub contexts: Vec<f32>,
@@ -100,6 +102,7 @@ impl Setup {
         let reference_cost = (0..d.len()).map(|i| d.cost[i * k + best]).sum();
         Self {
             problem,
+            prior,
             dim,
             contexts,
             learning,
