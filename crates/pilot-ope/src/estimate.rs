@@ -439,6 +439,19 @@ pub fn evaluate(
             verdict,
         });
     }
+    let model_only: Vec<&str> = config
+        .estimators
+        .iter()
+        .filter(|e| matches!(e, Estimator::Dm | Estimator::SwitchDr))
+        .map(|e| e.name())
+        .collect();
+    if !model_only.is_empty() {
+        report.notes.push(format!(
+            "{}: the interval covers sampling noise only, not the reward model's own bias \
+             (a linear model per LLM); prefer dr's interval",
+            model_only.join(", ")
+        ));
+    }
     if let Some(c) = config.clip {
         report.notes.push(format!(
             "importance weights clipped at {c} (ips, snips, dr)"
@@ -721,7 +734,8 @@ fn replay(
             .sum();
         if lost > 1e-12 {
             return Ok(Verdict::Refused(format!(
-                "no overlap: at decision seq {} the learning target puts {:.1} % of its                  probability on LLMs the log could not have chosen",
+                "no overlap: at decision seq {} the learning target puts {:.1} % of its \
+                 probability on LLMs the log could not have chosen",
                 d.seq,
                 100.0 * lost
             )));
@@ -739,11 +753,13 @@ fn replay(
     }
     let m = rewards.len();
     notes.push(format!(
-        "replay: accepted {m} of {} decisions at scale c = {scale:.4} (smallest logged          propensity {min_prop:.4}){}",
+        "replay: accepted {m} of {} decisions at scale c = {scale:.4} (smallest logged \
+                 propensity {min_prop:.4}){}",
         decisions.len(),
         if capped > 0 {
             format!(
-                "; {capped} acceptance probabilities exceeded 1 and were capped: biased toward                  the logging policy"
+                "; {capped} acceptance probabilities exceeded 1 and were capped: biased toward \
+                 the logging policy"
             )
         } else {
             String::new()

@@ -110,8 +110,18 @@ fn estimates_match_the_truth_on_routerbench() {
         Estimator::SwitchDr,
         Estimator::Replay,
     ];
+    // OPE_BOOTSTRAP=N measures bootstrap intervals (N resamples) instead of the variance ones.
+    let interval = match std::env::var("OPE_BOOTSTRAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(resamples) => pilot_ope::IntervalMethod::Bootstrap { resamples },
+        None => pilot_ope::IntervalMethod::Variance,
+    };
+    println!("intervals: {interval:?}");
     let config = OpeConfig {
         estimators: estimators.to_vec(),
+        interval,
         ..OpeConfig::default()
     };
     let mut tallies = vec![vec![Tally::default(); estimators.len()]; targets.len()];
