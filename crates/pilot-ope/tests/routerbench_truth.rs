@@ -22,6 +22,7 @@ struct Tally {
     covered: usize,
     refused: usize,
     ess: f64,
+    width: f64,
     spend_err: f64,
 }
 
@@ -41,6 +42,7 @@ impl Tally {
                 self.sq += (value - truth.0).powi(2);
                 self.covered += usize::from(*low <= truth.0 && truth.0 <= *high);
                 self.ess += ess;
+                self.width += high - low;
                 self.spend_err += (spend - truth.1) / truth.1.max(1e-12);
             }
             Verdict::Refused(_) => self.refused += 1,
@@ -194,16 +196,16 @@ fn estimates_match_the_truth_on_routerbench() {
     );
     println!();
     println!(
-        "| target | true reward | true spend | estimator | bias | RMSE | coverage | mean ESS | spend rel. bias |"
+        "| target | true reward | true spend | estimator | bias | RMSE | coverage | mean width | mean ESS | spend rel. bias |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut dr_cover = (0usize, 0usize);
     for (t, (name, _)) in targets.iter().enumerate() {
         for (e, est) in estimators.iter().enumerate() {
             let x = &tallies[t][e];
             if x.n == 0 {
                 println!(
-                    "| {name} | {:.4} | {:.3e} | {} | refused ({}×) | | | | |",
+                    "| {name} | {:.4} | {:.3e} | {} | refused ({}×) | | | | | |",
                     truths[t].0 / s,
                     truths[t].1 / s,
                     est.name(),
@@ -213,7 +215,7 @@ fn estimates_match_the_truth_on_routerbench() {
             }
             let n = x.n as f64;
             println!(
-                "| {name} | {:.4} | {:.3e} | {} | {:+.4} | {:.4} | {}/{} | {:.0} | {:+.1} % |",
+                "| {name} | {:.4} | {:.3e} | {} | {:+.4} | {:.4} | {}/{} | {:.3} | {:.0} | {:+.1} % |",
                 truths[t].0 / s,
                 truths[t].1 / s,
                 est.name(),
@@ -221,6 +223,7 @@ fn estimates_match_the_truth_on_routerbench() {
                 (x.sq / n).sqrt(),
                 x.covered,
                 x.n,
+                x.width / n,
                 x.ess / n,
                 100.0 * x.spend_err / n
             );
@@ -231,22 +234,24 @@ fn estimates_match_the_truth_on_routerbench() {
         }
     }
     println!();
-    println!("summary over targets:");
+    println!("summary over targets: | estimator | bias | RMSE | coverage | mean width |");
     for (e, est) in estimators.iter().enumerate() {
-        let (mut n, mut err, mut sq, mut cov) = (0usize, 0.0, 0.0, 0usize);
+        let (mut n, mut err, mut sq, mut cov, mut width) = (0usize, 0.0, 0.0, 0usize, 0.0);
         for row in &tallies {
             n += row[e].n;
             err += row[e].err;
             sq += row[e].sq;
             cov += row[e].covered;
+            width += row[e].width;
         }
         let nf = n.max(1) as f64;
         println!(
-            "| {} | {:+.4} | {:.4} | {:.1} % |",
+            "| {} | {:+.4} | {:.4} | {:.1} % | {:.3} |",
             est.name(),
             err / nf,
             (sq / nf).sqrt(),
-            100.0 * cov as f64 / nf
+            100.0 * cov as f64 / nf,
+            width / nf
         );
     }
     if learning.2 > 0 {

@@ -148,6 +148,10 @@ fn ope_reports_bad_input_cleanly() {
         ]),
         &["--estimator magic"],
     );
+    fails_with(
+        &pilot(&["ope", "--log", path, "--policy", "random", "--warm", "10"]),
+        &["random does not learn"],
+    );
     let torn = dir.join("torn.jsonl");
     let bytes = std::fs::read(&log).unwrap();
     std::fs::write(&torn, &bytes[..bytes.len() - 5]).unwrap();

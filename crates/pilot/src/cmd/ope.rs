@@ -104,6 +104,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut policy = policy;
     if args.warm > 0 {
+        if !learns {
+            bail!(
+                "--warm: {} does not learn, so it has no snapshot to warm",
+                args.policy
+            );
+        }
         if args.warm >= log.decisions.len() {
             bail!(
                 "--warm {}: the log has only {} rewarded decisions (some must be left to evaluate)",
@@ -112,10 +118,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         for d in log.decisions.drain(..args.warm) {
-            if learns {
-                let r = Reward::new(d.reward.unwrap_or(0.0))?;
-                policy.update(ArmId::new(d.chosen), &d.context, r)?;
-            }
+            let r = Reward::new(d.reward.unwrap_or(0.0))?;
+            policy.update(ArmId::new(d.chosen), &d.context, r)?;
         }
     }
     let learner = learns.then(|| policy.clone());
