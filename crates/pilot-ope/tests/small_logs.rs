@@ -359,3 +359,52 @@ fn replay_of_a_learning_target_says_so() {
             .any(|m| m.starts_with("replay: accepted"))
     );
 }
+
+#[test]
+fn partial_overlap_refuses_the_weighted_estimators_only() {
+    let mut records = run(400, Exploration::EpsilonMix { epsilon: 0.3 }, "p", 8);
+    // Every fifth decision drawn deterministically: only its chosen LLM had a chance.
+    let mut count = 0;
+    for r in &mut records {
+        if let pilot_router::Event::Decision(d) = &mut r.event {
+            count += 1;
+            if count % 5 == 0
+                && let Some(c) = d.chosen
+            {
+                for (a, arm) in d.arms.iter_mut().enumerate() {
+                    arm.probability = if a == c as usize { 1.0 } else { 0.0 };
+                }
+                d.propensity = 1.0;
+            }
+        }
+    }
+    let log = join(&records).unwrap();
+    let mut t = target(Exploration::EpsilonMix { epsilon: 1.0 });
+    let report = evaluate(
+        &log,
+        &mut t,
+        None,
+        &OpeConfig::default(),
+        &mut Pcg64::new(1, 1),
+    )
+    .unwrap();
+    assert!(!report.deterministic_log);
+    assert!(report.unsupported > 0.05, "{}", report.unsupported);
+    for row in &report.rows {
+        let refused = matches!(&row.verdict, Verdict::Refused(why) if why.contains("no overlap"));
+        let expect = matches!(
+            row.estimator,
+            Estimator::Ips | Estimator::Snips | Estimator::Dr | Estimator::Replay
+        );
+        assert_eq!(refused, expect, "{row:?}");
+    }
+}
+
+#[test]
+fn a_log_that_starts_after_a_snapshot_is_read() {
+    let records = run(100, Exploration::EpsilonMix { epsilon: 0.3 }, "p", 9);
+    let tail = &records[40..];
+    let log = read_log(&to_bytes(tail)).unwrap();
+    assert_eq!(log, join(tail).unwrap());
+    assert!(!log.decisions.is_empty());
+}

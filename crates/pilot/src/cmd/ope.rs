@@ -71,6 +71,11 @@ pub struct Args {
     /// Bootstrap intervals with this many resamples instead of the estimators' variances.
     #[arg(long)]
     bootstrap: Option<usize>,
+    /// Replay's acceptance scale c in (0, 1] (accept with probability π·c/μ) [default: the
+    /// smallest logged propensity, unbiased]; larger accepts more, biased toward the logging
+    /// policy where π·c/μ > 1.
+    #[arg(long)]
+    replay_scale: Option<f64>,
     /// Seed of the bootstrap and of replay's acceptance draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -188,6 +193,7 @@ fn config(args: &Args) -> anyhow::Result<OpeConfig> {
         },
         clip: args.clip,
         switch_tau: args.switch_tau,
+        replay_scale: args.replay_scale,
         ..OpeConfig::default()
     })
 }
