@@ -9,6 +9,7 @@
 //! | [`prior`] | `pilot-prior` | the preference prior learner |
 //! | [`data`] | `pilot-data` | dataset formats and loaders |
 //! | [`router`] | `pilot-router` | the router: route, settle, feedback, live arms, events |
+//! | [`ope`] | `pilot-ope` | off-policy evaluation on the router's decision log |
 //! | [`sim`] | `pilot-sim` | the replay simulator |
 
 pub use pilot_bandit as bandit;
@@ -20,6 +21,7 @@ pub use pilot_embed as embed;
 pub use pilot_minilm as minilm;
 #[cfg(feature = "plugins")]
 pub use pilot_plugin_host as plugin_host;
+pub use pilot_ope as ope;
 pub use pilot_prior as prior;
 pub use pilot_router as router;
 pub use pilot_sim as sim;

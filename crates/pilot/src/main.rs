@@ -33,6 +33,8 @@ enum Command {
     Plugin(cmd::plugin::Command),
     /// Embed the queries of a JSON-lines file into raw little-endian f32 rows.
     Embed(cmd::embed::Args),
+    /// Off-policy evaluation: how a target policy would have done on a router decision log.
+    Ope(cmd::ope::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Mckp(c) => cmd::mckp::run(c),
         Command::Plugin(c) => cmd::plugin::run(c),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Ope(args) => cmd::ope::run(args),
     };
     match result {
         Ok(code) => code,

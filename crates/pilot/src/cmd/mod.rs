@@ -2,6 +2,7 @@
 
 pub mod embed;
 pub mod mckp;
+pub mod ope;
 pub mod plugin;
 pub mod prior;
 pub mod replay;
