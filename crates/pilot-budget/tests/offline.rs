@@ -36,8 +36,8 @@ fn fractional_profits() -> impl Strategy<Value = OwnedInstance> {
         .prop_map(|(classes, capacity)| OwnedInstance::from_classes(capacity, &classes))
 }
 
+// Case count from PROPTEST_CASES (256 by default; `cargo xtask ci` asks for more).
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn exact_matches_brute_force_and_bounds_hold(inst in small_instance()) {
@@ -155,8 +155,11 @@ fn tiny_core_scratch_is_reported_not_a_panic() {
         OwnedInstance::generate(InstanceKind::StronglyCorrelated, 40, 10, 1000, &mut rng).unwrap();
     let view = inst.view().unwrap();
     let mut choice = vec![0; 40];
-    let err = Exact::with_limit(2).solve(&view, &mut choice).unwrap_err();
+    let err = Exact::with_memory_budget(1000)
+        .solve(&view, &mut choice)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BufferTooSmall);
+    assert!(err.to_string().contains("memory budget"), "{err}");
     let fine = Exact::new().solve(&view, &mut choice).unwrap();
     let mut dp_choice = vec![0; 40];
     assert_eq!(
