@@ -26,6 +26,14 @@ fn status_kb(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time of this thread in seconds (`/proc/thread-self/schedstat`, Linux), which other
+/// processes on the machine do not inflate the way they do wall time.
+fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
 /// Resets the peak resident set to the current one (Linux ≥ 4.0).
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -36,6 +44,8 @@ fn main() {
     let mut runs = 3usize;
     let mut sizes: Vec<(usize, usize)> = Vec::new();
     let mut kinds: Vec<InstanceKind> = Vec::new();
+    let mut ratios: Vec<f64> = Vec::new();
+    let mut range = RANGE;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -54,6 +64,8 @@ fn main() {
                         .expect("a kind name"),
                 );
             }
+            "--ratio" => ratios.push(it.next().and_then(|r| r.parse().ok()).expect("--ratio R")),
+            "--range" => range = it.next().and_then(|r| r.parse().ok()).expect("--range R"),
             other => panic!("mckp_suite: unknown argument {other}"),
         }
     }
@@ -63,32 +75,42 @@ fn main() {
     if kinds.is_empty() {
         kinds = InstanceKind::ALL.to_vec();
     }
+    if ratios.is_empty() {
+        ratios = RATIOS.to_vec();
+    }
     println!(
-        "| kind | m × n | ratio | capacity | time ms (min–max of {runs}) | scratch MB | peak RSS MB | \
-         classes added | peak states | states kept | records (peak) | optimum | LP bound |"
+        "| kind | m × n | ratio | capacity | time ms (min–max of {runs}) | CPU ms (min–max) | scratch MB | peak RSS MB | \
+         classes added | items tried | passes | peak states | states kept | records (peak) | optimum | LP bound |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &(m, n) in &sizes {
         for &kind in &kinds {
-            for (r, &ratio) in RATIOS.iter().enumerate() {
+            for &ratio in &ratios {
+                let r = (ratio * 4.0) as usize;
                 let seed = (m * 131 + n) as u128 * 1000 + kind as u128 * 10 + r as u128;
                 let mut rng = Pcg64Mcg::new(0x20_5eed ^ seed);
                 let mut inst =
-                    OwnedInstance::generate(kind, m, n, RANGE, &mut rng).expect("generate");
+                    OwnedInstance::generate(kind, m, n, range, &mut rng).expect("generate");
                 inst.set_capacity_ratio(ratio).expect("ratio");
                 let view = inst.view().expect("view");
                 let mut choice = vec![0; m];
                 let bound = Lp::new().relax(&view, &mut choice).expect("lp").bound;
                 let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+                let (mut cpu_lo, mut cpu_hi) = (f64::INFINITY, 0.0f64);
                 let mut value = f64::NAN;
                 let mut peak_rss = None;
                 let mut last = None;
                 for _ in 0..runs {
                     let mut solver = Exact::new();
                     let base = reset_peak().then(|| status_kb("VmRSS:")).flatten();
+                    let cpu0 = cpu_seconds();
                     let t = Instant::now();
                     let solution = solver.solve(&view, &mut choice);
                     let secs = t.elapsed().as_secs_f64();
+                    if let (Some(a), Some(b)) = (cpu0, cpu_seconds()) {
+                        cpu_lo = cpu_lo.min(b - a);
+                        cpu_hi = cpu_hi.max(b - a);
+                    }
                     let peak = status_kb("VmHWM:");
                     if let (Some(b), Some(p)) = (base, peak) {
                         let mb = p.saturating_sub(b) as f64 / 1024.0;
@@ -110,14 +132,18 @@ fn main() {
                     continue;
                 };
                 println!(
-                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
                     kind.name(),
                     inst.capacity,
                     lo * 1e3,
                     hi * 1e3,
+                    cpu_lo * 1e3,
+                    cpu_hi * 1e3,
                     scratch as f64 / (1 << 20) as f64,
                     peak_rss.map_or("n/a".to_string(), |x| format!("{x:.1}")),
                     stats.classes_added,
+                    stats.items_tried,
+                    stats.passes,
                     stats.peak_states,
                     stats.states_kept,
                     stats.peak_records,

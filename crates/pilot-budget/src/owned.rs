@@ -295,7 +295,7 @@ impl MckpSolver for Exact {
         if self.current.is_empty() {
             // Start small (within the budget) and grow on demand; the buffers are kept for
             // later calls.
-            let mut states = FIRST_STATES;
+            let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
             while states > 1 && self.budget.is_some_and(|b| CoreScratch::bytes(states, 4 * states) > b) {
                 states /= 2;
             }

@@ -57,6 +57,8 @@ pub struct CoreStats {
     pub collections: usize,
     /// Passes of the search (each aiming at a lower value until one finds it).
     pub passes: usize,
+    /// Items merged into the states, summed over the classes added.
+    pub items_tried: u64,
 }
 
 /// The exact multiple-choice knapsack solver (expanding core with bounds).
@@ -137,7 +139,8 @@ impl MckpSolver for CoreSolver<'_> {
             } else {
                 bound - d
             };
-            let last = target <= best_value + relaxation.margin();
+            // Aiming at `best + margin` or below is the plain exact search.
+            let last = target - tol <= best_value + relaxation.margin();
             let floor = if last { f64::NEG_INFINITY } else { target - tol };
             let found = expand(
                 scratch,
@@ -157,7 +160,9 @@ impl MckpSolver for CoreSolver<'_> {
                 write_chain(scratch, &self.core.records, m, chain, choice);
             }
             best_value = found.value;
-            if last || best_value >= target - tol {
+            // The pass proved that nothing reaches `target`: optimal once the incumbent is
+            // within the margin of it (in particular when the pass found `target` or more).
+            if last || target - tol <= best_value + relaxation.margin() {
                 break;
             }
             d = if d == 0.0 { 1.0 } else { 2.0 * d };
@@ -399,6 +404,7 @@ fn expand(
         classes[class].base = slot.start + base_at;
         classes[class].pick = slot.start + pick_at;
         let members = &mut members[..tried];
+        stats.items_tried += tried as u64;
         let current = &lists.current[..len];
         for item in members.iter_mut() {
             item.head = 0;
@@ -407,23 +413,55 @@ fn expand(
         let mut out = 0usize;
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
-        loop {
-            // k-way merge of the shifted lists by (weight ascending, profit descending).
-            let mut pick: Option<usize> = None;
-            let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
-            for (k, item) in members.iter().enumerate() {
-                if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
-                    (pw, pp) = (item.head_weight, item.head_profit);
-                    pick = Some(k);
+        // k-way merge of the shifted lists by (weight ascending, profit descending): through a
+        // binary heap of the items when there are many, a scan when few (or too many for the
+        // heap, which lives on the stack).
+        let mut heap = [0u16; HEAP];
+        let use_heap = members.len() > SCAN && members.len() <= HEAP;
+        let mut heap_len = 0usize;
+        if use_heap {
+            for k in 0..members.len() {
+                if members[k].head_weight != u64::MAX {
+                    heap[heap_len] = k as u16;
+                    heap_len += 1;
                 }
             }
-            let Some(k) = pick else {
-                break;
+            for i in (0..heap_len / 2).rev() {
+                sift_down(&mut heap[..heap_len], i, members);
+            }
+        }
+        loop {
+            let k = if use_heap {
+                if heap_len == 0 {
+                    break;
+                }
+                usize::from(heap[0])
+            } else {
+                let mut pick: Option<usize> = None;
+                let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
+                for (k, item) in members.iter().enumerate() {
+                    if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp)
+                    {
+                        (pw, pp) = (item.head_weight, item.head_profit);
+                        pick = Some(k);
+                    }
+                }
+                match pick {
+                    Some(k) => k,
+                    None => break,
+                }
             };
-            let (weight, profit) = (pw, pp);
+            let (weight, profit) = (members[k].head_weight, members[k].head_profit);
             let parent = current[members[k].head as usize];
             members[k].head += 1;
             load_head(&mut members[k], &b, current);
+            if use_heap {
+                if members[k].head_weight == u64::MAX {
+                    heap_len -= 1;
+                    heap[0] = heap[heap_len];
+                }
+                sift_down(&mut heap[..heap_len], 0, members);
+            }
             if profit <= last_profit {
                 continue;
             }
@@ -470,7 +508,7 @@ fn expand(
             if records == record_cap {
                 records = collect(lists, out, &mut best, records, stats);
                 // Collecting again soon would cost more than it frees: ask for more room.
-                if records == record_cap || records > record_cap - record_cap / 4 {
+                if records == record_cap || records > record_cap / 2 {
                     return Err(too_small("CoreSolver scratch: records", record_cap));
                 }
             }
@@ -559,6 +597,40 @@ fn collect(
     }
     stats.collections += 1;
     kept as usize
+}
+
+/// Items merged by a linear scan up to this many; a heap above.
+const SCAN: usize = 6;
+/// Largest heap of items (on the stack); classes with more items to try fall back to the scan.
+const HEAP: usize = 256;
+
+/// `a` comes before `b` in the merge: lighter, or as heavy and more profitable.
+#[inline]
+fn before(a: &ItemSlot, b: &ItemSlot) -> bool {
+    a.head_weight < b.head_weight || (a.head_weight == b.head_weight && a.head_profit > b.head_profit)
+}
+
+/// Restores the heap order below position `i` of `heap` (indices into `members`).
+#[inline]
+fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
+    let len = heap.len();
+    loop {
+        let left = 2 * i + 1;
+        if left >= len {
+            return;
+        }
+        let mut child = left;
+        let right = left + 1;
+        if right < len && before(&members[usize::from(heap[right])], &members[usize::from(heap[left])]) {
+            child = right;
+        }
+        if before(&members[usize::from(heap[child])], &members[usize::from(heap[i])]) {
+            heap.swap(i, child);
+            i = child;
+        } else {
+            return;
+        }
+    }
 }
 
 /// Caches the state at `item.head` moved from base `b` to `item` (or marks the list done).
