@@ -6,7 +6,7 @@
 //!
 //! `cargo bench -p pilot-budget --features testkit --bench mckp_suite -- [--runs N]
 //! [--size MxN]... [--kind NAME]...` (also `cargo xtask mckp-suite`).
-#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::time::Instant;
 
@@ -40,7 +40,10 @@ fn reset_peak() -> bool {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut runs = 3usize;
     let mut sizes: Vec<(usize, usize)> = Vec::new();
     let mut kinds: Vec<InstanceKind> = Vec::new();
@@ -119,7 +122,11 @@ fn main() {
                     match solution {
                         Ok(s) => value = s.value,
                         Err(e) => {
-                            println!("| {} | {m} × {n} | {ratio} | {} | FAILED: {e} |", kind.name(), inst.capacity);
+                            println!(
+                                "| {} | {m} × {n} | {ratio} | {} | FAILED: {e} |",
+                                kind.name(),
+                                inst.capacity
+                            );
                             break;
                         }
                     }

@@ -18,8 +18,9 @@ pub mod owned;
 pub mod testkit;
 
 pub use mckp::{
-    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, Fractional, GreedySolver, Increment,
-    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at, generate_into,
+    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, Fractional, GreedySolver,
+    Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
+    generate_into,
 };
 pub use online::{
     MAX_BINS, OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy,

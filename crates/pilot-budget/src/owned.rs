@@ -6,8 +6,9 @@ use alloc::vec::Vec;
 use pilot_core::{Detail, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
 
 use crate::mckp::{
-    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Increment, InstanceKind,
-    ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at, generate_into,
+    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Increment,
+    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
+    generate_into,
 };
 
 /// An instance that owns its arrays.
@@ -296,7 +297,11 @@ impl MckpSolver for Exact {
             // Start small (within the budget) and grow on demand; the buffers are kept for
             // later calls.
             let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
-            while states > 1 && self.budget.is_some_and(|b| CoreScratch::bytes(states, 4 * states) > b) {
+            while states > 1
+                && self
+                    .budget
+                    .is_some_and(|b| CoreScratch::bytes(states, 4 * states) > b)
+            {
                 states /= 2;
             }
             self.resize(states, 4 * states)?;
@@ -307,7 +312,10 @@ impl MckpSolver for Exact {
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
             match result {
-                Err(e) if e.kind() == ErrorKind::BufferTooSmall && e.context().starts_with("CoreSolver scratch") => {
+                Err(e)
+                    if e.kind() == ErrorKind::BufferTooSmall
+                        && e.context().starts_with("CoreSolver scratch") =>
+                {
                     let (states, records) = (self.current.len(), self.records.len());
                     if e.context().contains("state") {
                         self.resize(states.saturating_mul(GROWTH), records)?;

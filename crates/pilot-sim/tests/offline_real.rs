@@ -55,7 +55,10 @@ fn offline_optimum_on_every_routerbench_query() {
             exact.stats().peak_states,
             exact.memory_bytes() as f64 / f64::from(1 << 20),
         );
-        assert!(c <= budget * (1.0 + 1e-12), "budget {frac}: cost {c} > {budget}");
+        assert!(
+            c <= budget * (1.0 + 1e-12),
+            "budget {frac}: cost {c} > {budget}"
+        );
         assert!(q >= last, "more budget, less quality: {q} < {last}");
         last = q;
     }

@@ -100,18 +100,38 @@ fn bad_files_exit_2_with_the_reason() {
 
 fn generate(kind: &str, size: (usize, usize), range: u64) -> PathBuf {
     let out = command()
-        .args(["mckp", "generate", "--kind", kind, "--ratio", "0.5", "--seed", "7"])
-        .args(["--classes", &size.0.to_string(), "--items", &size.1.to_string()])
+        .args([
+            "mckp", "generate", "--kind", kind, "--ratio", "0.5", "--seed", "7",
+        ])
+        .args([
+            "--classes",
+            &size.0.to_string(),
+            "--items",
+            &size.1.to_string(),
+        ])
         .args(["--range", &range.to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    write(&format!("{kind}-{}x{}.json", size.0, size.1), &String::from_utf8(out.stdout).unwrap())
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write(
+        &format!("{kind}-{}x{}.json", size.0, size.1),
+        &String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 #[test]
 fn generated_instances_are_solved_exactly_within_a_memory_budget() {
-    for kind in ["uncorrelated", "weak", "strong", "inverse-strong", "subset-sum"] {
+    for kind in [
+        "uncorrelated",
+        "weak",
+        "strong",
+        "inverse-strong",
+        "subset-sum",
+    ] {
         let path = generate(kind, (60, 10), 1000);
         let exact = json(
             &command()

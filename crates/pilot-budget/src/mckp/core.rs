@@ -141,7 +141,11 @@ impl MckpSolver for CoreSolver<'_> {
             };
             // Aiming at `best + margin` or below is the plain exact search.
             let last = target - tol <= best_value + relaxation.margin();
-            let floor = if last { f64::NEG_INFINITY } else { target - tol };
+            let floor = if last {
+                f64::NEG_INFINITY
+            } else {
+                target - tol
+            };
             let found = expand(
                 scratch,
                 &mut self.core,
@@ -157,7 +161,7 @@ impl MckpSolver for CoreSolver<'_> {
             )?;
             self.stats.passes += 1;
             if let Some(chain) = found.chain {
-                write_chain(scratch, &self.core.records, m, chain, choice);
+                write_chain(scratch, self.core.records, m, chain, choice);
             }
             best_value = found.value;
             // The pass proved that nothing reaches `target`: optimal once the incumbent is
@@ -262,7 +266,11 @@ struct Side {
 }
 
 impl Side {
-    fn build(incs: &[Increment], classes: &[ClassSlot], mut next: impl FnMut() -> Option<usize>) -> Self {
+    fn build(
+        incs: &[Increment],
+        classes: &[ClassSlot],
+        mut next: impl FnMut() -> Option<usize>,
+    ) -> Self {
         let mut side = Side {
             weight: [0; BOUND_STEPS + 1],
             profit: [0.0; BOUND_STEPS + 1],
@@ -288,10 +296,14 @@ impl Side {
         side
     }
 
-    /// Most profit the outside classes can gain with `r` more units of capacity.
+    /// Most profit the outside classes can gain with `r` more units of capacity; `k` is a
+    /// cursor into the table (start at `len`), moved as `r` decreases from call to call.
     #[inline]
-    fn gain(&self, r: u64) -> f64 {
-        let k = self.weight[..=self.len].partition_point(|&w| w <= r) - 1;
+    fn gain(&self, r: u64, k: &mut usize) -> f64 {
+        while self.weight[*k] > r {
+            *k -= 1;
+        }
+        let k = *k;
         if k == self.len && self.exhausted {
             self.profit[k]
         } else {
@@ -300,10 +312,14 @@ impl Side {
     }
 
     /// Least profit the outside classes lose giving up `x > 0` units of weight (`None`: they
-    /// cannot give up that much).
+    /// cannot give up that much); `k` is a cursor into the table (start at 0), moved as `x`
+    /// increases from call to call.
     #[inline]
-    fn loss(&self, x: u64) -> Option<f64> {
-        let k = self.weight[..=self.len].partition_point(|&w| w < x) - 1;
+    fn loss(&self, x: u64, k: &mut usize) -> Option<f64> {
+        while *k < self.len && self.weight[*k + 1] < x {
+            *k += 1;
+        }
+        let k = *k;
         if k == self.len && self.exhausted {
             None
         } else {
@@ -313,6 +329,9 @@ impl Side {
 }
 
 /// Runs the core expansion; returns the improved incumbent (or the one it was given).
+// The two scratches, the instance's figures, the incumbent, the pass's floor and the stats: a
+// struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn expand(
     scratch: &mut Scratch<'_>,
     lists: &mut CoreScratch<'_>,
@@ -411,6 +430,7 @@ fn expand(
             load_head(item, &b, current);
         }
         let mut out = 0usize;
+        let (mut up_at, mut down_at) = (up.len, 0usize);
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
         // k-way merge of the shifted lists by (weight ascending, profit descending): through a
@@ -420,8 +440,8 @@ fn expand(
         let use_heap = members.len() > SCAN && members.len() <= HEAP;
         let mut heap_len = 0usize;
         if use_heap {
-            for k in 0..members.len() {
-                if members[k].head_weight != u64::MAX {
+            for (k, item) in members.iter().enumerate() {
+                if item.head_weight != u64::MAX {
                     heap[heap_len] = k as u16;
                     heap_len += 1;
                 }
@@ -440,8 +460,7 @@ fn expand(
                 let mut pick: Option<usize> = None;
                 let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
                 for (k, item) in members.iter().enumerate() {
-                    if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp)
-                    {
+                    if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
                         (pw, pp) = (item.head_weight, item.head_profit);
                         pick = Some(k);
                     }
@@ -471,21 +490,28 @@ fn expand(
             } else {
                 (slot.start + k) as u32
             };
+            if weight <= capacity && profit > best.value {
+                best = Incumbent {
+                    value: profit,
+                    chain: Some((parent.record, pending, class as u32)),
+                };
+            }
+            // The Lagrangian bound is looser than the LP one but cheaper: try it first.
+            let lagrange = lagrangian(weight, profit);
+            let least = threshold(&best);
+            if lagrange < least {
+                continue;
+            }
+            // States come by increasing weight, so the cursors only move one way.
             let reach = if weight <= capacity {
-                if profit > best.value {
-                    best = Incumbent {
-                        value: profit,
-                        chain: Some((parent.record, pending, class as u32)),
-                    };
-                }
-                profit + up.gain(capacity - weight)
+                profit + up.gain(capacity - weight, &mut up_at)
             } else {
-                match down.loss(weight - capacity) {
+                match down.loss(weight - capacity, &mut down_at) {
                     Some(lost) => profit - lost,
                     None => continue,
                 }
             };
-            if reach < threshold(&best) {
+            if reach < least {
                 continue;
             }
             if out == state_cap {
@@ -498,7 +524,7 @@ fn expand(
                 pending,
             };
             out += 1;
-            next_max = next_max.max(lagrangian(weight, profit));
+            next_max = next_max.max(lagrange);
         }
         // Give every state that moved this class off its base a record.
         for i in 0..out {
@@ -607,7 +633,8 @@ const HEAP: usize = 256;
 /// `a` comes before `b` in the merge: lighter, or as heavy and more profitable.
 #[inline]
 fn before(a: &ItemSlot, b: &ItemSlot) -> bool {
-    a.head_weight < b.head_weight || (a.head_weight == b.head_weight && a.head_profit > b.head_profit)
+    a.head_weight < b.head_weight
+        || (a.head_weight == b.head_weight && a.head_profit > b.head_profit)
 }
 
 /// Restores the heap order below position `i` of `heap` (indices into `members`).
@@ -621,10 +648,18 @@ fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
         }
         let mut child = left;
         let right = left + 1;
-        if right < len && before(&members[usize::from(heap[right])], &members[usize::from(heap[left])]) {
+        if right < len
+            && before(
+                &members[usize::from(heap[right])],
+                &members[usize::from(heap[left])],
+            )
+        {
             child = right;
         }
-        if before(&members[usize::from(heap[child])], &members[usize::from(heap[i])]) {
+        if before(
+            &members[usize::from(heap[child])],
+            &members[usize::from(heap[i])],
+        ) {
             heap.swap(i, child);
             i = child;
         } else {

@@ -187,10 +187,13 @@ pub fn capacity_at(ratio: f64, weights: &[u64], class_ends: &[usize]) -> Result<
     }
     let (mut lo, mut hi, mut start) = (0u64, 0u64, 0usize);
     for &end in class_ends {
-        let class = weights.get(start..end).filter(|c| !c.is_empty()).ok_or(Error::new(
-            ErrorKind::InvalidParameter,
-            "capacity_at: empty class or class ends out of order",
-        ))?;
+        let class = weights
+            .get(start..end)
+            .filter(|c| !c.is_empty())
+            .ok_or(Error::new(
+                ErrorKind::InvalidParameter,
+                "capacity_at: empty class or class ends out of order",
+            ))?;
         let overflow = || Error::new(ErrorKind::OutOfRange, "capacity_at: weights overflow u64");
         lo = lo
             .checked_add(class.iter().copied().min().unwrap_or(0))

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pilot_budget::json::{parse_instance, render_solution};
 use pilot_budget::InstanceKind;
+use pilot_budget::json::{parse_instance, render_solution};
 use pilot_budget::owned::{Exact, Greedy, Lp, OwnedInstance};
 use pilot_core::MckpSolver;
 use rand_pcg::Pcg64Mcg;
