@@ -136,9 +136,11 @@ pub struct CoreScratch<'s> {
 }
 
 impl<'s> CoreScratch<'s> {
-    /// State slots per list that solve the benchmark suite up to 1 000 × 50 (6 MB per list).
+    /// A starting size, 6 MB per list: enough for the uncorrelated, strongly correlated and
+    /// most weakly correlated instances of the suite up to 1 000 × 50 (the crate README lists
+    /// the peak states each instance kept; subset-sum-like ones need more).
     pub const SUGGESTED_STATES: usize = 1 << 18;
-    /// Record slots that solve the benchmark suite up to 1 000 × 50 (32 MB).
+    /// Record slots to go with [`SUGGESTED_STATES`](Self::SUGGESTED_STATES) (32 MB).
     pub const SUGGESTED_RECORDS: usize = 1 << 21;
 
     /// Bytes taken by `states` slots per list (two lists) and `records` record slots.
