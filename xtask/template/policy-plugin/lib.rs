@@ -115,12 +115,12 @@ impl Snapshot for MeanPolicy {
     fn save(&self, out: &mut [u8]) -> Result<usize> {
         let total = self.snapshot_len();
         if out.len() < total {
-            return Err(
-                Error::new(ErrorKind::BufferTooSmall, "save").with_detail(Detail::Mismatch {
+            return Err(Error::new(ErrorKind::BufferTooSmall, "save").with_detail(
+                Detail::Mismatch {
                     expected: total,
                     found: out.len(),
-                }),
-            );
+                },
+            ));
         }
         let mut payload = Vec::with_capacity(self.payload_len());
         payload.extend_from_slice(&(self.plays.len() as u32).to_le_bytes());
@@ -203,8 +203,11 @@ impl PolicyPlugin for MeanPolicy {
             ErrorKind::InvalidParameter,
             "config: k (the number of arms, ≥ 1) is required",
         ))?;
-        if !(bonus >= 0.0) {
-            return Err(Error::new(ErrorKind::InvalidParameter, "config: bonus must be ≥ 0"));
+        if bonus < 0.0 {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "config: bonus must be ≥ 0",
+            ));
         }
         Ok(Self {
             dim,
