@@ -880,7 +880,7 @@ pub fn run_worlds(
                     _ => row.settle_steps = Some(settle_sum / row.reached as f64),
                 }
             }
-            if offline_ok && (offline_delta / s).abs() > 1e-9 && si > 0 {
+            if offline_ok && (offline_delta / s).abs() >= 0.5 && si > 0 {
                 row.captured = Some(row.delta_after / (offline_delta / s));
             }
             rows.push(row);
