@@ -29,6 +29,7 @@ pub mod stream;
 pub mod summary;
 pub mod synthetic;
 pub mod tune;
+pub mod world;
 
 pub use context::{ContextMap, ContextTable};
 pub use cost_model::{CostModel, UPPER_SAFETY};

@@ -19,9 +19,9 @@ pub use pilot_data as data;
 pub use pilot_embed as embed;
 #[cfg(feature = "minilm")]
 pub use pilot_minilm as minilm;
+pub use pilot_ope as ope;
 #[cfg(feature = "plugins")]
 pub use pilot_plugin_host as plugin_host;
-pub use pilot_ope as ope;
 pub use pilot_prior as prior;
 pub use pilot_router as router;
 pub use pilot_sim as sim;
