@@ -84,14 +84,19 @@ impl PluginEmbedder {
                 ),
             });
         }
+        let chars = raw_id.chars().count();
         let id_problem = if raw_id.is_empty() {
             Some("its id is empty".to_string())
-        } else if !is_clean(&raw_id, MAX_ID_CHARS) {
+        } else if chars > MAX_ID_CHARS {
             Some(format!(
-                "its id ({} bytes) is longer than {MAX_ID_CHARS} characters or holds control \
-                 or formatting characters; it is shown escaped and cut",
-                raw_id.len()
+                "its id has {chars} characters, more than {MAX_ID_CHARS}; it is shown cut"
             ))
+        } else if !is_clean(&raw_id, MAX_ID_CHARS) {
+            Some(
+                "its id holds control or formatting characters (newline, ESC, …); it is shown \
+                 escaped"
+                    .to_string(),
+            )
         } else {
             None
         };

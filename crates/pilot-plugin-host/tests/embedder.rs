@@ -266,7 +266,7 @@ fn plugin_strings_are_escaped_and_capped() {
         e.id()
             .ends_with(&format!("[{} more bytes]", (4 << 20) - 256))
     );
-    assert!(e.id_problem().unwrap().contains("4194304 bytes"));
+    assert!(e.id_problem().unwrap().contains("4194304 characters"));
     let e = PluginEmbedder::new(&plugin, "id=empty").unwrap();
     assert_eq!(e.id_problem(), Some("its id is empty"));
 

@@ -18,6 +18,30 @@ pub const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin 
                               this `pilot` was built without; rebuild with --features plugins \
                               (`cargo build --release -p pilot --features plugins`)";
 
+/// The `--policy-plugin` policy in a run: its name in the report, and (with the `plugins`
+/// feature) the detailed errors of its instances, so a failure can be reported with its cause.
+pub struct PluginRun {
+    /// Its name in the report, `plugin[<file stem>]`.
+    pub name: String,
+    #[cfg(feature = "plugins")]
+    log: super::plugin_trace::Log,
+}
+
+impl PluginRun {
+    /// The plugin's detailed error behind `message` (an episode error quoting the short one).
+    pub fn cause(&self, message: &str) -> Option<String> {
+        #[cfg(feature = "plugins")]
+        {
+            super::plugin_trace::cause_of(&self.log, message, &mut 0)
+        }
+        #[cfg(not(feature = "plugins"))]
+        {
+            let _ = message;
+            None
+        }
+    }
+}
+
 /// How the `--policy-plugin` policy starts.
 #[derive(Clone, Debug)]
 pub enum PluginStart {
@@ -64,13 +88,14 @@ pub fn add_plugin_policy(
     _: &Path,
     _: Option<&str>,
     _: PluginStart,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PluginRun> {
     anyhow::bail!(NO_PLUGINS)
 }
 
 /// Adds the `--policy-plugin` policy as `plugin[<file stem>]`. One instance is created here
 /// first, so a bad configuration or a shape that does not match the contexts is one clear
-/// error up front.
+/// error up front. Its instances record their detailed errors in the returned [`PluginRun`];
+/// run the experiment with it isolated so a failure mid-run stops only the plugin.
 ///
 /// # Errors
 /// The file does not load, the plugin rejects its configuration, its dimension or pool does
@@ -82,7 +107,7 @@ pub fn add_plugin_policy(
     path: &Path,
     config: Option<&str>,
     start: PluginStart,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PluginRun> {
     use anyhow::{Context, bail};
     use pilot_core::Policy;
     use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
@@ -154,16 +179,23 @@ pub fn add_plugin_policy(
         .file_stem()
         .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
     let name = format!("plugin[{stem}]");
+    let log = super::plugin_trace::Log::default();
+    let shared = std::sync::Arc::clone(&log);
     let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
         PluginPolicy::new(&compiled, &config)
-            .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
+            .map(|p| {
+                Box::new(super::plugin_trace::Traced::new(
+                    p,
+                    std::sync::Arc::clone(&shared),
+                )) as Box<dyn Policy<f32>>
+            })
             .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
     });
     match like {
         Some(pilot) => experiment.add_policy_like(&name, make, &pilot)?,
         None => experiment.add_policy(&name, make)?,
     }
-    Ok(())
+    Ok(PluginRun { name, log })
 }
 
 #[cfg(not(feature = "plugins"))]
@@ -171,17 +203,59 @@ pub fn add_plugin_policy(
 ///
 /// # Errors
 /// Always.
-pub fn plugin_embedder(_: &Path, _: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+pub fn plugin_embedder(
+    _: &Path,
+    _: &str,
+    _: usize,
+) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
     anyhow::bail!(NO_PLUGINS)
 }
 
-/// The `--embedder-plugin` embedder.
+/// The `--embedder-plugin` embedder, for a table of `rows` queries.
 ///
 /// # Errors
-/// The file does not load or the plugin rejects the configuration.
+/// The file does not load, the plugin rejects the configuration, or `rows` vectors of its
+/// dimension would exceed the host's output limit (`Limits::output_table_bytes`).
 #[cfg(feature = "plugins")]
-pub fn plugin_embedder(path: &Path, config: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
-    Ok(Box::new(load_embedder(path, config)?))
+pub fn plugin_embedder(
+    path: &Path,
+    config: &str,
+    rows: usize,
+) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+    use anyhow::Context;
+
+    let embedder = load_embedder(path, config)?;
+    embedder
+        .reserve_rows(rows)
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
+    Ok(Box::new(embedder))
+}
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn check_spread(_: &Path, _: &Embeddings) -> anyhow::Result<()> {
+    anyhow::bail!(NO_PLUGINS)
+}
+
+/// Refuses degenerate `--embedder-plugin` vectors (a row all zero or subnormal, every row the
+/// same) before anything is fitted on them, naming the plugin.
+///
+/// # Errors
+/// The table is degenerate.
+#[cfg(feature = "plugins")]
+pub fn check_spread(path: &Path, embeddings: &Embeddings) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    pilot_plugin_host::validate::embedding_spread(embeddings.as_slice(), embeddings.dim())
+        .with_context(|| {
+            format!(
+                "--embedder-plugin {}: its vectors cannot carry information",
+                path.display()
+            )
+        })
 }
 
 #[cfg(feature = "plugins")]
@@ -232,6 +306,11 @@ pub fn embed_dataset(
     let started = std::time::Instant::now();
     let mut embedder = load_embedder(path, config)?;
     let (id, dim) = (embedder.id().to_owned(), embedder.dim());
+    // What the plugin declared must not decide how much the host allocates: check the table
+    // against the host's limit before reserving it.
+    embedder
+        .reserve_rows(dataset.rows.len())
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
     let mut vectors = Vec::with_capacity(dataset.rows.len() * dim);
     for (row, query) in dataset.rows.iter().enumerate() {
         let v = embedder.embed_vec(&query.query).with_context(|| {
@@ -252,7 +331,9 @@ pub fn embed_dataset(
         started.elapsed().as_secs_f64()
     );
     let name = format!("{} [{id}]", dataset.source.display());
-    Ok((Embeddings::from_vec(vectors, dim, name)?, id))
+    let embeddings = Embeddings::from_vec(vectors, dim, name)?;
+    check_spread(path, &embeddings)?;
+    Ok((embeddings, id))
 }
 
 #[cfg(test)]
