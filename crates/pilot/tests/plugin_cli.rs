@@ -641,3 +641,25 @@ fn a_policy_plugin_failing_mid_run_keeps_the_other_results() {
         eprintln!("{mode}: {:?}", started.elapsed());
     }
 }
+
+#[cfg(feature = "plugins")]
+#[test]
+fn an_embedder_trap_after_many_good_calls_keeps_its_reason() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    let out = simulate(&[
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+        "--embedder-config",
+        "trap_after=700",
+    ]);
+    let (_, err) = printable(&out);
+    assert!(!out.status.success());
+    for needle in [
+        "embedding synthetic query 700",
+        "plugin trapped in `model.embed`: wasm `unreachable` instruction executed (a Rust plugin panicked",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in {err}");
+    }
+}

@@ -18,7 +18,8 @@
 //! output), `id=evil|empty|long` (an id with a fake "every check passed" line and ANSI escapes,
 //! an empty one, or 4 MiB of text), `create=evil|long` (`create` fails with such a message),
 //! `out=zero|subnormal|same` (every vector all zero, all subnormal, or the same for every text:
-//! degenerate embeddings that are each valid on their own).
+//! degenerate embeddings that are each valid on their own), `trap_after=<n>` (the instance
+//! panics on its n-th `embed`, 0-based: a trap after many good calls).
 
 use std::hint::black_box;
 
@@ -34,6 +35,8 @@ pub struct Misbehaving {
     dim: usize,
     id: String,
     out: Out,
+    calls: u64,
+    trap_after: u64,
 }
 
 /// What every embedding is, when configured to be degenerate.
@@ -92,9 +95,13 @@ impl EmbedderPlugin for Misbehaving {
         let mut id = String::from("misbehaving-v1");
         let mut out = Out::Normal;
         let mut fail = None;
+        let mut trap_after = u64::MAX;
         parse_config(config, |key, value| {
             match (key, value) {
                 ("d", _) => dim = parse_usize("misbehaving config: d", value)?,
+                ("trap_after", _) => {
+                    trap_after = parse_usize("misbehaving config: trap_after", value)? as u64;
+                }
                 ("id", "evil") => id = String::from(EVIL),
                 ("id", "empty") => id = String::new(),
                 ("id", "long") => id = long_text(),
@@ -116,10 +123,20 @@ impl EmbedderPlugin for Misbehaving {
                 "misbehaving config: d < 2",
             ));
         }
-        Ok(Self { dim, id, out })
+        Ok(Self {
+            dim,
+            id,
+            out,
+            calls: 0,
+            trap_after,
+        })
     }
 
     fn embed_vec(&mut self, text: &str) -> Result<Vec<f32>> {
+        self.calls += 1;
+        if self.calls > self.trap_after {
+            panic!("asked to trap after {} calls", self.trap_after);
+        }
         let mut out = vec![0.0; self.dim];
         match self.out {
             Out::Normal => self.embed(text, &mut out)?,

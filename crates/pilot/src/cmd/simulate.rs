@@ -443,15 +443,29 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
         (None, None) => {
             let synthetic_config = SyntheticConfig::default();
             let rows = synthetic_config.learning + synthetic_config.deployment;
-            let mut embedder: Box<dyn pilot_core::Embedder> = match &args.embedder_plugin {
-                Some(path) => simulate_plugins::plugin_embedder(path, &args.embedder_config, rows)?,
-                None => Box::new(
-                    pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
-                        .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
-                ),
-            };
+            let (mut embedder, last_error): (Box<dyn pilot_core::Embedder>, _) =
+                match &args.embedder_plugin {
+                    Some(path) => {
+                        let (e, last) =
+                            simulate_plugins::plugin_embedder(path, &args.embedder_config, rows)?;
+                        (e, Some(last))
+                    }
+                    None => (
+                        Box::new(
+                            pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
+                                .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
+                        ),
+                        None,
+                    ),
+                };
             let embedder_id = embedder.id().to_owned();
-            let synthetic = generate(&synthetic_config, &mut *embedder)?;
+            let synthetic = generate(&synthetic_config, &mut *embedder).map_err(|e| {
+                // The plugin's detailed error (the trap's reason, the bad value's position).
+                match last_error.as_ref().and_then(|last| last()) {
+                    Some(cause) => anyhow::anyhow!("{e}: {cause}"),
+                    None => anyhow::Error::from(e),
+                }
+            })?;
             let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
             if let Some(path) = &args.embedder_plugin {
                 simulate_plugins::check_spread(path, &embeddings)?;

@@ -198,6 +198,10 @@ pub fn add_plugin_policy(
     Ok(PluginRun { name, log })
 }
 
+/// The detailed error behind an `--embedder-plugin` failure, read after the embedder (boxed as
+/// a plain `Embedder`, which returns only the short core error) failed.
+pub type LastError = Box<dyn Fn() -> Option<String>>;
+
 #[cfg(not(feature = "plugins"))]
 /// Without the `plugins` feature: the rebuild message.
 ///
@@ -207,11 +211,12 @@ pub fn plugin_embedder(
     _: &Path,
     _: &str,
     _: usize,
-) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+) -> anyhow::Result<(Box<dyn pilot_core::Embedder>, LastError)> {
     anyhow::bail!(NO_PLUGINS)
 }
 
-/// The `--embedder-plugin` embedder, for a table of `rows` queries.
+/// The `--embedder-plugin` embedder, for a table of `rows` queries, and how to read its last
+/// detailed error.
 ///
 /// # Errors
 /// The file does not load, the plugin rejects the configuration, or `rows` vectors of its
@@ -221,14 +226,45 @@ pub fn plugin_embedder(
     path: &Path,
     config: &str,
     rows: usize,
-) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+) -> anyhow::Result<(Box<dyn pilot_core::Embedder>, LastError)> {
     use anyhow::Context;
 
     let embedder = load_embedder(path, config)?;
     embedder
         .reserve_rows(rows)
         .with_context(|| format!("--embedder-plugin {}", path.display()))?;
-    Ok(Box::new(embedder))
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let read = std::sync::Arc::clone(&slot);
+    let last: LastError = Box::new(move || read.lock().ok().and_then(|s| s.clone()));
+    Ok((Box::new(Recording { embedder, slot }), last))
+}
+
+/// A plugin embedder that keeps its last detailed error in a shared slot.
+#[cfg(feature = "plugins")]
+struct Recording {
+    embedder: pilot_plugin_host::PluginEmbedder,
+    slot: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+#[cfg(feature = "plugins")]
+impl pilot_core::Embedder for Recording {
+    fn id(&self) -> &str {
+        pilot_core::Embedder::id(&self.embedder)
+    }
+
+    fn dim(&self) -> usize {
+        pilot_core::Embedder::dim(&self.embedder)
+    }
+
+    fn embed(&mut self, text: &str, out: &mut [f32]) -> pilot_core::Result<()> {
+        let result = pilot_core::Embedder::embed(&mut self.embedder, text, out);
+        if result.is_err()
+            && let (Some(e), Ok(mut slot)) = (self.embedder.last_error(), self.slot.lock())
+        {
+            *slot = Some(e.to_string());
+        }
+        result
+    }
 }
 
 #[cfg(not(feature = "plugins"))]
