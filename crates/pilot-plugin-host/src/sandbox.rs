@@ -138,8 +138,18 @@ pub(crate) fn describe(err: &wasmtime::Error) -> String {
     };
     let mut out = reason;
     if let Some(trace) = err.downcast_ref::<WasmBacktrace>() {
-        let frames: Vec<String> = trace
+        // The panic machinery's own frames say nothing about where the plugin failed.
+        let machinery = |name: &str| {
+            ["panic", "rust_begin_unwind", "backtrace", "abort"]
+                .iter()
+                .any(|m| name.contains(m))
+        };
+        let useful: Vec<_> = trace
             .frames()
+            .iter()
+            .filter(|f| !f.func_name().is_some_and(machinery))
+            .collect();
+        let frames: Vec<String> = useful
             .iter()
             .take(TRAP_FRAMES)
             .map(|f| match f.func_name() {
@@ -148,7 +158,7 @@ pub(crate) fn describe(err: &wasmtime::Error) -> String {
             })
             .collect();
         if !frames.is_empty() {
-            let more = trace.frames().len().saturating_sub(TRAP_FRAMES);
+            let more = useful.len().saturating_sub(TRAP_FRAMES);
             out.push_str(" at ");
             out.push_str(&frames.join(" ← "));
             if more > 0 {

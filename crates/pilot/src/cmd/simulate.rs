@@ -460,10 +460,14 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
                 };
             let embedder_id = embedder.id().to_owned();
             let synthetic = generate(&synthetic_config, &mut *embedder).map_err(|e| {
-                // The plugin's detailed error (the trap's reason, the bad value's position).
-                match last_error.as_ref().and_then(|last| last()) {
-                    Some(cause) => anyhow::anyhow!("{e}: {cause}"),
-                    None => anyhow::Error::from(e),
+                // The plugin's detailed error (the trap's reason, the bad value's position)
+                // in place of the short one the `Embedder` trait carries.
+                match (last_error.as_ref().and_then(|last| last()), &e) {
+                    (Some(cause), pilot_sim::SimError::Core { what, .. }) => {
+                        anyhow::anyhow!("{what}: {cause}")
+                    }
+                    (Some(cause), _) => anyhow::anyhow!("{e}: {cause}"),
+                    (None, _) => anyhow::Error::from(e),
                 }
             })?;
             let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
