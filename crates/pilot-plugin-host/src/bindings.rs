@@ -42,10 +42,11 @@ macro_rules! impl_failure {
                     K::WrongFormat => E::WrongFormat,
                     K::Other => E::PluginOutput,
                 };
+                // The message is the plugin's: escaped and capped before anyone prints it.
                 crate::PluginError::Reported {
                     call,
                     kind,
-                    message: self.message,
+                    message: crate::text::sanitize(&self.message, crate::text::MAX_MESSAGE_CHARS),
                 }
             }
         }

@@ -6,6 +6,7 @@ use wasmtime::component::ResourceAny;
 use crate::bindings::embedder::EmbedderPlugin;
 use crate::engine::Pre;
 use crate::sandbox::Sandbox;
+use crate::text::{MAX_ID_CHARS, is_clean, sanitize};
 use crate::{CompiledPlugin, PluginError, PluginKind, validate};
 
 struct Live {
@@ -24,6 +25,7 @@ pub struct PluginEmbedder {
     config: String,
     live: Option<Live>,
     id: String,
+    id_problem: Option<String>,
     dim: usize,
     last_error: Option<PluginError>,
     restarts: u64,
@@ -44,9 +46,15 @@ impl PluginEmbedder {
     /// Instantiates `plugin` and creates its model from `config` (plugin-defined; "" = defaults).
     ///
     /// # Errors
-    /// [`PluginError::Abi`] when `plugin` is a policy plugin, [`PluginError::Reported`] when the
-    /// plugin rejects the configuration, [`PluginError::Output`] for a zero or huge dimension,
-    /// and any sandbox error (fuel, deadline, memory, trap) raised while starting it.
+    /// [`PluginError::Abi`] when `plugin` is a policy plugin or an export has the wrong type,
+    /// [`PluginError::Reported`] when the plugin rejects the configuration,
+    /// [`PluginError::Output`] for a zero dimension or one above
+    /// [`validate::MAX_EMBED_DIM`], [`PluginError::HostLimit`] for one above the host's
+    /// [`Limits::max_embed_dim`](crate::Limits::max_embed_dim), and any sandbox error (fuel,
+    /// deadline, memory, trap) raised while starting it.
+    ///
+    /// The plugin's id is kept escaped and capped ([`crate::text::sanitize`]);
+    /// [`id_problem`](Self::id_problem) says whether that changed it or it is empty.
     pub fn new(plugin: &CompiledPlugin, config: &str) -> Result<Self, PluginError> {
         if plugin.kind() != PluginKind::Embedder {
             return Err(PluginError::Abi(format!(
@@ -62,14 +70,42 @@ impl PluginEmbedder {
             model,
         } = &mut live;
         let guest = bindings.pilot_plugin_embedder().model();
-        let id = sandbox.call("model.id", |s| guest.call_id(s, *model))?;
+        let raw_id = sandbox.call("model.id", |s| guest.call_id(s, *model))?;
         let dim = sandbox.call("model.dim", |s| guest.call_dim(s, *model))? as usize;
         validate::embedder_dim(dim)?;
+        let max = plugin.limits().max_embed_dim;
+        if dim > max {
+            return Err(PluginError::HostLimit {
+                plugin: plugin.name().to_string(),
+                message: format!(
+                    "declares embedding dimension {dim}, above the host's limit of {max} \
+                     (`Limits::max_embed_dim`; the ABI's ceiling is {})",
+                    validate::MAX_EMBED_DIM
+                ),
+            });
+        }
+        let chars = raw_id.chars().count();
+        let id_problem = if raw_id.is_empty() {
+            Some("its id is empty".to_string())
+        } else if chars > MAX_ID_CHARS {
+            Some(format!(
+                "its id has {chars} characters, more than {MAX_ID_CHARS}; it is shown cut"
+            ))
+        } else if !is_clean(&raw_id, MAX_ID_CHARS) {
+            Some(
+                "its id holds control or formatting characters (newline, ESC, …); it is shown \
+                 escaped"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
         Ok(Self {
             plugin: plugin.clone(),
             config: config.to_string(),
             live: Some(live),
-            id,
+            id: sanitize(&raw_id, MAX_ID_CHARS),
+            id_problem,
             dim,
             last_error: None,
             restarts: 0,
@@ -89,6 +125,37 @@ impl PluginEmbedder {
             self.note_failure(e);
         }
         result.map_err(|e| self.remember(e))
+    }
+
+    /// What is wrong with the id the plugin gave, if anything: empty, too long, or holding
+    /// control characters (then [`Embedder::id`] returns it escaped and cut).
+    pub fn id_problem(&self) -> Option<&str> {
+        self.id_problem.as_deref()
+    }
+
+    /// Checks, before a table of `rows` embeddings is made, that rows × dimension × 4 bytes
+    /// stays within [`Limits::output_table_bytes`](crate::Limits::output_table_bytes): what a
+    /// plugin declares must not decide how much memory the host takes.
+    ///
+    /// # Errors
+    /// [`PluginError::HostLimit`] naming the plugin, the rows, the dimension and the limit.
+    pub fn reserve_rows(&self, rows: usize) -> Result<(), PluginError> {
+        let limit = self.plugin.limits().output_table_bytes;
+        let row_bytes = self.dim.saturating_mul(4).max(1);
+        let bytes = rows.saturating_mul(row_bytes);
+        if bytes > limit {
+            return Err(PluginError::HostLimit {
+                plugin: self.plugin.name().to_string(),
+                message: format!(
+                    "{rows} rows of embedding dimension {} ({bytes} bytes) would exceed the \
+                     host's limit of {limit} bytes for a plugin's outputs \
+                     (`Limits::output_table_bytes`); at this dimension at most {} rows fit",
+                    self.dim,
+                    limit / row_bytes
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The last detailed error (the trait methods return only its kind).
@@ -149,7 +216,9 @@ fn instantiate(plugin: &CompiledPlugin, config: &str) -> Result<Live, PluginErro
         )));
     };
     let mut sandbox = Sandbox::new(&plugin.engine, plugin.limits());
-    let bindings = sandbox.call("instantiate", |s| pre.instantiate(s))?;
+    let bindings = sandbox.instantiate(plugin.name(), pre.instance_pre(), |s, instance| {
+        EmbedderPlugin::new(s, instance)
+    })?;
     let guest = bindings.pilot_plugin_embedder().model();
     let model = sandbox
         .call("model.create", |s| guest.call_create(s, config))?

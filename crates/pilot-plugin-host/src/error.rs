@@ -60,6 +60,23 @@ pub enum PluginError {
         /// The size it asked to grow to.
         requested: usize,
     },
+    /// The plugin tried to grow a linear memory past the memory's own maximum, which for a
+    /// wasm32 memory without a declared one is its 4 GiB address space: a stop below the
+    /// configured cap.
+    #[error(
+        "plugin reached its memory's maximum of {maximum} bytes in `{call}` (asked for {requested} \
+         bytes): {why}"
+    )]
+    MemoryCeiling {
+        /// The plugin function.
+        call: &'static str,
+        /// The memory's maximum.
+        maximum: usize,
+        /// The size it asked to grow to.
+        requested: usize,
+        /// Which ceiling that is.
+        why: String,
+    },
     /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access, …).
     #[error("plugin trapped in `{call}`: {message}")]
     Trap {
@@ -91,6 +108,27 @@ pub enum PluginError {
     /// The host rejected the input before calling the plugin.
     #[error("{0}")]
     Input(CoreError),
+    /// A policy plugin failed for good: its checkpoints kept failing, or its journal of updates
+    /// since the last good checkpoint reached its cap. Every later call returns this error.
+    #[error("policy plugin {plugin} failed for good: {why}; last checkpoint error: {cause}")]
+    CheckpointFailed {
+        /// The plugin's name (its file name, say).
+        plugin: String,
+        /// Which limit was reached.
+        why: String,
+        /// The last checkpoint's error.
+        cause: Box<PluginError>,
+    },
+    /// What a plugin declared or returned would make the host itself hold more than its limits
+    /// allow (an embedder dimension above `max_embed_dim`, a table above
+    /// `output_table_bytes`). Refused before anything is allocated.
+    #[error("plugin {plugin}: {message}")]
+    HostLimit {
+        /// The plugin's name (its file name, say).
+        plugin: String,
+        /// What was asked for and the limit.
+        message: String,
+    },
     /// The plugin is unusable: a trap poisoned it and re-instantiating failed too.
     #[error("plugin is unusable after a failed restart: {0}")]
     Poisoned(String),
@@ -108,7 +146,9 @@ impl PluginError {
             Self::Abi(_) => ErrorKind::PluginAbi,
             Self::OutOfFuel { .. } => ErrorKind::PluginOutOfFuel,
             Self::Timeout { .. } => ErrorKind::PluginTimeout,
-            Self::MemoryLimit { .. } => ErrorKind::PluginMemoryLimit,
+            Self::MemoryLimit { .. } | Self::MemoryCeiling { .. } => ErrorKind::PluginMemoryLimit,
+            Self::CheckpointFailed { cause, .. } => cause.kind(),
+            Self::HostLimit { .. } => ErrorKind::CapacityExceeded,
             Self::Trap { .. } | Self::Poisoned(_) | Self::Engine(_) => ErrorKind::PluginTrap,
             Self::Output { .. } => ErrorKind::PluginOutput,
             Self::Reported { kind, .. } => *kind,
@@ -124,6 +164,7 @@ impl PluginError {
             Self::OutOfFuel { .. }
                 | Self::Timeout { .. }
                 | Self::MemoryLimit { .. }
+                | Self::MemoryCeiling { .. }
                 | Self::Trap { .. }
         )
     }
@@ -139,6 +180,12 @@ impl PluginError {
                 limit, requested, ..
             } => CoreError::new(self.kind(), context).with_detail(Detail::Mismatch {
                 expected: *limit,
+                found: *requested,
+            }),
+            Self::MemoryCeiling {
+                maximum, requested, ..
+            } => CoreError::new(self.kind(), context).with_detail(Detail::Mismatch {
+                expected: *maximum,
                 found: *requested,
             }),
             _ => CoreError::new(self.kind(), context),

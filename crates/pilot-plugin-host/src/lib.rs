@@ -35,6 +35,7 @@ mod policy;
 mod sandbox;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod validate;
 
 #[cfg(feature = "runtime")]

@@ -28,6 +28,25 @@ pub struct Limits {
     /// A policy plugin's learned state is checkpointed (snapshotted by the host) every this many
     /// updates, so a trap costs at most this many replayed updates. Default 64.
     pub checkpoint_every: usize,
+    /// A policy plugin fails for good (a [`PluginError::CheckpointFailed`]) after this many
+    /// checkpoints in a row failed (the snapshot trapped, ran out of fuel or time, or returned
+    /// an error). Default 3.
+    pub checkpoint_failures: usize,
+    /// Most updates the host journals between two checkpoints (it replays them after a trap);
+    /// reaching it without a successful checkpoint fails the policy. At least
+    /// `checkpoint_every`. Default 1024.
+    pub journal_len: usize,
+    /// Most bytes of contexts the journal holds; reaching it forces a checkpoint, and fails the
+    /// policy when that checkpoint fails. Default 64 MiB.
+    pub journal_bytes: usize,
+    /// Largest output dimension an embedder plugin may declare (at most
+    /// [`validate::MAX_EMBED_DIM`](crate::validate::MAX_EMBED_DIM)). Default 8192.
+    pub max_embed_dim: usize,
+    /// Most host memory a plugin's outputs may make the host hold as one table: rows ×
+    /// dimension × 4 bytes of embeddings, checked by
+    /// [`PluginEmbedder::reserve_rows`](crate::PluginEmbedder::reserve_rows) before a table
+    /// is embedded. Default 1 GiB.
+    pub output_table_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +59,11 @@ impl Default for Limits {
             table_elements: 100_000,
             output_bound: 1.0e6,
             checkpoint_every: 64,
+            checkpoint_failures: 3,
+            journal_len: 1024,
+            journal_bytes: 64 << 20,
+            max_embed_dim: 8192,
+            output_table_bytes: 1 << 30,
         }
     }
 }
@@ -76,6 +100,28 @@ impl Limits {
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every");
         }
+        if self.checkpoint_failures == 0 {
+            return bad("checkpoint_failures");
+        }
+        if self.journal_bytes == 0 {
+            return bad("journal_bytes");
+        }
+        if self.output_table_bytes == 0 {
+            return bad("output_table_bytes");
+        }
+        if self.journal_len < self.checkpoint_every {
+            return Err(PluginError::Engine(format!(
+                "limits: `journal_len` ({}) must be at least `checkpoint_every` ({})",
+                self.journal_len, self.checkpoint_every
+            )));
+        }
+        if self.max_embed_dim == 0 || self.max_embed_dim > crate::validate::MAX_EMBED_DIM {
+            return Err(PluginError::Engine(format!(
+                "limits: `max_embed_dim` must be in 1..={}, found {}",
+                crate::validate::MAX_EMBED_DIM,
+                self.max_embed_dim
+            )));
+        }
         Ok(())
     }
 
@@ -87,11 +133,20 @@ impl Limits {
     }
 }
 
+/// A memory growth the limiter refused.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Denied {
+    /// The size the memory asked to grow to.
+    pub(crate) requested: usize,
+    /// The memory's own maximum (for wasm32 without a declared one, its 4 GiB address space).
+    pub(crate) maximum: Option<usize>,
+}
+
 /// What a plugin store holds: the limiter (StoreLimits plus a note of the last denied growth).
 pub(crate) struct StoreState {
     limits: StoreLimits,
-    /// The size a memory asked to grow to when the cap refused it.
-    pub(crate) memory_denied: Option<usize>,
+    /// The last growth the limiter refused.
+    pub(crate) memory_denied: Option<Denied>,
 }
 
 impl StoreState {
@@ -121,7 +176,10 @@ impl ResourceLimiter for StoreState {
     ) -> wasmtime::Result<bool> {
         let verdict = self.limits.memory_growing(current, desired, maximum);
         if !matches!(verdict, Ok(true)) {
-            self.memory_denied = Some(desired);
+            self.memory_denied = Some(Denied {
+                requested: desired,
+                maximum,
+            });
         }
         verdict
     }

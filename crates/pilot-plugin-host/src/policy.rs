@@ -33,6 +33,13 @@ struct Inner {
     checkpoint: Option<Vec<u8>>,
     /// Updates applied since `checkpoint`.
     journal: Vec<Observation>,
+    /// Bytes the journal holds (contexts plus per-entry overhead).
+    journal_bytes: usize,
+    /// Checkpoints that failed since the last one that worked.
+    checkpoint_failures: usize,
+    /// Set when the policy failed for good ([`PluginError::CheckpointFailed`]); every call
+    /// returns it.
+    failed: Option<PluginError>,
     /// A snapshot of the current state, valid until the next update or restore.
     snapshot_cache: Option<Vec<u8>>,
     last_error: Option<PluginError>,
@@ -49,6 +56,13 @@ struct Inner {
 /// When a call trips a limit or traps, the instance is discarded, a fresh one is created from the
 /// same configuration, the checkpoint is restored and the journal replayed — the policy is
 /// exactly as it was before the failed call, and the failed call returns its error.
+///
+/// Checkpoint failures are bounded: after [`Limits::checkpoint_failures`](crate::Limits) failed
+/// checkpoints in a row, or when the journal reaches
+/// [`Limits::journal_len`](crate::Limits) updates or [`Limits::journal_bytes`](crate::Limits)
+/// bytes without one, the policy fails for good with [`PluginError::CheckpointFailed`] (the
+/// update that tripped it was applied, but the instance is dropped), and every later call
+/// returns that error.
 pub struct PluginPolicy {
     plugin: CompiledPlugin,
     config: String,
@@ -94,6 +108,9 @@ impl PluginPolicy {
                 live: Some(live),
                 checkpoint: None,
                 journal: Vec::new(),
+                journal_bytes: 0,
+                checkpoint_failures: 0,
+                failed: None,
                 snapshot_cache: None,
                 last_error: None,
                 restarts: 0,
@@ -195,7 +212,7 @@ impl PluginPolicy {
         check_len("PluginPolicy::update: context", context, self.dim)?;
         check_finite("PluginPolicy::update: context", context)?;
         Reward::new(reward)?;
-        let every = self.plugin.limits().checkpoint_every;
+        let limits = self.plugin.limits();
         let inner = self.inner.get_mut();
         guarded(
             inner,
@@ -218,15 +235,60 @@ impl PluginPolicy {
             context: context.to_vec(),
             reward,
         });
-        if inner.journal.len() >= every {
-            // A failed checkpoint loses nothing (the journal keeps growing and the next update
-            // tries again), so it is recorded but does not fail this update.
+        inner.journal_bytes = inner
+            .journal_bytes
+            .saturating_add(std::mem::size_of_val(context) + std::mem::size_of::<Observation>());
+        if inner.journal.len() >= limits.checkpoint_every
+            || inner.journal_bytes >= limits.journal_bytes
+        {
             match take_snapshot(inner, &self.plugin, &self.config) {
                 Ok(bytes) => {
                     inner.checkpoint = Some(bytes);
                     inner.journal.clear();
+                    inner.journal_bytes = 0;
+                    inner.checkpoint_failures = 0;
                 }
-                Err(e) => inner.last_error = Some(e),
+                Err(e) => {
+                    // A failed checkpoint loses nothing (the journal keeps the updates and the
+                    // next update tries again), but only a few times and only while the journal
+                    // stays within its caps: then the policy fails for good, by name.
+                    inner.checkpoint_failures += 1;
+                    let why = if inner.checkpoint_failures >= limits.checkpoint_failures {
+                        Some(format!(
+                            "{} checkpoints in a row failed (limit `checkpoint_failures` = {})",
+                            inner.checkpoint_failures, limits.checkpoint_failures
+                        ))
+                    } else if inner.journal.len() >= limits.journal_len {
+                        Some(format!(
+                            "its journal reached {} updates without a checkpoint (limit \
+                             `journal_len`)",
+                            inner.journal.len()
+                        ))
+                    } else if inner.journal_bytes >= limits.journal_bytes {
+                        Some(format!(
+                            "its journal reached {} bytes without a checkpoint (limit \
+                             `journal_bytes` = {})",
+                            inner.journal_bytes, limits.journal_bytes
+                        ))
+                    } else {
+                        None
+                    };
+                    match why {
+                        Some(why) => {
+                            let failed = PluginError::CheckpointFailed {
+                                plugin: self.plugin.name().to_string(),
+                                why,
+                                cause: Box::new(e),
+                            };
+                            inner.failed = Some(failed.clone());
+                            inner.live = None;
+                            inner.journal = Vec::new();
+                            inner.journal_bytes = 0;
+                            return Err(failed);
+                        }
+                        None => inner.last_error = Some(e),
+                    }
+                }
             }
         }
         Ok(())
@@ -267,6 +329,8 @@ impl PluginPolicy {
         )?;
         inner.checkpoint = Some(bytes.to_vec());
         inner.journal.clear();
+        inner.journal_bytes = 0;
+        inner.checkpoint_failures = 0;
         inner.snapshot_cache = None;
         Ok(())
     }
@@ -277,6 +341,9 @@ impl PluginPolicy {
     /// Sandbox errors and failures the plugin reports.
     pub fn snapshot_bytes(&self) -> Result<Vec<u8>, PluginError> {
         let mut inner = self.inner.borrow_mut();
+        if let Some(e) = &inner.failed {
+            return Err(e.clone());
+        }
         if let Some(bytes) = &inner.snapshot_cache {
             return Ok(bytes.clone());
         }
@@ -298,6 +365,21 @@ impl PluginPolicy {
     /// Updates journaled since the last checkpoint.
     pub fn journal_len(&self) -> usize {
         self.inner.borrow().journal.len()
+    }
+
+    /// Bytes the journal holds (its contexts and per-update overhead).
+    pub fn journal_bytes(&self) -> usize {
+        self.inner.borrow().journal_bytes
+    }
+
+    /// Checkpoints that failed since the last one that worked.
+    pub fn checkpoint_failures(&self) -> usize {
+        self.inner.borrow().checkpoint_failures
+    }
+
+    /// The error the policy failed for good with ([`PluginError::CheckpointFailed`]), if it did.
+    pub fn failure(&self) -> Option<PluginError> {
+        self.inner.borrow().failed.clone()
     }
 
     /// The compiled plugin behind this policy.
@@ -334,6 +416,9 @@ fn guarded<R>(
     call: &'static str,
     f: impl FnOnce(&mut Live) -> Result<R, PluginError>,
 ) -> Result<R, PluginError> {
+    if let Some(failed) = &inner.failed {
+        return Err(failed.clone());
+    }
     let result = match inner.live.as_mut() {
         Some(live) => f(live),
         None => match recover(inner, plugin, config) {
@@ -396,7 +481,9 @@ fn instantiate(plugin: &CompiledPlugin, config: &str) -> Result<Live, PluginErro
         )));
     };
     let mut sandbox = Sandbox::new(&plugin.engine, plugin.limits());
-    let bindings = sandbox.call("instantiate", |s| pre.instantiate(s))?;
+    let bindings = sandbox.instantiate(plugin.name(), pre.instance_pre(), |s, instance| {
+        PolicyPlugin::new(s, instance)
+    })?;
     let guest = bindings.pilot_plugin_policy().router();
     let router = sandbox
         .call("router.create", |s| guest.call_create(s, config))?

@@ -88,6 +88,64 @@ pub fn embedding(out: &[f32], dim: usize, bound: f32) -> Result<(), PluginError>
     Ok(())
 }
 
+/// Smallest Euclidean norm an embedding in a table may have: below it the vector is all zero
+/// or subnormal and carries no direction.
+pub const MIN_EMBED_NORM: f64 = 1e-6;
+
+/// Checks that a table of embeddings (`table.len() / dim` rows of `dim` values, row-major, each
+/// already accepted by [`embedding`]) can carry information: no row is all zero or subnormal
+/// (norm below [`MIN_EMBED_NORM`]), and the rows are not all one vector. Such an embedder
+/// passes every per-vector check and then breaks whatever is fitted on its vectors (a PCA with
+/// no components), so it is refused up front.
+///
+/// # Errors
+/// [`PluginError::Output`] from `model.embed` saying "degenerate embeddings: …" and which
+/// row, or that every row is the same.
+pub fn embedding_spread(table: &[f32], dim: usize) -> Result<(), PluginError> {
+    let degenerate = |message: String, detail: Detail| PluginError::Output {
+        call: "model.embed",
+        message: format!("degenerate embeddings: {message}"),
+        detail,
+    };
+    if dim == 0 {
+        return Ok(());
+    }
+    let rows = table.len() / dim;
+    for (i, row) in table.chunks_exact(dim).enumerate() {
+        let norm = row
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt();
+        if !(norm >= MIN_EMBED_NORM) {
+            return Err(degenerate(
+                format!(
+                    "vector {i} has norm {norm:e}, below {MIN_EMBED_NORM:e} (all zero or \
+                     subnormal values)"
+                ),
+                Detail::Index {
+                    index: i,
+                    len: rows,
+                },
+            ));
+        }
+    }
+    let mut chunks = table.chunks_exact(dim);
+    if rows >= 2
+        && let Some(first) = chunks.next()
+        && chunks.all(|row| row == first)
+    {
+        return Err(degenerate(
+            format!("all {rows} vectors are the same, whatever the text"),
+            Detail::Mismatch {
+                expected: rows,
+                found: 1,
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a policy's selection: one score per arm, every estimate, width and score finite and
 /// within `[-bound, bound]`, widths non-negative, and the chosen `arm` in the pool and the
 /// best-scoring one (ties to the lowest index). Returns the arm.
@@ -214,6 +272,23 @@ mod tests {
         let err = embedding(&[0.0, 11.0], 2, 10.0).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
         assert!(embedding(&[0.5, -10.0], 2, 10.0).is_ok());
+    }
+
+    #[test]
+    fn degenerate_tables_are_refused() {
+        assert!(embedding_spread(&[1.0, 0.0, 0.0, 1.0], 2).is_ok());
+        let err = embedding_spread(&[1.0, 0.0, 0.0, 0.0], 2).unwrap_err();
+        assert!(err.to_string().contains("vector 1 has norm 0"), "{err}");
+        let err = embedding_spread(&[1.0e-40, 1.0e-40, 0.5, 0.5], 2).unwrap_err();
+        assert!(err.to_string().contains("vector 0"), "{err}");
+        let err = embedding_spread(&[0.6, 0.8, 0.6, 0.8, 0.6, 0.8], 2).unwrap_err();
+        assert!(
+            err.to_string().contains("all 3 vectors are the same"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), ErrorKind::PluginOutput);
+        // One vector alone is no spread problem.
+        assert!(embedding_spread(&[0.6, 0.8], 2).is_ok());
     }
 
     #[test]

@@ -191,3 +191,179 @@ fn files_that_are_not_components_are_named() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// No control character of any kind, and at most `max` bytes.
+fn printable(text: &str, max: usize) {
+    assert!(
+        !text.chars().any(|c| c.is_control()),
+        "control characters in {text:?}"
+    );
+    assert!(text.len() <= max, "{} bytes", text.len());
+}
+
+#[test]
+fn a_huge_declared_dimension_is_refused_before_the_host_allocates() {
+    let Some(plugin) = common::load("misbehaving-embedder", Limits::default()) else {
+        return;
+    };
+    // 2^20 is what the ABI allows; the host's own limit is far lower.
+    let err = PluginEmbedder::new(&plugin, "d=1048576").unwrap_err();
+    assert!(matches!(err, PluginError::HostLimit { .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::CapacityExceeded);
+    let text = err.to_string();
+    for needle in [
+        "misbehaving_embedder.wasm",
+        "dimension 1048576",
+        "limit of 8192",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in {text}");
+    }
+    // Within the dimension limit, a table is checked against the host's output budget before
+    // it is embedded.
+    let e = PluginEmbedder::new(&plugin, "d=4096").unwrap();
+    e.reserve_rows(3000).unwrap();
+    let small = plugin
+        .with_limits(Limits {
+            output_table_bytes: 16 << 20,
+            ..Limits::default()
+        })
+        .unwrap();
+    let e = PluginEmbedder::new(&small, "d=4096").unwrap();
+    e.reserve_rows(1024).unwrap();
+    let err = e.reserve_rows(3000).unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "misbehaving_embedder.wasm",
+        "3000 rows of embedding dimension 4096",
+        "limit of 16777216 bytes",
+        "at most 1024 rows fit",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in {text}");
+    }
+}
+
+#[test]
+fn plugin_strings_are_escaped_and_capped() {
+    let Some(plugin) = common::load("misbehaving-embedder", Limits::default()) else {
+        return;
+    };
+    let e = PluginEmbedder::new(&plugin, "").unwrap();
+    assert_eq!(e.id(), "misbehaving-v1");
+    assert_eq!(e.id_problem(), None);
+
+    let e = PluginEmbedder::new(&plugin, "id=evil").unwrap();
+    printable(e.id(), 400);
+    assert!(
+        e.id()
+            .contains("\\nresult:  every check passed\\r\\u{1b}[8m"),
+        "{}",
+        e.id()
+    );
+    assert!(e.id_problem().unwrap().contains("control"));
+    let e = PluginEmbedder::new(&plugin, "id=long").unwrap();
+    printable(e.id(), 400);
+    assert!(
+        e.id()
+            .ends_with(&format!("[{} more bytes]", (4 << 20) - 256))
+    );
+    assert!(e.id_problem().unwrap().contains("4194304 characters"));
+    let e = PluginEmbedder::new(&plugin, "id=empty").unwrap();
+    assert_eq!(e.id_problem(), Some("its id is empty"));
+
+    let err = PluginEmbedder::new(&plugin, "create=evil").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidParameter);
+    printable(&err.to_string(), 400);
+    assert!(err.to_string().contains("\\u{1b}[8m"), "{err}");
+    let err = PluginEmbedder::new(&plugin, "create=long").unwrap_err();
+    printable(&err.to_string(), 1200);
+    assert!(err.to_string().contains("more bytes]"), "{err}");
+
+    let mut e = PluginEmbedder::new(&plugin, "").unwrap();
+    let err = e.embed_vec("refuse-evil").unwrap_err();
+    printable(&err.to_string(), 400);
+    assert!(err.to_string().contains("\\nresult:"), "{err}");
+}
+
+#[test]
+fn traps_keep_their_reason() {
+    let Some(plugin) = common::load("misbehaving-embedder", Limits::default()) else {
+        return;
+    };
+    let mut e = PluginEmbedder::new(&plugin, "").unwrap();
+    let err = fails_then_recovers(&mut e, "recurse", ErrorKind::PluginTrap);
+    let text = err.to_string();
+    assert!(text.contains("call stack exhausted"), "{text}");
+    assert_eq!(text.matches("plugin trapped").count(), 1, "{text}");
+    printable(&text, 3000);
+    let err = fails_then_recovers(&mut e, "panic", ErrorKind::PluginTrap);
+    let text = err.to_string();
+    assert!(
+        text.contains("unreachable") && text.contains("panicked"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_wasm32_ceiling_is_named_instead_of_the_configured_cap() {
+    let limits = Limits {
+        memory_bytes: 8 << 30,
+        ..Limits::default()
+    };
+    let Some(plugin) = common::load("misbehaving-embedder", limits) else {
+        return;
+    };
+    let mut e = PluginEmbedder::new(&plugin, "").unwrap();
+    let err = fails_then_recovers(&mut e, "grow4g", ErrorKind::PluginMemoryLimit);
+    assert!(matches!(err, PluginError::MemoryCeiling { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("wasm32's 4 GiB address space"), "{text}");
+    assert!(!text.contains("memory limit of 8589934592"), "{text}");
+    // Under a cap below 4 GiB, the cap is what stops it, and is quoted.
+    let Some(capped) = common::load("misbehaving-embedder", Limits::default()) else {
+        return;
+    };
+    let mut e = PluginEmbedder::new(&capped, "").unwrap();
+    let err = fails_then_recovers(&mut e, "grow4g", ErrorKind::PluginMemoryLimit);
+    assert!(
+        err.to_string().contains("memory limit of 67108864 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_function_type_under_the_right_name_is_an_abi_mismatch() {
+    let Some(plugin) = common::load("wrong-type", Limits::default()) else {
+        return;
+    };
+    let err = PluginEmbedder::new(&plugin, "").unwrap_err();
+    assert!(matches!(err, PluginError::Abi(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("ABI mismatch") && text.contains("wrong type") && !text.contains("trapped"),
+        "{text}"
+    );
+}
+
+#[test]
+fn degenerate_embedders_are_caught_on_the_table() {
+    let Some(plugin) = common::load("misbehaving-embedder", Limits::default()) else {
+        return;
+    };
+    for (config, needle) in [
+        ("out=zero", "norm 0"),
+        ("out=subnormal", "subnormal"),
+        ("out=same", "are the same"),
+    ] {
+        let mut e = PluginEmbedder::new(&plugin, config).unwrap();
+        let mut table = Vec::new();
+        for text in TEXTS {
+            // Each vector on its own is valid output.
+            table.extend(e.embed_vec(text).unwrap());
+        }
+        let err = pilot_plugin_host::validate::embedding_spread(&table, e.dim()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{config}: {err}");
+    }
+    let mut e = PluginEmbedder::new(&plugin, "").unwrap();
+    let table: Vec<f32> = TEXTS.iter().flat_map(|t| e.embed_vec(t).unwrap()).collect();
+    pilot_plugin_host::validate::embedding_spread(&table, e.dim()).unwrap();
+}

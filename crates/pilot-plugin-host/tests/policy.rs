@@ -186,3 +186,167 @@ fn an_embedder_is_not_a_policy() {
     let err = PluginPolicy::new(&plugin, "").unwrap_err();
     assert!(matches!(err, PluginError::Abi(_)), "{err}");
 }
+
+const FAULT_RECURSE: f32 = 1008.0;
+
+/// Updates until one fails; returns how many succeeded and the error.
+fn update_until_error(p: &mut PluginPolicy, max: usize) -> (usize, PluginError) {
+    for i in 0..max {
+        if let Err(e) = p.observe(ArmId((i % 3) as u32), &[0.1, 0.2], 0.5) {
+            return (i, e);
+        }
+    }
+    panic!("{max} updates and no error");
+}
+
+#[test]
+fn failing_checkpoints_fail_the_policy_by_name_after_a_few_tries() {
+    for (mode, needle) in [
+        ("error", "asked to fail snapshot"),
+        ("panic", "unreachable"),
+        ("loop", "out of fuel"),
+    ] {
+        let Some(plugin) = common::load("misbehaving-policy", limits()) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let mut p = PluginPolicy::new(&plugin, &format!("k=3 d=2 snapshot={mode}")).unwrap();
+        // Checkpoints at updates 4, 5 and 6 fail; the third failure in a row fails the policy.
+        let (ok, err) = update_until_error(&mut p, 100);
+        assert_eq!(ok, 5, "{mode}: {err}");
+        assert!(
+            matches!(err, PluginError::CheckpointFailed { .. }),
+            "{mode}: {err}"
+        );
+        let text = err.to_string();
+        for n in [
+            "misbehaving_policy.wasm",
+            "failed for good",
+            "3 checkpoints in a row failed",
+            "router.snapshot",
+            needle,
+        ] {
+            assert!(text.contains(n), "{mode}: {n} missing in {text}");
+        }
+        assert_eq!(p.failure().unwrap().to_string(), text);
+        assert_eq!(p.journal_len(), 0, "the journal is dropped");
+        // Every later call says the same, without calling the plugin again.
+        let restarts = p.restarts();
+        let mut rng = Pcg64::seed_from_u64(4);
+        let mut scores = [ArmScore::default(); 3];
+        p.select(&[0.1, 0.2], &mut rng, &mut scores).unwrap_err();
+        assert_eq!(p.last_error().unwrap().to_string(), text);
+        assert!(p.save_vec().is_err());
+        assert_eq!(p.restarts(), restarts);
+        eprintln!("snapshot={mode}: failed after {:?}", started.elapsed());
+    }
+}
+
+#[test]
+fn a_checkpoint_that_works_again_resets_the_count() {
+    let Some(plugin) = common::load("misbehaving-policy", limits()) else {
+        return;
+    };
+    // The first snapshot works (update 4); from the second on they fail: updates 8, 9, 10.
+    let mut p = PluginPolicy::new(&plugin, "k=3 d=2 snapshot=error snapshot_from=1").unwrap();
+    let (ok, err) = update_until_error(&mut p, 100);
+    assert_eq!(ok, 9, "{err}");
+    assert!(err.to_string().contains("3 checkpoints in a row"), "{err}");
+    // Two failures then a restore (a new checkpoint) start the count again.
+    let mut p = PluginPolicy::new(&plugin, "k=3 d=2 snapshot=error snapshot_from=1").unwrap();
+    for i in 0..9u32 {
+        p.observe(ArmId(i % 3), &[0.1, 0.2], 0.5).unwrap();
+    }
+    assert_eq!((p.checkpoint_failures(), p.journal_len()), (2, 5));
+    let fresh = PluginPolicy::new(&plugin, "k=3 d=2").unwrap();
+    p.restore(&fresh.save_vec().unwrap()).unwrap();
+    assert_eq!((p.checkpoint_failures(), p.journal_len()), (0, 0));
+}
+
+#[test]
+fn the_journal_is_capped_in_bytes_and_length() {
+    let Some(plugin) = common::load("misbehaving-policy", limits()) else {
+        return;
+    };
+    // Bytes: a large context fills 4 KiB within a few updates; the forced checkpoint fails.
+    let bytes = plugin
+        .with_limits(Limits {
+            checkpoint_every: 64,
+            checkpoint_failures: 100,
+            journal_bytes: 4096,
+            ..limits()
+        })
+        .unwrap();
+    let mut p = PluginPolicy::new(&bytes, "k=3 d=256 snapshot=error").unwrap();
+    let context = vec![0.1f32; 256];
+    let mut failed = None;
+    for i in 0..64u32 {
+        if let Err(e) = p.observe(ArmId(i % 3), &context, 0.5) {
+            failed = Some((i, e));
+            break;
+        }
+        assert!(p.journal_bytes() < 4096 + 2048, "{}", p.journal_bytes());
+    }
+    let (at, err) = failed.unwrap();
+    assert_eq!(at, 3, "{err}");
+    assert!(
+        err.to_string().contains("journal reached")
+            && err.to_string().contains("`journal_bytes` = 4096"),
+        "{err}"
+    );
+    // Length: checkpoints every 8, failing, with room for 10 failures but only 12 entries.
+    let length = plugin
+        .with_limits(Limits {
+            checkpoint_every: 8,
+            checkpoint_failures: 10,
+            journal_len: 12,
+            ..limits()
+        })
+        .unwrap();
+    let mut p = PluginPolicy::new(&length, "k=3 d=2 snapshot=error").unwrap();
+    let (ok, err) = update_until_error(&mut p, 100);
+    assert_eq!(ok, 11, "{err}");
+    assert!(
+        err.to_string().contains("journal reached 12 updates"),
+        "{err}"
+    );
+    // A journal cap below the checkpoint interval is refused.
+    let err = Limits {
+        checkpoint_every: 64,
+        journal_len: 32,
+        ..Limits::default()
+    }
+    .check()
+    .unwrap_err();
+    assert!(err.to_string().contains("journal_len"), "{err}");
+}
+
+#[test]
+fn a_trap_in_select_keeps_its_reason() {
+    let Some(mut p) = trained() else { return };
+    let before = scores_of(&mut p);
+    let mut rng = Pcg64::seed_from_u64(5);
+    let mut scores = [ArmScore::default(); 3];
+    let err = p
+        .select(&[FAULT_RECURSE, 0.0], &mut rng, &mut scores)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginTrap);
+    let detailed = p.last_error().unwrap().to_string();
+    assert!(detailed.contains("router.select"), "{detailed}");
+    assert!(detailed.contains("call stack exhausted"), "{detailed}");
+    assert_eq!(scores_of(&mut p), before);
+}
+
+#[test]
+fn a_create_error_is_escaped() {
+    let Some(plugin) = common::load("misbehaving-policy", limits()) else {
+        return;
+    };
+    let err = PluginPolicy::new(&plugin, "create=evil").unwrap_err();
+    let text = err.to_string();
+    assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
+    assert!(
+        text.contains("\\nresult:  every check passed\\u{1b}[8m"),
+        "{text}"
+    );
+}

@@ -605,8 +605,38 @@ impl Experiment {
     /// # Errors
     /// The first episode's error; a knapsack error for the offline optimum.
     pub fn run(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<ExperimentReport> {
+        self.run_isolating(&[], progress).map(|(report, _)| report)
+    }
+
+    /// [`run`](Self::run), except that an episode error of a policy named in `isolate` (a
+    /// plugin, say) stops only that policy: the report holds every other policy's rows and
+    /// none of its, and its first error is returned with its name.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run) for the other policies; a name in `isolate` that is not a policy
+    /// of this experiment.
+    pub fn run_isolating(
+        &self,
+        isolate: &[&str],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(ExperimentReport, Vec<(String, SimError)>)> {
         let grid = self.grid();
-        let cells = grid.run(progress)?;
+        let indices = isolate
+            .iter()
+            .map(|name| {
+                self.policies
+                    .iter()
+                    .position(|p| p.name == *name)
+                    .ok_or_else(|| {
+                        SimError::invalid(format!("no policy named '{name}' to isolate"))
+                    })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let (cells, failures) = grid.run_isolating(&indices, progress)?;
+        let failures = failures
+            .into_iter()
+            .map(|(p, e)| (self.policies[p].name.clone(), e))
+            .collect();
         let (mut rows, curves) = aggregate(&grid, &cells)?;
         let auc = frontier_auc(&rows);
         rows.extend(unbudgeted_references(&self.problem, self.reference_arm));
@@ -627,12 +657,15 @@ impl Experiment {
                 Err(e) => notes.push(format!("offline optimum at budget {frac}: {e}")),
             }
         }
-        Ok(ExperimentReport {
-            rows,
-            curves,
-            auc,
-            notes,
-        })
+        Ok((
+            ExperimentReport {
+                rows,
+                curves,
+                auc,
+                notes,
+            },
+            failures,
+        ))
     }
 }
 

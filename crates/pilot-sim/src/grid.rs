@@ -2,7 +2,7 @@
 //! threads, each cell an independent [`run_episode`].
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pilot_core::CostPolicy;
 use pilot_router::RoutingPolicy;
@@ -20,6 +20,9 @@ pub type PolicyFactory = Box<dyn Fn(u64) -> Result<Box<dyn RoutingPolicy>> + Syn
 /// length.
 pub type CostPolicyFactory =
     Box<dyn Fn(&str, f64, usize) -> Result<Box<dyn CostPolicy<f64>>> + Sync>;
+
+/// An isolated policy that failed: its index in [`Grid::policies`] and its first error.
+pub type PolicyFailure = (usize, SimError);
 
 /// A routing policy in the grid.
 pub struct PolicySpec {
@@ -113,6 +116,21 @@ impl Grid<'_> {
     /// [`SimError::Invalid`] for an empty grid, a bad budget fraction or a policy pointing at
     /// a missing context table; the first episode error otherwise (naming the cell).
     pub fn run(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Vec<CellResult>> {
+        self.run_isolating(&[], progress).map(|(cells, _)| cells)
+    }
+
+    /// [`run`](Self::run), except that an episode error of a policy in `isolate` (indices into
+    /// [`Grid::policies`]) stops only that policy: its remaining cells are skipped, every cell
+    /// it ran is left out, and the other policies run to the end. Returns the cells of the
+    /// policies that finished and, per isolated policy that failed, its first error.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run) for the policies not in `isolate`.
+    pub fn run_isolating(
+        &self,
+        isolate: &[usize],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(Vec<CellResult>, Vec<PolicyFailure>)> {
         self.check()?;
         let orders: Vec<Vec<Vec<usize>>> = self
             .scenarios
@@ -143,20 +161,33 @@ impl Grid<'_> {
         }
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
+        let stopped: Vec<AtomicBool> = self
+            .policies
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         let results: Mutex<Vec<Option<Result<CellResult>>>> =
             Mutex::new((0..jobs.len()).map(|_| None).collect());
         let worker = || {
             loop {
                 let j = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&job) = jobs.get(j) else { break };
+                if stopped[job.policy].load(Ordering::Relaxed) {
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
+                    continue;
+                }
                 let result = self.run_job(job, &orders);
                 let failed = result.is_err();
                 if let Ok(mut slots) = results.lock() {
                     slots[j] = Some(result);
                 }
                 if failed {
-                    // Stop handing out work: the first error is reported.
-                    next.store(jobs.len(), Ordering::Relaxed);
+                    if isolate.contains(&job.policy) {
+                        stopped[job.policy].store(true, Ordering::Relaxed);
+                    } else {
+                        // Stop handing out work: the first error is reported.
+                        next.store(jobs.len(), Ordering::Relaxed);
+                    }
                 }
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
             }
@@ -175,21 +206,33 @@ impl Grid<'_> {
             .into_inner()
             .map_err(|_| SimError::invalid("a worker thread panicked"))?;
         let mut out = Vec::with_capacity(slots.len());
-        for slot in slots {
+        let mut failures: Vec<PolicyFailure> = Vec::new();
+        let mut expected = 0;
+        for (slot, job) in slots.into_iter().zip(&jobs) {
+            if stopped[job.policy].load(Ordering::Relaxed) {
+                // An isolated policy that failed: its first error (in grid order), no cells.
+                if let Some(Err(e)) = slot
+                    && !failures.iter().any(|(p, _)| *p == job.policy)
+                {
+                    failures.push((job.policy, e));
+                }
+                continue;
+            }
+            expected += 1;
             match slot {
                 Some(Ok(cell)) => out.push(cell),
                 Some(Err(e)) => return Err(e),
                 None => {}
             }
         }
-        if out.len() != jobs.len() {
+        if out.len() != expected {
             return Err(SimError::invalid(format!(
                 "only {} of {} cells finished",
                 out.len(),
-                jobs.len()
+                expected
             )));
         }
-        Ok(out)
+        Ok((out, failures))
     }
 
     fn check(&self) -> Result<()> {

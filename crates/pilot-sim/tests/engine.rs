@@ -431,3 +431,78 @@ fn parallel_grid_equals_sequential_grid() {
     assert!(full.cost_pct_of_best <= 100.0 + 1e-9);
     assert!(full.budget_held == Some(true));
 }
+
+#[test]
+fn an_isolated_failing_policy_stops_only_itself() {
+    let p = problem(40);
+    let ctx = vec![contexts(&p)];
+    let cm = costs(&p);
+    let mut policies: Vec<PolicySpec> = (0..2)
+        .map(|pick| PolicySpec {
+            name: format!("pick{pick}"),
+            context: 0,
+            make: Box::new(move |_| {
+                Ok(Box::new(Spy {
+                    table: problem(1),
+                    updates: Rc::default(),
+                    pick,
+                }) as Box<dyn Policy<f32>>)
+            }),
+        })
+        .collect();
+    // Fails from its second seed on, like a plugin that breaks mid-run.
+    policies.insert(
+        1,
+        PolicySpec {
+            name: "broken".into(),
+            context: 0,
+            make: Box::new(|seed| {
+                if seed >= 1 {
+                    return Err(pilot_sim::SimError::invalid("broken on purpose"));
+                }
+                Ok(Box::new(Spy {
+                    table: problem(1),
+                    updates: Rc::default(),
+                    pick: 0,
+                }) as Box<dyn Policy<f32>>)
+            }),
+        },
+    );
+    let cost_policies = vec![CostPolicySpec {
+        name: "reckless".into(),
+        make: Box::new(|_, budget, _| {
+            Ok(Box::new(Reckless {
+                state: BudgetState { budget, spent: 0.0 },
+            }) as Box<dyn CostPolicy<f64>>)
+        }),
+    }];
+    let mut grid = Grid {
+        problem: &p,
+        contexts: &ctx,
+        costs: &cm,
+        policies: &policies,
+        cost_policies: &cost_policies,
+        budget_fracs: &[0.5, 1.0],
+        reference_arm: 0,
+        seeds: 3,
+        scenarios: &[Scenario::Standard],
+        threads: 1,
+    };
+    // Not isolated: the first error ends the run, as before.
+    let err = grid.run(&|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("broken on purpose"), "{err}");
+    for threads in [1, 2] {
+        grid.threads = threads;
+        let (cells, failures) = grid.run_isolating(&[1], &|_, _| {}).unwrap();
+        // Every cell of the two healthy policies, none of the broken one's.
+        assert_eq!(cells.len(), 2 * 2 * 3, "{threads} threads");
+        assert!(cells.iter().all(|c| c.policy != 1));
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, 1);
+        let text = failures[0].1.to_string();
+        assert!(
+            text.contains("broken / reckless") && text.contains("broken on purpose"),
+            "{text}"
+        );
+    }
+}

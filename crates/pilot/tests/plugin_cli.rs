@@ -379,3 +379,290 @@ fn a_query_the_embedder_plugin_fails_on_is_named_by_its_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `pilot plugin check` with extra flags.
+#[cfg(feature = "plugins")]
+fn check_with(file: &std::path::Path, config: &str, extra: &[&str]) -> Output {
+    command()
+        .args(["plugin", "check", "--plugin-config", config])
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+/// Stdout and stderr, asserting that neither holds a control character but newlines.
+#[cfg(feature = "plugins")]
+fn printable(out: &Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters reached the terminal: {text:?}"
+        );
+    }
+    (stdout, stderr)
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn plugin_strings_reach_the_terminal_escaped_and_capped() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    // An id that fakes the verdict line and hides what follows.
+    let out = check(&bad, "id=evil");
+    let (text, _) = printable(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("result:  every check passed")),
+        "{text}"
+    );
+    assert!(
+        text.contains("id:      misbehaving\\nresult:  every check passed\\r\\u{1b}[8m"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL  id: its id holds control"), "{text}");
+    assert!(text.contains("result:  1 check(s) failed"), "{text}");
+    // A 4 MiB id is cut.
+    let out = check(&bad, "id=long");
+    let (text, _) = printable(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.len() < 2000, "{} bytes printed", text.len());
+    // An empty id fails the check.
+    let out = check(&bad, "id=empty");
+    let (text, _) = printable(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  id: its id is empty"), "{text}");
+    // Failure messages from create and embed.
+    let out = check(&bad, "create=evil");
+    let (_, err) = printable(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad config misbehaving\\nresult:"), "{err}");
+    let out = check(&bad, "create=long");
+    let (_, err) = printable(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.len() < 2000 && err.contains("more bytes]"), "{err}");
+    // An embed failure of a dataset query, in simulate.
+    let dir = std::env::temp_dir().join(format!("pilot-plugin-cli-evil-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dataset = dir.join("data.jsonl");
+    let mut lines = String::new();
+    for (i, query) in ["a question", "refuse-evil"].iter().enumerate() {
+        lines.push_str(&format!(
+            "{{\"id\": \"q{i}\", \"task\": \"t\", \"split\": \"train\", \"query\": \"{query}\", \
+             \"quality\": {{\"a\": 1.0, \"b\": 0.0}}, \"cost_usd\": {{\"a\": 0.01, \"b\": 0.001}}}}\n"
+        ));
+    }
+    std::fs::write(&dataset, lines).unwrap();
+    let out = simulate(&[
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+    ]);
+    let (_, err) = printable(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("refused misbehaving\\nresult:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn a_huge_declared_dimension_is_refused_early_by_check_and_simulate() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let out = check(&bad, "d=1048576");
+    let (_, err) = printable(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let out = simulate(&[
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+        "--embedder-config",
+        "d=1048576",
+    ]);
+    let (_, err2) = printable(&out);
+    assert!(!out.status.success());
+    for text in [&err, &err2] {
+        for needle in [
+            "misbehaving_embedder.wasm",
+            "dimension 1048576",
+            "limit of 8192",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+    }
+    // Refused before anything is embedded: seconds, not the minutes (and 14 GB) it took.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn degenerate_embedders_fail_check_and_simulate_by_name() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    for (config, needle) in [
+        ("out=zero", "vector 0 has norm 0"),
+        ("out=subnormal", "all zero or subnormal"),
+        ("out=same", "all 3 vectors are the same"),
+    ] {
+        let out = check(&bad, config);
+        let (text, _) = printable(&out);
+        assert_eq!(out.status.code(), Some(1), "{config}: {text}");
+        assert!(
+            text.contains("FAIL  invalid plugin output from `model.embed`: degenerate"),
+            "{text}"
+        );
+        assert!(
+            text.contains(needle),
+            "{config}: {needle} missing in {text}"
+        );
+    }
+    let out = simulate(&[
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+        "--embedder-config",
+        "out=same",
+    ]);
+    let (_, err) = printable(&out);
+    assert!(!out.status.success());
+    for needle in [
+        "--embedder-plugin",
+        "misbehaving_embedder.wasm: its vectors cannot carry information",
+        "all 3000 vectors are the same",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in {err}");
+    }
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn plugin_check_reports_abi_traps_checkpoints_and_fields_in_detail() {
+    let (Some(policy), Some(wrong)) = (built("misbehaving-policy"), built("wrong-type")) else {
+        return;
+    };
+    // A snapshot that burns its fuel: the checkpoint line fails with the reason.
+    let started = std::time::Instant::now();
+    let out = check_with(&policy, "k=3 d=2 snapshot=loop", &["--fuel", "20000000"]);
+    let (text, _) = printable(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "FAIL  checkpoints: the host's checkpoint after update 64 failed",
+        "plugin ran out of fuel in `router.snapshot`",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in {text}");
+    }
+    eprintln!("check with a looping snapshot: {:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    // A healthy policy passes it.
+    let out = check(&policy, "k=3 d=2");
+    let (text, _) = printable(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ok    checkpoints: 256 updates, snapshotted every 64"),
+        "{text}"
+    );
+    // A conformance failure names the arm and the field, not only the value.
+    let out = check(&policy, "k=3 d=2 width=negative");
+    let (text, _) = printable(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "cause: invalid plugin output from `router.select`: arm 2: width -0.5 is negative"
+        ),
+        "{text}"
+    );
+    // A wrong function type under the right name: the ABI mismatch, not a trap.
+    let out = check(&wrong, "");
+    let (_, err) = printable(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plugin ABI mismatch")
+            && err.contains("wrong type")
+            && !err.contains("trapped"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn a_policy_plugin_failing_mid_run_keeps_the_other_results() {
+    let Some(bad) = built("misbehaving-policy") else {
+        return;
+    };
+    let bad = bad.to_str().unwrap();
+    // The shape the synthetic contexts need, from the refusal of a wrong one.
+    let out = simulate(&["--policy-plugin", bad, "--plugin-config", "k=1 d=1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let shape = err
+        .split("the contexts have dimension ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"));
+    let mut words = shape.split_whitespace();
+    let dim = words.next().unwrap();
+    let arms = words.nth(3).unwrap();
+    for (mode, reason) in [
+        ("snapshot=error", "asked to fail snapshot"),
+        ("snapshot=panic", "unreachable"),
+    ] {
+        let config = format!("k={arms} d={dim} {mode}");
+        let started = std::time::Instant::now();
+        let out = simulate(&["--policy-plugin", bad, "--plugin-config", &config]);
+        let (text, err) = printable(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}{err}");
+        // Every native policy's row is there; the plugin has none, and a FAILED line instead.
+        for policy in ["pilot", "linucb", "random"] {
+            assert!(quality_of(&text, policy) > 0.0, "{text}");
+        }
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("plugin[misbehaving_policy]")),
+            "{text}"
+        );
+        for needle in [
+            "plugin[misbehaving_policy]  FAILED, its rows are left out:",
+            "cause: policy plugin",
+            "failed for good: 3 checkpoints in a row failed",
+            reason,
+        ] {
+            assert!(text.contains(needle), "{mode}: {needle} missing in\n{text}");
+        }
+        assert!(
+            err.contains("plugin[misbehaving_policy] failed mid-run"),
+            "{err}"
+        );
+        eprintln!("{mode}: {:?}", started.elapsed());
+    }
+}
+
+#[cfg(feature = "plugins")]
+#[test]
+fn an_embedder_trap_after_many_good_calls_keeps_its_reason() {
+    let Some(bad) = built("misbehaving-embedder") else {
+        return;
+    };
+    let out = simulate(&[
+        "--embedder-plugin",
+        bad.to_str().unwrap(),
+        "--embedder-config",
+        "trap_after=700",
+    ]);
+    let (_, err) = printable(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "embedding synthetic query 700: plugin trapped in `model.embed`: wasm trap: wasm \
+             `unreachable` instruction executed (a Rust plugin panicked"
+        ),
+        "{err}"
+    );
+    // The short form the `Embedder` trait carries is replaced, not repeated.
+    assert!(!err.contains("PluginEmbedder::embed"), "{err}");
+}

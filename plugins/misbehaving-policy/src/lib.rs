@@ -12,9 +12,17 @@
 //! | 1005         | returns one score too few            |                                     |
 //! | 1006         | allocates until refused              |                                     |
 //! | 1007         | chooses an arm that is not the best  |                                     |
+//! | 1008         | recurses until the stack is exhausted |                                    |
 //!
 //! Configuration: `k=<arms> d=<dimension>` (defaults 3 and 2). Rewards must lie in [0, 1].
+//! Faults chosen by configuration instead, for every call:
+//! - `snapshot=loop|panic|error`: `snapshot` spins forever, panics, or returns an error, from
+//!   its `snapshot_from=<n>`-th call on (default 0: always; counted per instance);
+//! - `width=negative`: `select` gives the last arm a width of -0.5 (its score stays the best
+//!   one's less 1, so only the width is wrong);
+//! - `create=evil`: `create` fails with a message holding a newline and ANSI escapes.
 
+use std::cell::Cell;
 use std::hint::black_box;
 
 use pilot_plugin_sdk::pilot_core::envelope;
@@ -31,6 +39,28 @@ pub struct MeanPolicy {
     dim: usize,
     counts: Vec<u32>,
     sums: Vec<f32>,
+    snapshot_fault: Option<SnapshotFault>,
+    snapshot_from: u32,
+    snapshots: Cell<u32>,
+    negative_width: bool,
+}
+
+/// How `snapshot` misbehaves when configured to.
+#[derive(Clone, Copy)]
+enum SnapshotFault {
+    Loop,
+    Panic,
+    Error,
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let buf = black_box([n; 16]);
+    if buf[0] == u64::MAX {
+        return 0;
+    }
+    let deeper = recurse(buf[1].wrapping_add(1));
+    deeper ^ black_box(&buf)[3]
 }
 
 fn fault(context: &[f32]) -> u32 {
@@ -127,6 +157,21 @@ impl Snapshot for MeanPolicy {
     }
 
     fn save(&self, out: &mut [u8]) -> Result<usize> {
+        let call = self.snapshots.get();
+        self.snapshots.set(call.saturating_add(1));
+        if call >= self.snapshot_from {
+            match self.snapshot_fault {
+                Some(SnapshotFault::Loop) => spin(),
+                Some(SnapshotFault::Panic) => panic!("asked to panic in snapshot"),
+                Some(SnapshotFault::Error) => {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        "misbehaving-policy: asked to fail snapshot",
+                    ));
+                }
+                None => {}
+            }
+        }
         let mut payload = Vec::with_capacity(self.snapshot_len());
         payload.extend_from_slice(&(self.counts.len() as u32).to_le_bytes());
         for (n, s) in self.counts.iter().zip(&self.sums) {
@@ -179,20 +224,56 @@ impl Snapshot for MeanPolicy {
 impl PolicyPlugin for MeanPolicy {
     fn create(config: &str) -> Result<Self> {
         let (mut k, mut dim) = (3, 2);
-        parse_config(config, |key, value| match key {
-            "k" => {
-                k = parse_usize("misbehaving-policy config: k", value)?;
+        let (mut snapshot_fault, mut snapshot_from, mut negative_width) = (None, 0, false);
+        let mut evil = false;
+        parse_config(config, |key, value| match (key, value) {
+            ("snapshot", "loop") => {
+                snapshot_fault = Some(SnapshotFault::Loop);
                 Ok(())
             }
-            "d" => {
-                dim = parse_usize("misbehaving-policy config: d", value)?;
+            ("snapshot", "panic") => {
+                snapshot_fault = Some(SnapshotFault::Panic);
                 Ok(())
             }
-            _ => Err(Error::new(
-                ErrorKind::InvalidParameter,
-                "misbehaving-policy config: unknown key",
-            )),
+            ("snapshot", "error") => {
+                snapshot_fault = Some(SnapshotFault::Error);
+                Ok(())
+            }
+            ("snapshot_from", _) => {
+                snapshot_from = parse_usize("misbehaving-policy config: snapshot_from", value)?
+                    .try_into()
+                    .unwrap_or(u32::MAX);
+                Ok(())
+            }
+            ("width", "negative") => {
+                negative_width = true;
+                Ok(())
+            }
+            ("create", "evil") => {
+                evil = true;
+                Ok(())
+            }
+            (key, _) => match key {
+                "k" => {
+                    k = parse_usize("misbehaving-policy config: k", value)?;
+                    Ok(())
+                }
+                "d" => {
+                    dim = parse_usize("misbehaving-policy config: d", value)?;
+                    Ok(())
+                }
+                _ => Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    "misbehaving-policy config: unknown key",
+                )),
+            },
         })?;
+        if evil {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "misbehaving-policy\nresult:  every check passed\x1b[8m",
+            ));
+        }
         if k == 0 || dim == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidParameter,
@@ -203,6 +284,10 @@ impl PolicyPlugin for MeanPolicy {
             dim,
             counts: vec![0; k],
             sums: vec![0.0; k],
+            snapshot_fault,
+            snapshot_from,
+            snapshots: Cell::new(0),
+            negative_width,
         })
     }
 
@@ -232,7 +317,16 @@ impl PolicyPlugin for MeanPolicy {
                 }
             }
             1007 => return Ok((ArmId::new((best.index() + 1) % k), scores)),
+            1008 => scores[0].score = recurse(0) as f32,
             _ => {}
+        }
+        if self.negative_width && k > 1 {
+            let top = scores[best.index()].score;
+            let last = k - 1;
+            if last != best.index() {
+                scores[last].width = -0.5;
+                scores[last].score = top - 1.0;
+            }
         }
         Ok((best, scores))
     }

@@ -4,6 +4,8 @@ pub mod embed;
 pub mod mckp;
 pub mod ope;
 pub mod plugin;
+#[cfg(feature = "plugins")]
+pub mod plugin_trace;
 pub mod prior;
 pub mod replay;
 pub mod simulate;

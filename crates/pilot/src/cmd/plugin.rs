@@ -95,7 +95,7 @@ fn check_embedder(
     config: &str,
 ) -> Result<usize, pilot_plugin_host::PluginError> {
     use pilot_core::Embedder;
-    use pilot_plugin_host::PluginEmbedder;
+    use pilot_plugin_host::{PluginEmbedder, validate};
 
     const SAMPLES: &[&str] = &[
         "Which geologic process formed the Grand Canyon?",
@@ -103,26 +103,52 @@ fn check_embedder(
         "Ünïcödé, 漢字 and 🚀",
     ];
     let mut embedder = PluginEmbedder::new(plugin, config)?;
+    // The id is the plugin's string: the host keeps it escaped and cut, so it prints safely.
     println!("id:      {}", embedder.id());
     println!("dim:     {}", embedder.dim());
     let mut failures = 0;
+    match embedder.id_problem() {
+        Some(problem) => {
+            failures += 1;
+            println!("  FAIL  id: {problem}");
+        }
+        None => println!("  ok    id"),
+    }
+    let mut table = Vec::with_capacity(SAMPLES.len() * embedder.dim());
+    let mut all_embedded = true;
     for text in SAMPLES {
         let outcome = embedder.embed_vec(text).and_then(|first| {
             let second = embedder.embed_vec(text)?;
-            Ok(first == second)
+            Ok((first == second, first))
         });
         let verdict = match outcome {
-            Ok(true) => "ok   ".to_string(),
-            Ok(false) => {
+            Ok((true, v)) => {
+                table.extend_from_slice(&v);
+                "ok   ".to_string()
+            }
+            Ok((false, _)) => {
                 failures += 1;
+                all_embedded = false;
                 "FAIL  not deterministic:".to_string()
             }
             Err(e) => {
                 failures += 1;
+                all_embedded = false;
                 format!("FAIL  {e}:")
             }
         };
         println!("  {verdict} embed {text:?}");
+    }
+    // Each vector can be valid and the set useless: all zero, subnormal, or one vector for
+    // every text. Whatever is fitted on them (a prior's PCA) would fail far from the cause.
+    if all_embedded {
+        match validate::embedding_spread(&table, embedder.dim()) {
+            Ok(()) => println!("  ok    the sample texts embed to distinct, non-zero vectors"),
+            Err(e) => {
+                failures += 1;
+                println!("  FAIL  {e}");
+            }
+        }
     }
     Ok(failures)
 }
@@ -132,27 +158,100 @@ fn check_policy(
     plugin: &pilot_plugin_host::CompiledPlugin,
     config: &str,
 ) -> Result<usize, pilot_plugin_host::PluginError> {
+    use std::sync::{Arc, Mutex};
+
     use pilot_bandit::conformance::{KitOptions, check_policy};
     use pilot_core::Policy;
     use pilot_plugin_host::PluginPolicy;
 
+    use super::plugin_trace::{Traced, cause_of};
+
     let probe = PluginPolicy::new(plugin, config)?;
     println!("dim:     {}", probe.dim());
     println!("arms:    {}", probe.arm_count());
+    let log = Arc::new(Mutex::new(Vec::new()));
     // The kit needs a fresh, identical policy per property. Starting one already worked above;
     // should a later start fail, the kit catches the panic and reports that property failed.
     #[allow(clippy::panic)]
     let make = || match PluginPolicy::new(plugin, config) {
-        Ok(p) => p,
+        Ok(p) => Traced::new(p, Arc::clone(&log)),
         Err(e) => panic!("cannot start the plugin policy: {e}"),
     };
     let report = check_policy(make, &KitOptions::<f32>::default());
     println!("conformance kit (pilot-bandit):");
+    let mut from = 0;
     for c in &report.checks {
         match &c.result {
             Ok(()) => println!("  ok    {}", c.name),
-            Err(why) => println!("  FAIL  {}: {why}", c.name),
+            Err(why) => {
+                println!("  FAIL  {}: {why}", c.name);
+                // The kit sees the short core error; the host's detailed one names the arm,
+                // the field, the trap's reason.
+                if let Some(cause) = cause_of(&log, why, &mut from) {
+                    println!("        cause: {cause}");
+                }
+            }
         }
     }
-    Ok(report.failures().count())
+    let mut failures = report.failures().count();
+    println!("host limits:");
+    match check_checkpoints(plugin, config, probe.dim(), probe.arm_count()) {
+        Ok(line) => println!("  ok    {line}"),
+        Err(why) => {
+            failures += 1;
+            println!("  FAIL  {why}");
+        }
+    }
+    Ok(failures)
+}
+
+/// Drives one policy through enough updates for the host to checkpoint it
+/// `checkpoint_failures + 1` times, and fails if any checkpoint failed: a snapshot that traps,
+/// loops or errors would otherwise only show in a long run (as the policy failing for good).
+#[cfg(feature = "plugins")]
+fn check_checkpoints(
+    plugin: &pilot_plugin_host::CompiledPlugin,
+    config: &str,
+    dim: usize,
+    arms: usize,
+) -> Result<String, String> {
+    use pilot_core::ArmId;
+    use pilot_plugin_host::PluginPolicy;
+
+    let limits = plugin.limits();
+    let every = limits.checkpoint_every;
+    let updates = every.saturating_mul(limits.checkpoint_failures + 1);
+    let mut policy = PluginPolicy::new(plugin, config)
+        .map_err(|e| format!("checkpoints: cannot start the policy: {e}"))?;
+    let mut context = vec![0.0f32; dim];
+    for i in 0..updates {
+        // Small, varied, deterministic contexts and rewards in [0, 1].
+        for (j, v) in context.iter_mut().enumerate() {
+            *v = (((i * 7 + j * 3) % 11) as f32 - 5.0) / 10.0;
+        }
+        let arm = ArmId(u32::try_from(i % arms).unwrap_or(0));
+        let reward = (i % 5) as f32 / 4.0;
+        if let Err(e) = policy.observe(arm, &context, reward) {
+            return Err(format!(
+                "checkpoints: update {} of {updates} failed: {e}",
+                i + 1
+            ));
+        }
+        if policy.checkpoint_failures() > 0 {
+            let cause = policy
+                .last_error()
+                .map_or_else(|| "unknown".to_owned(), |e| e.to_string());
+            return Err(format!(
+                "checkpoints: the host's checkpoint after update {} failed (the policy fails \
+                 for good after {} in a row): {cause}",
+                i + 1,
+                limits.checkpoint_failures
+            ));
+        }
+    }
+    Ok(format!(
+        "checkpoints: {updates} updates, snapshotted every {every} (journal at most {} \
+         updates / {} bytes)",
+        limits.journal_len, limits.journal_bytes
+    ))
 }

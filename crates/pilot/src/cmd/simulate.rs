@@ -226,26 +226,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config: config.clone(),
     });
     let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
+    let mut plugin = None;
     if let Some(path) = &args.policy_plugin {
         let start = match &args.plugin_prior {
             Some(name) => PluginStart::Pilot(name.clone()),
             None => PluginStart::Plain(linucb),
         };
-        simulate_plugins::add_plugin_policy(
+        plugin = Some(simulate_plugins::add_plugin_policy(
             &mut experiment,
             path,
             args.plugin_config.as_deref(),
             start,
-        )?;
+        )?);
     }
     if let Some(inputs) = world_inputs {
         return run_worlds(&args, &mut experiment, inputs, started);
     }
     let grid_cells = experiment.grid().cell_count();
     let bar = LazyBar::new(started);
-    let report = experiment.run(&|done, total| bar.tick(done, total))?;
+    // A plugin failing mid-run stops only the plugin: the other policies' results stand.
+    let isolate: Vec<&str> = plugin.iter().map(|p| p.name.as_str()).collect();
+    let (report, failures) =
+        experiment.run_isolating(&isolate, &|done, total| bar.tick(done, total))?;
     bar.finish();
     print_report(&experiment, &report);
+    for (name, err) in &failures {
+        let message = err.to_string();
+        println!("{name}  FAILED, its rows are left out: {message}");
+        if let Some(cause) = plugin.as_ref().and_then(|p| p.cause(&message)) {
+            println!("  cause: {cause}");
+        }
+    }
     super::simulate_log::write_log(&args.log, &experiment)?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &report)?;
@@ -259,6 +270,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         grid_cells,
         started.elapsed().as_secs_f64()
     );
+    if !failures.is_empty() {
+        let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!(
+            "error: {} failed mid-run (see FAILED above); the other policies' results are \
+             complete",
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
     args.evidence.enforce(synthetic, &report.rows)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -647,16 +667,39 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
             })
         }
         (None, None) => {
-            let mut embedder: Box<dyn pilot_core::Embedder> = match &args.embedder_plugin {
-                Some(path) => simulate_plugins::plugin_embedder(path, &args.embedder_config)?,
-                None => Box::new(
-                    pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
-                        .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
-                ),
-            };
+            let synthetic_config = SyntheticConfig::default();
+            let rows = synthetic_config.learning + synthetic_config.deployment;
+            let (mut embedder, last_error): (Box<dyn pilot_core::Embedder>, _) =
+                match &args.embedder_plugin {
+                    Some(path) => {
+                        let (e, last) =
+                            simulate_plugins::plugin_embedder(path, &args.embedder_config, rows)?;
+                        (e, Some(last))
+                    }
+                    None => (
+                        Box::new(
+                            pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
+                                .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
+                        ),
+                        None,
+                    ),
+                };
             let embedder_id = embedder.id().to_owned();
-            let synthetic = generate(&SyntheticConfig::default(), &mut *embedder)?;
+            let synthetic = generate(&synthetic_config, &mut *embedder).map_err(|e| {
+                // The plugin's detailed error (the trap's reason, the bad value's position)
+                // in place of the short one the `Embedder` trait carries.
+                match (last_error.as_ref().and_then(|last| last()), &e) {
+                    (Some(cause), pilot_sim::SimError::Core { what, .. }) => {
+                        anyhow::anyhow!("{what}: {cause}")
+                    }
+                    (Some(cause), _) => anyhow::anyhow!("{e}: {cause}"),
+                    (None, _) => anyhow::Error::from(e),
+                }
+            })?;
             let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
+            if let Some(path) = &args.embedder_plugin {
+                simulate_plugins::check_spread(path, &embeddings)?;
+            }
             Ok(Loaded {
                 problem: synthetic.problem,
                 dataset,

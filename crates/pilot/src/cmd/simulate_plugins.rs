@@ -18,6 +18,30 @@ pub const NO_PLUGINS: &str = "--policy-plugin and --embedder-plugin need plugin 
                               this `pilot` was built without; rebuild with --features plugins \
                               (`cargo build --release -p pilot --features plugins`)";
 
+/// The `--policy-plugin` policy in a run: its name in the report, and (with the `plugins`
+/// feature) the detailed errors of its instances, so a failure can be reported with its cause.
+pub struct PluginRun {
+    /// Its name in the report, `plugin[<file stem>]`.
+    pub name: String,
+    #[cfg(feature = "plugins")]
+    log: super::plugin_trace::Log,
+}
+
+impl PluginRun {
+    /// The plugin's detailed error behind `message` (an episode error quoting the short one).
+    pub fn cause(&self, message: &str) -> Option<String> {
+        #[cfg(feature = "plugins")]
+        {
+            super::plugin_trace::cause_of(&self.log, message, &mut 0)
+        }
+        #[cfg(not(feature = "plugins"))]
+        {
+            let _ = message;
+            None
+        }
+    }
+}
+
 /// How the `--policy-plugin` policy starts.
 #[derive(Clone, Debug)]
 pub enum PluginStart {
@@ -64,13 +88,14 @@ pub fn add_plugin_policy(
     _: &Path,
     _: Option<&str>,
     _: PluginStart,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PluginRun> {
     anyhow::bail!(NO_PLUGINS)
 }
 
 /// Adds the `--policy-plugin` policy as `plugin[<file stem>]`. One instance is created here
 /// first, so a bad configuration or a shape that does not match the contexts is one clear
-/// error up front.
+/// error up front. Its instances record their detailed errors in the returned [`PluginRun`];
+/// run the experiment with it isolated so a failure mid-run stops only the plugin.
 ///
 /// # Errors
 /// The file does not load, the plugin rejects its configuration, its dimension or pool does
@@ -82,7 +107,7 @@ pub fn add_plugin_policy(
     path: &Path,
     config: Option<&str>,
     start: PluginStart,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PluginRun> {
     use anyhow::{Context, bail};
     use pilot_core::Policy;
     use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
@@ -188,16 +213,92 @@ pub fn add_plugin_policy(
             }
         }
     }
+    let log = super::plugin_trace::Log::default();
+    let shared = std::sync::Arc::clone(&log);
     let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
         PluginPolicy::new(&compiled, &config)
-            .map(|p| Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
+            .map(|p| {
+                Box::new(super::plugin_trace::Traced::new(
+                    p,
+                    std::sync::Arc::clone(&shared),
+                )) as Box<dyn pilot_router::RoutingPolicy>
+            })
             .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
     });
     match like {
         Some(pilot) => experiment.add_policy_like(&name, make, &pilot)?,
         None => experiment.add_policy(&name, make)?,
     }
-    Ok(())
+    Ok(PluginRun { name, log })
+}
+
+/// The detailed error behind an `--embedder-plugin` failure, read after the embedder (boxed as
+/// a plain `Embedder`, which returns only the short core error) failed.
+pub type LastError = Box<dyn Fn() -> Option<String>>;
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn plugin_embedder(
+    _: &Path,
+    _: &str,
+    _: usize,
+) -> anyhow::Result<(Box<dyn pilot_core::Embedder>, LastError)> {
+    anyhow::bail!(NO_PLUGINS)
+}
+
+/// The `--embedder-plugin` embedder, for a table of `rows` queries, and how to read its last
+/// detailed error.
+///
+/// # Errors
+/// The file does not load, the plugin rejects the configuration, or `rows` vectors of its
+/// dimension would exceed the host's output limit (`Limits::output_table_bytes`).
+#[cfg(feature = "plugins")]
+pub fn plugin_embedder(
+    path: &Path,
+    config: &str,
+    rows: usize,
+) -> anyhow::Result<(Box<dyn pilot_core::Embedder>, LastError)> {
+    use anyhow::Context;
+
+    let embedder = load_embedder(path, config)?;
+    embedder
+        .reserve_rows(rows)
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let read = std::sync::Arc::clone(&slot);
+    let last: LastError = Box::new(move || read.lock().ok().and_then(|s| s.clone()));
+    Ok((Box::new(Recording { embedder, slot }), last))
+}
+
+/// A plugin embedder that keeps its last detailed error in a shared slot.
+#[cfg(feature = "plugins")]
+struct Recording {
+    embedder: pilot_plugin_host::PluginEmbedder,
+    slot: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+#[cfg(feature = "plugins")]
+impl pilot_core::Embedder for Recording {
+    fn id(&self) -> &str {
+        pilot_core::Embedder::id(&self.embedder)
+    }
+
+    fn dim(&self) -> usize {
+        pilot_core::Embedder::dim(&self.embedder)
+    }
+
+    fn embed(&mut self, text: &str, out: &mut [f32]) -> pilot_core::Result<()> {
+        let result = pilot_core::Embedder::embed(&mut self.embedder, text, out);
+        if result.is_err()
+            && let (Some(e), Ok(mut slot)) = (self.embedder.last_error(), self.slot.lock())
+        {
+            *slot = Some(e.to_string());
+        }
+        result
+    }
 }
 
 /// pilot-bandit's conformance kit on fresh instances of the plugin policy, as
@@ -224,17 +325,26 @@ fn conformance(
 ///
 /// # Errors
 /// Always.
-pub fn plugin_embedder(_: &Path, _: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
+pub fn check_spread(_: &Path, _: &Embeddings) -> anyhow::Result<()> {
     anyhow::bail!(NO_PLUGINS)
 }
 
-/// The `--embedder-plugin` embedder.
+/// Refuses degenerate `--embedder-plugin` vectors (a row all zero or subnormal, every row the
+/// same) before anything is fitted on them, naming the plugin.
 ///
 /// # Errors
-/// The file does not load or the plugin rejects the configuration.
+/// The table is degenerate.
 #[cfg(feature = "plugins")]
-pub fn plugin_embedder(path: &Path, config: &str) -> anyhow::Result<Box<dyn pilot_core::Embedder>> {
-    Ok(Box::new(load_embedder(path, config)?))
+pub fn check_spread(path: &Path, embeddings: &Embeddings) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    pilot_plugin_host::validate::embedding_spread(embeddings.as_slice(), embeddings.dim())
+        .with_context(|| {
+            format!(
+                "--embedder-plugin {}: its vectors cannot carry information",
+                path.display()
+            )
+        })
 }
 
 #[cfg(feature = "plugins")]
@@ -285,6 +395,11 @@ pub fn embed_dataset(
     let started = std::time::Instant::now();
     let mut embedder = load_embedder(path, config)?;
     let (id, dim) = (embedder.id().to_owned(), embedder.dim());
+    // What the plugin declared must not decide how much the host allocates: check the table
+    // against the host's limit before reserving it.
+    embedder
+        .reserve_rows(dataset.rows.len())
+        .with_context(|| format!("--embedder-plugin {}", path.display()))?;
     let mut vectors = Vec::with_capacity(dataset.rows.len() * dim);
     for (row, query) in dataset.rows.iter().enumerate() {
         let v = embedder.embed_vec(&query.query).with_context(|| {
@@ -305,7 +420,9 @@ pub fn embed_dataset(
         started.elapsed().as_secs_f64()
     );
     let name = format!("{} [{id}]", dataset.source.display());
-    Ok((Embeddings::from_vec(vectors, dim, name)?, id))
+    let embeddings = Embeddings::from_vec(vectors, dim, name)?;
+    check_spread(path, &embeddings)?;
+    Ok((embeddings, id))
 }
 
 #[cfg(test)]
