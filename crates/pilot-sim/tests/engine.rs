@@ -446,7 +446,7 @@ fn an_isolated_failing_policy_stops_only_itself() {
                     table: problem(1),
                     updates: Rc::default(),
                     pick,
-                }) as Box<dyn Policy<f32>>)
+                }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
         })
         .collect();
@@ -464,7 +464,7 @@ fn an_isolated_failing_policy_stops_only_itself() {
                     table: problem(1),
                     updates: Rc::default(),
                     pick: 0,
-                }) as Box<dyn Policy<f32>>)
+                }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
         },
     );
