@@ -596,6 +596,13 @@ dir = "st"
     }
 
     #[test]
+    fn the_example_config_parses() {
+        let c = Config::parse(include_str!("../pilot.example.toml")).unwrap();
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.budget.period_secs, 86400);
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let cases = [
             (GOOD.replace("usd = 1.0", "usd = -1.0"), "budget.usd"),

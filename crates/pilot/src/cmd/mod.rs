@@ -5,6 +5,8 @@ pub mod mckp;
 pub mod plugin;
 pub mod prior;
 pub mod replay;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod simulate;
 pub mod simulate_minilm;
 pub mod simulate_plugins;
