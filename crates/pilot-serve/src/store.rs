@@ -147,8 +147,7 @@ impl Store {
             Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
         })?;
         let mut out = Vec::new();
-        let mut expected = from;
-        for row in rows {
+        for (expected, row) in (from..).zip(rows) {
             let (seq, json) = row?;
             if seq != expected {
                 bail!("the event log has a gap: event {seq} where {expected} was expected");
@@ -156,7 +155,6 @@ impl Store {
             let record: Record = serde_json::from_str(&json)
                 .with_context(|| format!("event {seq} does not decode"))?;
             out.push(record);
-            expected += 1;
         }
         Ok(out)
     }
