@@ -387,7 +387,8 @@ impl Engine {
     }
 
     /// Routes request `id` on `text`, with `input_tokens` (a bound) and `max_output` asked;
-    /// arms where `exclude` is true are left out. `Ok(None)`: nothing fits the budget.
+    /// arms where `exclude` is true are left out; `only` pins the request to the LLM of that
+    /// name. `Ok(None)`: nothing fits the budget.
     ///
     /// # Errors
     /// The router's error; the store's.
@@ -398,9 +399,23 @@ impl Engine {
         input_tokens: u64,
         max_output: u64,
         exclude: &[bool],
+        only: Option<&str>,
     ) -> Result<Option<Routed>, OpError> {
         let mut g = self.lock()?;
         let inner = &mut *g;
+        // A request pinned to one LLM: the mask is made under the lock, so an LLM added
+        // meanwhile cannot slip in.
+        let pinned: Vec<bool>;
+        let exclude = match only {
+            Some(name) => {
+                let keep = inner.router.arm_named(name).map(ArmId::index);
+                pinned = (0..inner.router.arms().len())
+                    .map(|a| Some(a) != keep)
+                    .collect();
+                &pinned[..]
+            }
+            None => exclude,
+        };
         let t = Instant::now();
         let d = inner.router.route_excluding(
             id,
@@ -716,6 +731,46 @@ impl Engine {
         let bytes = g.router.save()?;
         g.store.snapshot(seq, &bytes).map_err(OpError::Store)
     }
+}
+
+/// Rebuilds the router of a state directory twice, from its newest snapshot plus the events
+/// after it and from every event since the start, and checks both give the same bytes: the
+/// recovered state is the replay of the stored events.
+///
+/// # Errors
+/// A damaged state, or the two differing.
+pub fn check_replay(config: &Config) -> Result<u64> {
+    let prior = match &config.policy.prior {
+        Some(path) => {
+            Some(Prior::load(path, Expect::default()).map_err(|e| anyhow!("policy.prior: {e}"))?)
+        }
+        None => None,
+    };
+    let store = Store::open(&config.state.dir, false)?;
+    let genesis: Vec<UpstreamConfig> = serde_json::from_str(
+        &store
+            .meta("genesis")?
+            .ok_or_else(|| anyhow!("no state in {}", config.state.dir.display()))?,
+    )?;
+    let mut recovered = build_router(config, prior.as_ref(), &genesis)?;
+    if let Some((_, bytes)) = store.latest_snapshot()? {
+        recovered.restore(&bytes)?;
+    }
+    for r in store.events_from(recovered.seq())? {
+        recovered.apply(&r)?;
+    }
+    let mut replayed = build_router(config, prior.as_ref(), &genesis)?;
+    for r in store.events_from(0)? {
+        replayed.apply(&r)?;
+    }
+    if recovered.seq() != replayed.seq() || recovered.save()? != replayed.save()? {
+        bail!(
+            "the recovered state (snapshot + tail, {} events) differs from the replay of all {} events",
+            recovered.seq(),
+            replayed.seq()
+        );
+    }
+    Ok(replayed.seq())
 }
 
 fn start_for(config: &Config, prior: Option<&Prior>, name: &str) -> ArmStart {

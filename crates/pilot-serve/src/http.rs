@@ -378,11 +378,7 @@ async fn chat(
                     format!("model {:?} is disabled", req.model),
                 );
             }
-            Some(i) => {
-                for (j, x) in exclude.iter_mut().enumerate() {
-                    *x = j != i;
-                }
-            }
+            Some(_) => {}
         }
     }
     let id = st.engine.next_request_id();
@@ -400,6 +396,7 @@ async fn chat(
             req.input_tokens,
             req.max_output,
             &exclude,
+            pinned.then_some(req.model.as_str()),
         ) {
             Ok(Some(r)) => r,
             Ok(None) if attempt == 0 => {

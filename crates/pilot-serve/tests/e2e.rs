@@ -500,10 +500,15 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
         kill_at: 0.5,
         stream_every: 5,
         serve_bin: Some(env!("CARGO_BIN_EXE_pilot-serve").into()),
-        state_dir: None,
+        state_dir: Some(tempdir("kill9")),
         exploration: "epsilon".into(),
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
+    // The state after kill -9 and restart is the replay of the stored events.
+    let config =
+        pilot_serve::Config::load(&args.state_dir.as_ref().unwrap().join("pilot.toml")).unwrap();
+    let events = pilot_serve::engine::check_replay(&config).unwrap();
+    assert!(events > 1000, "{events} events");
     pilot_serve::load::print_report(&args, &r);
     assert_eq!(r.kills, 1);
     assert!(r.ok > 100, "{r:?}");
