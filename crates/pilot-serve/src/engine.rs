@@ -324,6 +324,13 @@ impl Engine {
                 }
             }
         }
+        let budget = router.guard().to_currency(router.ledger().budget);
+        if !fresh && (budget - config.budget.usd).abs() > 1e-9 {
+            eprintln!(
+                "pilot serve: the state's budget is {budget} USD, the config says {}; the state's stays (change it with POST /admin/budget)",
+                config.budget.usd
+            );
+        }
         let names: Vec<String> = router.arms().iter().map(|a| a.name.clone()).collect();
         for (i, name) in names.iter().enumerate() {
             if !table.contains_key(name) && router.arms()[i].enabled {

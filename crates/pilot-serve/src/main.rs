@@ -21,6 +21,8 @@ enum Command {
     UpstreamReplay(pilot_serve::cli::ReplayArgs),
     /// Load and fault figures against a replay (bounded, loopback).
     Load(pilot_serve::load::LoadArgs),
+    /// Checks a state directory: its snapshot + tail equals the replay of every event.
+    CheckState(pilot_serve::cli::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,10 @@ fn main() -> ExitCode {
         Command::Serve(a) => pilot_serve::cli::serve(&a),
         Command::UpstreamReplay(a) => pilot_serve::cli::replay(&a),
         Command::Load(a) => pilot_serve::load::run(&a),
+        Command::CheckState(a) => pilot_serve::Config::load(&a.config)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| pilot_serve::engine::check_replay(&c))
+            .map(|n| println!("state ok: snapshot + tail = replay of all {n} events")),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
