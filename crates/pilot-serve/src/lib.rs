@@ -51,6 +51,12 @@ pub async fn start(config: Config, listen: Option<SocketAddr>) -> Result<Running
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
+    let weak = Arc::downgrade(&engine);
+    store::Store::checkpointer(
+        &engine.config.state.dir,
+        Duration::from_millis(500),
+        move || weak.strong_count() > 0,
+    )?;
     let ticker = engine.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
