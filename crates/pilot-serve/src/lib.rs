@@ -91,6 +91,10 @@ pub fn run_serve(config_path: &std::path::Path) -> Result<()> {
             running.addr, running.addr
         );
         tokio::select! {
+            _ = terminate() => {
+                running.engine.snapshot_now().map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!("pilot serve: stopped by SIGTERM (state saved)");
+            }
             _ = tokio::signal::ctrl_c() => {
                 running.engine.snapshot_now().map_err(|e| anyhow::anyhow!("{e}"))?;
                 eprintln!("pilot serve: stopped (state saved)");
@@ -99,4 +103,18 @@ pub fn run_serve(config_path: &std::path::Path) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Resolves on SIGTERM (never elsewhere than on Unix).
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }

@@ -396,8 +396,6 @@ pub fn run_replay(
     rt.block_on(async move {
         let server = start(dataset, listen, faults, seed).await?;
         if let Some((path, budget)) = write_config {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let _ = dir;
             let text = config_for(
                 server.addr,
                 &server.llms,
