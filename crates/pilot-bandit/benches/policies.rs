@@ -67,12 +67,12 @@ fn pilot_select_update(c: &mut Criterion) {
     for d in [16, 64, 256] {
         let p = priors::<f32>(d);
         let refs: Vec<Option<&[f32]>> = p.iter().map(|v| Some(v.as_slice())).collect();
-        let mut policy = LinUcbVec::<f32>::with_priors(config, d, &refs).unwrap();
+        let mut policy = LinUcbVec::<f32>::with_priors(config, &refs, d).unwrap();
         run(c, "pilot_vec_f32", d, &mut policy);
     }
     let p = priors::<f32>(16);
     let refs: Vec<Option<&[f32]>> = p.iter().map(|v| Some(v.as_slice())).collect();
-    let mut fixed = Box::new(LinUcbFixed::<ARMS, 16>::with_priors(config, 16, &refs).unwrap());
+    let mut fixed = Box::new(LinUcbFixed::<ARMS, 16>::with_priors(config, &refs, 16).unwrap());
     run(c, "pilot_fixed_f32", 16, fixed.as_mut());
 
     let config64 = LinUcb::params().alpha(0.5).check().unwrap();

@@ -95,7 +95,7 @@ impl<F: Real> Pool<F> {
         w.seal(magic)
     }
 
-    /// The pool and fixed arm in `bytes`, checked against this pool's dimension.
+    /// The pool and fixed arm in `bytes`, checked against this pool's dimension and arm count.
     fn read(&self, bytes: &[u8], magic: [u8; 4]) -> Result<(Self, usize)> {
         let mut r = Reader::open(bytes, magic)?;
         check_width::<F>(r.take("snapshot: scalar width")?)?;
@@ -106,6 +106,9 @@ impl<F: Real> Pool<F> {
             return Err(Error::dimension("snapshot: dim", self.dim, dim));
         }
         let arms = r.u32_as_usize("snapshot: arm count")?;
+        if arms != self.arms {
+            return Err(Error::dimension("snapshot: arm count", self.arms, arms));
+        }
         let fixed = r.u32_as_usize("snapshot: fixed arm")?;
         r.finish()?;
         let pool = Self::new(arms, dim)

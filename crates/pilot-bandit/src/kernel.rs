@@ -12,8 +12,10 @@
 //!
 //! The inner loops walk `[F; LANES]` chunks (`as_chunks`) rather than indexing `slice[o + l]`:
 //! with the lengths in the types there are no bounds checks between the loads, and LLVM turns
-//! each chunk step into packed `mulps`/`addps` on baseline SSE2. The summation order is fixed
-//! by the lane layout, not by the target, so results are the same bits on every platform.
+//! each chunk step into packed `mulps`/`addps` on baseline SSE2 (and into 256-bit AVX2 ones in
+//! the variants of the `avx2` module, chosen at run time with the `std` feature on x86-64).
+//! The summation order is fixed by the lane layout, not by the target or the vector width, so
+//! results are the same bits on every platform.
 
 use pilot_core::{Detail, Error, ErrorKind, Real, Result};
 
@@ -343,8 +345,9 @@ fn quad_form_parts<F: Real>(a: &[F], x: &[F]) -> QuadParts<F> {
 
 /// `out = A·x` for a symmetric `d × d` matrix `a` in packed form, reading each stored entry
 /// once: four rows at a time, a chunk of the rows' common prefix feeds both their own dot
-/// products (row r·x) and, through symmetry, the earlier outputs (out_c += A_rc·x_r). Callers
-/// check that `a.len() >= d·(d + 1)/2` and `out.len() == d` with `d = x.len()`.
+/// products (row r·x) and, through symmetry, the earlier outputs (out_c += A_rc·x_r). With
+/// `d = x.len()`, a shape that does not fit (`a.len() < d·(d + 1)/2` or `out.len() != d`)
+/// leaves `out` zero instead of reading out of range.
 #[inline]
 pub(crate) fn sym_mat_vec<F: Real>(a: &[F], x: &[F], out: &mut [F]) {
     out.iter_mut().for_each(|o| *o = F::ZERO);

@@ -49,19 +49,20 @@ macro_rules! ridge_policy {
             }
 
             /// One arm per entry of `priors`: arm i starts at θ̂ = prior i with A = λI (PILOT),
-            /// or at zero for `None`.
+            /// or at zero for `None`. The arguments come in [`new`](Self::new)'s order: the
+            /// configuration, the arms (here their priors, so their count), the dimension.
             ///
             /// # Errors
             /// As [`new`](Self::new), plus [`DimensionMismatch`](ErrorKind::DimensionMismatch)
             /// or [`NonFinite`](ErrorKind::NonFinite) for a bad prior.
             pub fn with_priors(
                 config: $config<F>,
-                dim: usize,
                 priors: &[Option<&[F]>],
+                dim: usize,
             ) -> Result<Self> {
                 Ok(Self {
                     config,
-                    ridge: Ridge::with_priors(*config.ridge(), dim, priors)?,
+                    ridge: Ridge::with_priors(*config.ridge(), priors, dim)?,
                 })
             }
 
@@ -94,6 +95,18 @@ macro_rules! ridge_policy {
             pub fn remove_arm(&mut self, arm: ArmId) -> Result<()> {
                 self.ridge.remove_arm(arm)
             }
+
+            /// Restores a snapshot whatever its arm count: the pool grows or shrinks to the
+            /// snapshot's (a pool saved after [`add_arm`](Self::add_arm) /
+            /// [`remove_arm`](Self::remove_arm)). [`Snapshot::restore`] refuses a snapshot of
+            /// another arm count; this is the explicit call that accepts one. Every other check
+            /// is the same, and nothing changes on error.
+            ///
+            /// # Errors
+            /// As [`Snapshot::restore`], except for the arm count.
+            pub fn restore_resizing(&mut self, bytes: &[u8]) -> Result<()> {
+                self.restore_sized(bytes, true)
+            }
         }
 
         #[cfg(feature = "alloc")]
@@ -117,14 +130,24 @@ macro_rules! ridge_policy {
                 self.ridge.save(out, Self::MAGIC, self.config.$field())
             }
 
+            /// Refuses a snapshot of another arm count with
+            /// [`DimensionMismatch`](ErrorKind::DimensionMismatch), as it refuses another
+            /// dimension; with the `alloc` storage, `restore_resizing` takes the pool's size
+            /// from the snapshot instead.
             fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-                let (value, ridge) = self.ridge.restore_check(bytes, Self::MAGIC)?;
+                self.restore_sized(bytes, false)
+            }
+        }
+
+        impl<S: LinearArms<F>, F: Real> $policy<S, F> {
+            fn restore_sized(&mut self, bytes: &[u8], resize: bool) -> Result<()> {
+                let (value, ridge) = self.ridge.restore_check(bytes, Self::MAGIC, resize)?;
                 let config = $params::default()
                     .$field(value)
                     .ridge(ridge.params())
                     .check()
                     .map_err(|e| Error::new(ErrorKind::Corrupt, e.context()))?;
-                self.ridge.restore_commit(bytes, Self::MAGIC)?;
+                self.ridge.restore_commit(bytes, Self::MAGIC, resize)?;
                 self.config = config;
                 Ok(())
             }

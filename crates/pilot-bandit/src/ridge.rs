@@ -246,8 +246,8 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     /// [`NonFinite`](ErrorKind::NonFinite) for a prior of the wrong length or with NaN/∞.
     pub fn with_priors(
         config: RidgeConfig<F>,
-        dim: usize,
         priors: &[Option<&[F]>],
+        dim: usize,
     ) -> Result<Self> {
         check_dim(dim)?;
         for p in priors {
@@ -524,8 +524,12 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     }
 
     /// Reads and checks the head of a snapshot: returns the policy parameter, the ridge config
-    /// and the arm count.
-    fn read_head(&self, r: &mut crate::codec::Reader<'_>) -> Result<(F, RidgeConfig<F>, usize)> {
+    /// and the arm count. Unless `resize`, the arm count must equal this pool's.
+    fn read_head(
+        &self,
+        r: &mut crate::codec::Reader<'_>,
+        resize: bool,
+    ) -> Result<(F, RidgeConfig<F>, usize)> {
         crate::codec::check_width::<F>(r.take::<u8>("snapshot: scalar width")?)?;
         let extra = r.real("snapshot: policy parameter")?;
         let lambda = r.real("snapshot: lambda")?;
@@ -540,6 +544,13 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
             return Err(Error::dimension("snapshot: dim", self.dim(), dim));
         }
         let count = r.u32_as_usize("snapshot: arm count")?;
+        if !resize && count != self.arm_count() {
+            return Err(Error::dimension(
+                "snapshot: arm count (a pool of another size restores only through restore_resizing)",
+                self.arm_count(),
+                count,
+            ));
+        }
         self.arms.check_arm_count(count)?;
         Ok((extra, config, count))
     }
@@ -549,14 +560,17 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     /// Two passes over the bytes: the first checks everything (frame, widths, dimensions, arm
     /// count, finiteness, A⁻¹ with a positive diagonal) using only the scratch
     /// area; the second, which cannot fail on bytes the first accepted, writes. Returns the
-    /// policy parameter for the caller to check before calling [`restore_commit`].
+    /// policy parameter for the caller to check before calling [`restore_commit`]. Unless
+    /// `resize`, a snapshot of another arm count is a
+    /// [`DimensionMismatch`](ErrorKind::DimensionMismatch).
     pub(crate) fn restore_check(
         &mut self,
         bytes: &[u8],
         magic: [u8; 4],
+        resize: bool,
     ) -> Result<(F, RidgeConfig<F>)> {
         let mut r = crate::codec::Reader::open(bytes, magic)?;
-        let (extra, config, count) = self.read_head(&mut r)?;
+        let (extra, config, count) = self.read_head(&mut r, resize)?;
         let d = self.dim();
         let matrix = self.arms.scratch().matrix;
         for _ in 0..count {
@@ -581,9 +595,14 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     }
 
     /// The writing pass of a restore whose bytes passed [`restore_check`].
-    pub(crate) fn restore_commit(&mut self, bytes: &[u8], magic: [u8; 4]) -> Result<()> {
+    pub(crate) fn restore_commit(
+        &mut self,
+        bytes: &[u8],
+        magic: [u8; 4],
+        resize: bool,
+    ) -> Result<()> {
         let mut r = crate::codec::Reader::open(bytes, magic)?;
-        let (_, config, count) = self.read_head(&mut r)?;
+        let (_, config, count) = self.read_head(&mut r, resize)?;
         self.arms.set_arm_count(count)?;
         for i in 0..count {
             let Some((arm, _)) = self.arms.arm_mut(i) else {

@@ -142,8 +142,10 @@ macro_rules! growable {
             fn save(&self, out: &mut [u8]) -> pilot_core::Result<usize> {
                 self.0.save(out)
             }
+            // The pool grows and shrinks in these sequences, so its snapshots restore
+            // through the explicit resizing call (`restore` refuses another arm count).
             fn restore(&mut self, bytes: &[u8]) -> pilot_core::Result<()> {
-                self.0.restore(bytes)
+                self.0.restore_resizing(bytes)
             }
         }
         impl<F: Real> Subject<F> for Growable<$vec<F>> {
@@ -220,16 +222,16 @@ pub fn subject<F: Real + 'static>(which: u8) -> Result<alloc::boxed::Box<dyn Sub
         .map_err(err)?;
     Ok(match which % SUBJECTS {
         0 => Box::new(Growable(
-            LinUcbVec::with_priors(ucb, DIM, &priors).map_err(err)?,
+            LinUcbVec::with_priors(ucb, &priors, DIM).map_err(err)?,
         )),
         1 => Box::new(Growable(
-            LinTsVec::with_priors(ts, DIM, &priors).map_err(err)?,
+            LinTsVec::with_priors(ts, &priors, DIM).map_err(err)?,
         )),
         2 => Box::new(Growable(
-            EpsilonGreedyVec::with_priors(eg, DIM, &priors).map_err(err)?,
+            EpsilonGreedyVec::with_priors(eg, &priors, DIM).map_err(err)?,
         )),
-        3 => Box::new(LinUcbFixed::<ARMS, DIM, F>::with_priors(ucb, DIM, &priors).map_err(err)?),
-        4 => Box::new(LinTsFixed::<ARMS, DIM, F>::with_priors(ts, DIM, &priors).map_err(err)?),
+        3 => Box::new(LinUcbFixed::<ARMS, DIM, F>::with_priors(ucb, &priors, DIM).map_err(err)?),
+        4 => Box::new(LinTsFixed::<ARMS, DIM, F>::with_priors(ts, &priors, DIM).map_err(err)?),
         5 => Box::new(EpsilonGreedyFixed::<ARMS, DIM, F>::new(eg, ARMS, DIM).map_err(err)?),
         6 => Box::new(UniformRandom::<F>::new(ARMS, DIM).map_err(err)?),
         7 => Box::new(FixedArm::<F>::new(ArmId::new(1), ARMS, DIM).map_err(err)?),

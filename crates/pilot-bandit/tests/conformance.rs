@@ -15,15 +15,15 @@ fn ridge_policies_conform_in_both_forms_and_widths() {
     let priors = [Some(&prior[..]), None, Some(&prior[..])];
     let ucb = LinUcb::params().alpha(0.7).check().unwrap();
     assert_conforms(|| LinUcbFixed::<3, 4>::new(ucb, 3, 4).unwrap(), &o32);
-    assert_conforms(|| LinUcbVec::with_priors(ucb, 4, &priors).unwrap(), &o32);
+    assert_conforms(|| LinUcbVec::with_priors(ucb, &priors, 4).unwrap(), &o32);
     let drifting = LinUcb::params().discount(0.9).check().unwrap();
     assert_conforms(
-        || LinUcbVec::with_priors(drifting, 4, &priors).unwrap(),
+        || LinUcbVec::with_priors(drifting, &priors, 4).unwrap(),
         &o32,
     );
     let ts = LinTs::params().scale(0.5).check().unwrap();
     assert_conforms(
-        || LinTsFixed::<3, 4>::with_priors(ts, 4, &priors).unwrap(),
+        || LinTsFixed::<3, 4>::with_priors(ts, &priors, 4).unwrap(),
         &o32,
     );
     assert_conforms(|| LinTsVec::new(ts, 5, 4).unwrap(), &o32);

@@ -4,7 +4,7 @@
 
 use pilot_bandit::{
     EpsilonGreedy, EpsilonGreedyFixed, EpsilonGreedyVec, FixedArms, LinTs, LinTsFixed, LinTsVec,
-    LinUcb, LinUcbConfig, LinUcbFixed, LinUcbVec, LinearArms,
+    LinUcb, LinUcbConfig, LinUcbFixed, LinUcbVec, LinearArms, UniformRandom,
 };
 use pilot_core::envelope::{self, HEADER_LEN};
 use pilot_core::{ArmId, ArmScore, ErrorKind, Policy, PolicyExt, Real, Snapshot};
@@ -53,9 +53,9 @@ fn theta_equals_batch_ridge_in_f64_and_f32() {
     // about linearly in the step count from 1e-16), 2e-3 for f32.
     let (d, n, lambda) = (8, 400, 0.7);
     let prior: Vec<f64> = (0..d).map(|i| (i as f64 * 0.37).sin()).collect();
-    let mut p64 = LinUcbVec::<f64>::with_priors(ucb(1.0, lambda), d, &[Some(&prior)]).unwrap();
+    let mut p64 = LinUcbVec::<f64>::with_priors(ucb(1.0, lambda), &[Some(&prior)], d).unwrap();
     let prior32: Vec<f32> = prior.iter().map(|&v| v as f32).collect();
-    let mut p32 = LinUcbVec::<f32>::with_priors(ucb(1.0, lambda), d, &[Some(&prior32)]).unwrap();
+    let mut p32 = LinUcbVec::<f32>::with_priors(ucb(1.0, lambda), &[Some(&prior32)], d).unwrap();
     let mut rng = Pcg64::seed_from_u64(11);
     let (mut xs, mut rs) = (Vec::new(), Vec::new());
     for _ in 0..n {
@@ -122,8 +122,8 @@ fn pilot_with_a_huge_lambda_keeps_choosing_as_the_prior_says() {
         .map(|a| (0..d).map(|i| if i == a { 1.0 } else { 0.0 }).collect())
         .collect();
     let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-    let mut pilot = LinUcbVec::<f32>::with_priors(ucb(0.1, 1e6), d, &refs).unwrap();
-    let mut plain = LinUcbVec::<f32>::with_priors(ucb(0.1, 1.0), d, &refs).unwrap();
+    let mut pilot = LinUcbVec::<f32>::with_priors(ucb(0.1, 1e6), &refs, d).unwrap();
+    let mut plain = LinUcbVec::<f32>::with_priors(ucb(0.1, 1.0), &refs, d).unwrap();
     let mut rng = Pcg64::seed_from_u64(5);
     let (mut checked, mut plain_disagrees) = (0, 0);
     while checked < 300 {
@@ -182,13 +182,13 @@ fn fixed_and_vec_forms_make_identical_decisions() {
     let priors = [Some(&prior[..]), None, None, Some(&prior[..])];
     let c = ucb(0.8, 2.0);
     same_decisions(
-        &mut LinUcbFixed::<4, 6>::with_priors(c, 6, &priors).unwrap(),
-        &mut LinUcbVec::with_priors(c, 6, &priors).unwrap(),
+        &mut LinUcbFixed::<4, 6>::with_priors(c, &priors, 6).unwrap(),
+        &mut LinUcbVec::with_priors(c, &priors, 6).unwrap(),
     );
     let c = LinTs::params().scale(0.5).discount(0.97).check().unwrap();
     same_decisions(
-        &mut LinTsFixed::<4, 6>::with_priors(c, 6, &priors).unwrap(),
-        &mut LinTsVec::with_priors(c, 6, &priors).unwrap(),
+        &mut LinTsFixed::<4, 6>::with_priors(c, &priors, 6).unwrap(),
+        &mut LinTsVec::with_priors(c, &priors, 6).unwrap(),
     );
     let c = EpsilonGreedy::params().epsilon(0.2).check().unwrap();
     same_decisions(
@@ -214,7 +214,7 @@ fn discount_forgets_old_rewards_but_keeps_the_prior() {
     let prior = [0.0f64, 0.0, 0.6];
     let run = |gamma: f64| {
         let c = LinUcb::params().discount(gamma).check().unwrap();
-        let mut p = LinUcbVec::<f64>::with_priors(c, d, &[Some(&prior)]).unwrap();
+        let mut p = LinUcbVec::<f64>::with_priors(c, &[Some(&prior)], d).unwrap();
         let x = [1.0, 0.5, 0.0];
         for t in 0..5000 {
             // Rewards flip from 1 to 0 after step 2500; contexts never touch coordinate 2.
@@ -272,10 +272,57 @@ fn arms_join_and_leave_with_documented_indices() {
     let (arm, scores) = p.select_vec(&x, &mut Pcg64::seed_from_u64(1)).unwrap();
     assert_eq!(scores.len(), 3);
     assert_eq!(arm, ArmId(1), "the arm that earned 1 on x, now at index 1");
-    // A snapshot of the grown pool restores into a pool of another size.
+    // A snapshot of the grown pool restores into a pool of another size only through the
+    // explicit resizing call.
     let mut other = LinUcbVec::<f32>::new(ucb(1.0, 1.0), 1, d).unwrap();
-    other.restore(&before).unwrap();
+    other.restore_resizing(&before).unwrap();
     assert_eq!(other.arm_count(), 3);
+    assert_eq!(other.save_vec().unwrap(), before);
+}
+
+#[test]
+fn restore_refuses_another_arm_count_unless_asked_to_resize() {
+    let d = 3;
+    let x = [1.0f32, 0.5, 0.0];
+    let mut four = LinUcbVec::<f32>::new(ucb(1.0, 1.0), 4, d).unwrap();
+    four.observe(ArmId(3), &x, 0.9).unwrap();
+    let bytes = four.save_vec().unwrap();
+
+    let mut three = LinUcbVec::<f32>::new(ucb(1.0, 1.0), 3, d).unwrap();
+    three.observe(ArmId(1), &x, 0.2).unwrap();
+    let before = three.save_vec().unwrap();
+    let err = three.restore(&bytes).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DimensionMismatch, "{err}");
+    assert_eq!(three.arm_count(), 3, "the pool did not grow");
+    assert_eq!(three.save_vec().unwrap(), before, "nothing changed");
+    // A smaller snapshot is refused the same way (the pool does not shrink either).
+    let mut five = LinUcbVec::<f32>::new(ucb(1.0, 1.0), 5, d).unwrap();
+    assert_eq!(
+        five.restore(&bytes).unwrap_err().kind(),
+        ErrorKind::DimensionMismatch
+    );
+    assert_eq!(five.arm_count(), 5);
+
+    // Every ridge policy and the baselines keep the same contract.
+    let ts = LinTs::params().check().unwrap();
+    let ts4 = LinTsVec::<f32>::new(ts, 4, d).unwrap().save_vec().unwrap();
+    let mut ts3 = LinTsVec::<f32>::new(ts, 3, d).unwrap();
+    assert_eq!(
+        ts3.restore(&ts4).unwrap_err().kind(),
+        ErrorKind::DimensionMismatch
+    );
+    let uni4 = UniformRandom::<f32>::new(4, d).unwrap().save_vec().unwrap();
+    let mut uni3 = UniformRandom::<f32>::new(3, d).unwrap();
+    assert_eq!(
+        uni3.restore(&uni4).unwrap_err().kind(),
+        ErrorKind::DimensionMismatch
+    );
+    assert_eq!(uni3.arm_count(), 3);
+
+    // Growing the pool from a snapshot is the explicit call.
+    three.restore_resizing(&bytes).unwrap();
+    assert_eq!(three.arm_count(), 4);
+    assert_eq!(three.save_vec().unwrap(), bytes);
 }
 
 #[test]

@@ -18,10 +18,12 @@ pub mod owned;
 pub mod testkit;
 
 pub use mckp::{
-    ClassSlot, CoreScratch, CoreSolver, DpScratch, DpSolver, Fractional, GreedySolver, Increment,
-    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, generate_into,
+    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, Fractional, GreedySolver,
+    Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
+    generate_into,
 };
 pub use online::{
     BudgetLedger, COST_SNAPSHOT_VERSION, Fit, Guard, Guarded, MAX_BINS, OnlineConfig, PacingParams,
-    PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf, ratio_bounds, to_units,
+    PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf, ZclPolicy, ratio_bounds,
+    to_units,
 };

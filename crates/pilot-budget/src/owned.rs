@@ -3,11 +3,12 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use pilot_core::{ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
+use pilot_core::{Detail, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
 
 use crate::mckp::{
-    ClassSlot, CoreScratch, CoreSolver, DpScratch, DpSolver, GreedySolver, Increment, InstanceKind,
-    ItemSlot, LpSolver, Record, Relaxation, Scratch, State, generate_into,
+    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Increment,
+    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
+    generate_into,
 };
 
 /// An instance that owns its arrays.
@@ -72,6 +73,16 @@ impl OwnedInstance {
             profits,
             class_ends,
         })
+    }
+
+    /// Moves the capacity to `ratio` of the way from the lightest choice of every class to the
+    /// heaviest (see [`capacity_at`]).
+    ///
+    /// # Errors
+    /// As [`capacity_at`].
+    pub fn set_capacity_ratio(&mut self, ratio: f64) -> Result<()> {
+        self.capacity = capacity_at(ratio, &self.weights, &self.class_ends)?;
+        Ok(())
     }
 
     /// The checked borrowed view the solvers take.
@@ -161,14 +172,16 @@ impl MckpSolver for Greedy {
     }
 }
 
-/// [`CoreSolver`] (exact) with its own scratch, doubled and retried when it runs out.
+/// [`CoreSolver`] (exact) with its own scratch, grown and retried when it runs out, within
+/// a memory budget its caller sets.
 #[derive(Clone, Debug)]
 pub struct Exact {
     buffers: HullBuffers,
     current: Vec<State>,
     next: Vec<State>,
     records: Vec<Record>,
-    max_states: usize,
+    budget: Option<usize>,
+    stats: CoreStats,
 }
 
 impl Default for Exact {
@@ -177,59 +190,137 @@ impl Default for Exact {
     }
 }
 
-impl Exact {
-    /// A solver that may grow to 2²² states per list and 2²⁴ records (about 0.4 GB).
-    pub fn new() -> Self {
-        Self::with_limit(1 << 22)
-    }
+/// State slots per list the solver starts with (and grows from).
+const FIRST_STATES: usize = 1 << 12;
+/// Growth factor of a buffer that ran out (each growth restarts the solve).
+const GROWTH: usize = 4;
 
-    /// A solver that grows to at most `max_states` states per list (and 4× as many records)
-    /// before giving up with [`BufferTooSmall`](ErrorKind::BufferTooSmall).
-    pub fn with_limit(max_states: usize) -> Self {
+impl Exact {
+    /// A solver with no memory budget: its state lists and records grow as the instance needs,
+    /// until an allocation fails (reported as [`BufferTooSmall`](ErrorKind::BufferTooSmall)).
+    pub fn new() -> Self {
         Self {
             buffers: HullBuffers::default(),
             current: Vec::new(),
             next: Vec::new(),
             records: Vec::new(),
-            max_states: max_states.max(1),
+            budget: None,
+            stats: CoreStats::default(),
         }
     }
+
+    /// A solver whose state lists and records together stay within `bytes` bytes (see
+    /// [`CoreScratch::bytes`]; the hull scratch, proportional to the instance, comes on top).
+    /// An instance that needs more fails with [`BufferTooSmall`](ErrorKind::BufferTooSmall),
+    /// whose detail gives the bytes the next growth needed (`expected`) and the budget
+    /// (`found`).
+    pub fn with_memory_budget(bytes: usize) -> Self {
+        Self {
+            budget: Some(bytes),
+            ..Self::new()
+        }
+    }
+
+    /// The memory budget in bytes, if any.
+    pub fn memory_budget(&self) -> Option<usize> {
+        self.budget
+    }
+
+    /// Bytes held by the state lists and records now (they are kept for later calls).
+    pub fn memory_bytes(&self) -> usize {
+        CoreScratch::bytes(self.current.len(), self.records.len())
+    }
+
+    /// What the last solve did (see [`CoreStats`]).
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// Grows the lists to `states` slots and the records to `records` slots; past the budget,
+    /// to as much as fits (an error when nothing more does).
+    fn resize(&mut self, states: usize, records: usize) -> Result<()> {
+        let (had_states, had_records) = (self.current.len(), self.records.len());
+        let mut states = states.max(had_states);
+        let mut records = records.max(had_records);
+        let wanted = CoreScratch::bytes(states, records);
+        if let Some(budget) = self.budget
+            && wanted > budget
+        {
+            let state_bytes = CoreScratch::bytes(1, 0);
+            let record_bytes = CoreScratch::bytes(0, 1);
+            if states > had_states {
+                states = budget.saturating_sub(CoreScratch::bytes(0, records)) / state_bytes;
+            }
+            if records > had_records {
+                records = budget.saturating_sub(CoreScratch::bytes(states, 0)) / record_bytes;
+            }
+            if states <= had_states && records <= had_records {
+                return Err(pilot_core::Error::new(
+                    ErrorKind::BufferTooSmall,
+                    "owned::Exact: memory budget (bytes) too small for the core solver's \
+                     state lists and records (expected: bytes the next growth needed, found: \
+                     the budget)",
+                )
+                .with_detail(Detail::Mismatch {
+                    expected: wanted,
+                    found: budget,
+                }));
+            }
+        }
+        grow(&mut self.current, states)?;
+        grow(&mut self.next, states)?;
+        grow(&mut self.records, records)
+    }
+}
+
+/// Grows `v` to `len` default slots, reporting an allocation failure as an error.
+fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) -> Result<()> {
+    if len > v.len() {
+        v.try_reserve_exact(len - v.len()).map_err(|_| {
+            pilot_core::Error::new(
+                ErrorKind::BufferTooSmall,
+                "owned::Exact: allocation failed growing the core solver's scratch",
+            )
+            .with_detail(Detail::Mismatch {
+                expected: len,
+                found: v.len(),
+            })
+        })?;
+        v.resize(len, T::default());
+    }
+    Ok(())
 }
 
 impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
-            // Start near what typical instances need and grow 8x on demand (each growth
-            // restarts the solve); the buffers are kept for later calls.
-            let states = instance
-                .item_count()
-                .saturating_mul(16)
-                .clamp(256, 1 << 16)
-                .min(self.max_states);
-            self.current.resize(states, State::default());
-            self.next.resize(states, State::default());
-            self.records
-                .resize((4 * states).min(4 * self.max_states), Record::default());
+            // Start small (within the budget) and grow on demand; the buffers are kept for
+            // later calls.
+            let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
+            while states > 1
+                && self
+                    .budget
+                    .is_some_and(|b| CoreScratch::bytes(states, 4 * states) > b)
+            {
+                states /= 2;
+            }
+            self.resize(states, 4 * states)?;
         }
         loop {
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let result = CoreSolver::new(self.buffers.fit(instance), core).solve(instance, choice);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core);
+            let result = solver.solve(instance, choice);
+            self.stats = solver.stats();
             match result {
-                Err(e) if e.kind() == ErrorKind::BufferTooSmall => {
-                    let states = self.current.len();
-                    let records = self.records.len();
-                    let grow_states = e.context().contains("state") && states < self.max_states;
-                    let grow_records =
-                        e.context().contains("records") && records < 4 * self.max_states;
-                    if grow_states {
-                        let n = (8 * states).min(self.max_states);
-                        self.current.resize(n, State::default());
-                        self.next.resize(n, State::default());
-                    } else if grow_records {
-                        self.records
-                            .resize((8 * records).min(4 * self.max_states), Record::default());
+                Err(e)
+                    if e.kind() == ErrorKind::BufferTooSmall
+                        && e.context().starts_with("CoreSolver scratch") =>
+                {
+                    let (states, records) = (self.current.len(), self.records.len());
+                    if e.context().contains("state") {
+                        self.resize(states.saturating_mul(GROWTH), records)?;
                     } else {
-                        return Err(e);
+                        self.resize(states, records.saturating_mul(GROWTH))?;
                     }
                 }
                 other => return other,

@@ -307,9 +307,9 @@ impl Bytes<'_> {
 /// As [`check_offline`].
 pub fn check_mckp_bytes(data: &[u8]) -> Result<(), String> {
     match instance_from_bytes(data) {
-        // ≤ 6 classes and capacity < 256 keep every state list far below 2¹⁶.
+        // ≤ 6 classes and capacity < 256 keep every state list small: 16 MB is plenty.
         Some(instance) => {
-            check_offline_using(&mut Exact::with_limit(1 << 16), &instance).map(|_| ())
+            check_offline_using(&mut Exact::with_memory_budget(16 << 20), &instance).map(|_| ())
         }
         None => Ok(()),
     }

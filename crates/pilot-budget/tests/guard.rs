@@ -202,3 +202,38 @@ fn cost_policy_snapshots_restore_exactly_and_refuse_another_pool() {
     t2.restore(&tb).unwrap();
     assert_eq!(t, t2);
 }
+
+#[test]
+fn pacing_retargets_when_the_budget_changes_and_the_snapshot_keeps_it() {
+    let config = OnlineConfig::new(K, 2.0);
+    let params = PacingParams::new(1.0).with_target(0.1).with_step(0.5);
+    let s = scores(&[0.9, 0.8, 0.7, 0.6]);
+    let charge = |p: &mut PacingPolicy<f64>, c: f64| {
+        p.choose(&s, &[0.01; K]).unwrap();
+        p.charge(pilot_core::ArmId::new(0), pilot_core::Cost::new(c).unwrap())
+            .unwrap();
+    };
+    let mut p = PacingPolicy::new(config, params).unwrap();
+    charge(&mut p, 1.0);
+    // Left 1.0 → 0.5: the target per query halves (0.1 → 0.05), so spending 0.05 is on
+    // target and leaves the price where it was.
+    p.set_budget(1.5).unwrap();
+    let price = p.price();
+    charge(&mut p, 0.05);
+    assert!(
+        (p.price() - price).abs() <= 1e-12 * price,
+        "{} vs {price}",
+        p.price()
+    );
+    // Without the re-target the same spend would have been under target: the price falls.
+    let mut old = PacingPolicy::new(config, params).unwrap();
+    charge(&mut old, 1.0);
+    let before = old.price();
+    charge(&mut old, 0.05);
+    assert!(old.price() < before);
+    // The snapshot carries the target.
+    let bytes = p.save_vec().unwrap();
+    let mut q = PacingPolicy::new(config, params).unwrap();
+    q.restore(&bytes).unwrap();
+    assert_eq!(p, q);
+}

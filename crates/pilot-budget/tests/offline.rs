@@ -36,8 +36,8 @@ fn fractional_profits() -> impl Strategy<Value = OwnedInstance> {
         .prop_map(|(classes, capacity)| OwnedInstance::from_classes(capacity, &classes))
 }
 
+// Case count from PROPTEST_CASES (256 by default; `cargo xtask ci` asks for more).
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn exact_matches_brute_force_and_bounds_hold(inst in small_instance()) {
@@ -155,12 +155,70 @@ fn tiny_core_scratch_is_reported_not_a_panic() {
         OwnedInstance::generate(InstanceKind::StronglyCorrelated, 40, 10, 1000, &mut rng).unwrap();
     let view = inst.view().unwrap();
     let mut choice = vec![0; 40];
-    let err = Exact::with_limit(2).solve(&view, &mut choice).unwrap_err();
+    let err = Exact::with_memory_budget(1000)
+        .solve(&view, &mut choice)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BufferTooSmall);
+    assert!(err.to_string().contains("memory budget"), "{err}");
     let fine = Exact::new().solve(&view, &mut choice).unwrap();
     let mut dp_choice = vec![0; 40];
     assert_eq!(
         fine.value,
         WeightDp::new().solve(&view, &mut dp_choice).unwrap().value
     );
+}
+
+/// The scaling suite's kinds and capacity ratios at a size the plain DP still solves: the exact
+/// solver's optimum equals the DP's.
+#[test]
+fn suite_kinds_and_ratios_match_plain_dp() {
+    let mut rng = Pcg64Mcg::new(20);
+    for kind in InstanceKind::ALL {
+        for ratio in [0.25, 0.5, 0.75] {
+            for (m, n, range) in [(40, 10, 1000), (12, 30, 3000)] {
+                let mut inst = OwnedInstance::generate(kind, m, n, range, &mut rng).unwrap();
+                inst.set_capacity_ratio(ratio).unwrap();
+                let view = inst.view().unwrap();
+                let (mut a, mut b) = (vec![0; m], vec![0; m]);
+                let mut exact = Exact::new();
+                let solution = exact.solve(&view, &mut a).unwrap();
+                let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+                assert_eq!(solution.value, dp.value, "{kind:?} {ratio} {m}x{n}");
+                assert!(solution.weight <= inst.capacity);
+                assert!(exact.stats().passes >= usize::from(solution.bound.unwrap() > dp.value));
+            }
+        }
+    }
+}
+
+/// Caller scratch far too small for every record of the search: unreachable records are
+/// collected and the optimum is still found, in the no-allocator form.
+#[test]
+fn records_are_collected_in_small_caller_scratch() {
+    use pilot_budget::{
+        ClassSlot, CoreScratch, CoreSolver, Increment, ItemSlot, Record, Scratch, State,
+    };
+    let mut rng = Pcg64Mcg::new(5);
+    let inst =
+        OwnedInstance::generate(InstanceKind::StronglyCorrelated, 40, 10, 1000, &mut rng).unwrap();
+    let view = inst.view().unwrap();
+    let mut dp_choice = vec![0; 40];
+    let dp = WeightDp::new().solve(&view, &mut dp_choice).unwrap();
+    let (mut items, mut incs) = (
+        vec![ItemSlot::default(); 400],
+        vec![Increment::default(); 400],
+    );
+    let mut classes = vec![ClassSlot::default(); 40];
+    let (mut cur, mut next) = (vec![State::default(); 4096], vec![State::default(); 4096]);
+    let mut records = vec![Record::default(); 2560];
+    let mut solver = CoreSolver::new(
+        Scratch::new(&mut items, &mut incs, &mut classes),
+        CoreScratch::new(&mut cur, &mut next, &mut records),
+    );
+    let mut choice = vec![0; 40];
+    let solution = solver.solve(&view, &mut choice).unwrap();
+    assert_eq!(solution.value, dp.value);
+    let stats = solver.stats();
+    assert!(stats.collections > 0, "{stats:?}");
+    assert!(stats.peak_records <= 2560, "{stats:?}");
 }

@@ -60,8 +60,8 @@ fn config() -> impl Strategy<Value = OnlineConfig<f64>> {
         })
 }
 
+// Case count from PROPTEST_CASES (256 by default; `cargo xtask ci` asks for more).
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn threshold_never_exceeds_budget(config in config(), stream in prop::collection::vec(query(), 0..60)) {

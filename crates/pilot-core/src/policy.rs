@@ -172,7 +172,9 @@ pub trait Snapshot {
     /// [`VersionMismatch`](crate::ErrorKind::VersionMismatch),
     /// [`WrongFormat`](crate::ErrorKind::WrongFormat) or
     /// [`DimensionMismatch`](crate::ErrorKind::DimensionMismatch) when the saved state does not fit
-    /// this policy's configuration.
+    /// this policy's configuration: another context dimension or another arm count. A restore
+    /// never changes the number of arms; a policy whose pool can grow offers that as a separate,
+    /// explicit call (pilot-bandit's `restore_resizing`).
     fn restore(&mut self, bytes: &[u8]) -> Result<()>;
 
     /// Saves into a freshly allocated vector.

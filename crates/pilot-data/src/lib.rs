@@ -29,4 +29,6 @@ pub use error::{DataError, Result};
 pub use judge::{JudgeDataset, JudgeRow};
 pub use pairs::{Preference, PreferenceSet};
 pub use routing::{MissingCell, RoutingDataset, RoutingRow};
-pub use shared::{MINILM_DIM, MINILM_ID, shared_data_dir, shared_file};
+pub use shared::{
+    Input, MINILM_DIM, MINILM_ID, default_embedder_id, shared_data_dir, shared_file, shared_input,
+};

@@ -1,19 +1,18 @@
-//! The loaders on the real shared files, when they are present beside the checkout.
+//! The loaders on the real shared files, when they are present beside the checkout (missing:
+//! a skip on a bare clone, a failure under `CI=true` or `PILOT_REQUIRE_DATA=1`).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap on purpose
 
-use pilot_data::{Embeddings, JudgeDataset, MINILM_DIM, RoutingDataset, shared_file};
+use std::process::Command;
+
+use pilot_data::{Embeddings, JudgeDataset, MINILM_DIM, RoutingDataset, shared_input};
 
 #[test]
 fn routerbench_3k_matches_the_documented_figures() {
-    let (data, emb) = match (
-        shared_file("routerbench-3k.jsonl"),
-        shared_file("routerbench-3k.minilm.f32"),
-    ) {
-        (Ok(d), Ok(e)) => (d, e),
-        (Err(why), _) | (_, Err(why)) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let (Some(data), Some(emb)) = (
+        shared_input("routerbench-3k.jsonl").unwrap(),
+        shared_input("routerbench-3k.minilm.f32").unwrap(),
+    ) else {
+        return;
     };
     let d = RoutingDataset::load(&data).unwrap();
     assert_eq!(d.rows.len(), 3178);
@@ -50,15 +49,11 @@ fn routerbench_3k_matches_the_documented_figures() {
 
 #[test]
 fn arena_bench_300_loads_with_its_models() {
-    let (data, emb) = match (
-        shared_file("arena-bench-300.jsonl"),
-        shared_file("arena-bench-300.minilm.f32"),
-    ) {
-        (Ok(d), Ok(e)) => (d, e),
-        (Err(why), _) | (_, Err(why)) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let (Some(data), Some(emb)) = (
+        shared_input("arena-bench-300.jsonl").unwrap(),
+        shared_input("arena-bench-300.minilm.f32").unwrap(),
+    ) else {
+        return;
     };
     let j = JudgeDataset::load(&data).unwrap();
     assert_eq!(j.rows.len(), 300);
@@ -71,4 +66,44 @@ fn arena_bench_300_loads_with_its_models() {
         .sum();
     assert_eq!(cells, 4163);
     Embeddings::load_rows(&emb, MINILM_DIM, j.rows.len()).unwrap();
+}
+
+/// Runs this test binary's `routerbench_3k_matches_the_documented_figures` alone with the data
+/// folder pointed at a directory that does not exist, under the given environment.
+fn run_without_data(env: &[(&str, &str)]) -> std::process::Output {
+    let missing = std::env::temp_dir().join(format!("pilot-no-shared-data-{}", std::process::id()));
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "routerbench_3k_matches_the_documented_figures",
+        "--exact",
+        "--nocapture",
+    ])
+    .env("PILOT_SHARED_DATA", &missing)
+    .env_remove("CI")
+    .env_remove("PILOT_REQUIRE_DATA");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn missing_data_skips_on_a_bare_clone_and_fails_under_ci() {
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let bare = run_without_data(&[]);
+    assert!(bare.status.success(), "a bare clone skips: {}", text(&bare));
+    assert!(
+        text(&bare).contains("skipping: shared data file"),
+        "{}",
+        text(&bare)
+    );
+    for setting in [("CI", "true"), ("PILOT_REQUIRE_DATA", "1")] {
+        let out = run_without_data(&[setting]);
+        let err = text(&out);
+        assert!(!out.status.success(), "{setting:?} must fail: {err}");
+        assert!(
+            err.contains("is missing") && err.contains(&format!("{}={}", setting.0, setting.1)),
+            "{setting:?}: {err}"
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! all-MiniLM-L6-v2 sentence embedder for PILOT router in pure Rust (candle), loaded from local files.
+//! all-MiniLM-L6-v2 sentence embedder for PILOT router in pure Rust, loaded from local files.
 //!
 //! [`MiniLm`] implements [`pilot_core::Embedder`] with id `"all-MiniLM-L6-v2"` and dimension
 //! 384: BERT, mean pooling over the attention mask, L2 normalisation, inputs truncated to 256

@@ -71,17 +71,27 @@ fn altered_file_is_refused_with_both_checksums() {
 #[test]
 fn a_truncated_weights_file_is_refused() {
     // Needs the real tokenizer and config (their checksums are checked first).
-    let Ok(real) = pilot_minilm::resolve_model_dir(None) else {
-        eprintln!("skipping a_truncated_weights_file_is_refused: no model directory");
-        return;
+    // A missing model skips on a developer's machine and fails under CI=true or
+    // PILOT_REQUIRE_MINILM=1 (pilot-data's one rule for missing inputs).
+    let skip = |why: String| {
+        if let Err(fail) = pilot_data::Input::MiniLm.missing(&why) {
+            panic!("{fail}");
+        }
+    };
+    let real = match pilot_minilm::resolve_model_dir(None) {
+        Ok(dir) => dir,
+        Err(e) => return skip(format!("a_truncated_weights_file_is_refused: {e}")),
     };
     let (Ok(tokenizer), Ok(config), Ok(weights)) = (
         std::fs::read(real.join("tokenizer.json")),
         std::fs::read(real.join("config.json")),
         std::fs::read(real.join("model.safetensors")),
     ) else {
-        eprintln!("skipping a_truncated_weights_file_is_refused: model not fetched");
-        return;
+        return skip(format!(
+            "a_truncated_weights_file_is_refused: the model is not fetched in {} (cargo xtask \
+             fetch-model)",
+            real.display()
+        ));
     };
     let dir = scratch_dir("truncated");
     std::fs::write(dir.join("tokenizer.json"), tokenizer).unwrap();

@@ -5,6 +5,7 @@ mod common;
 
 use common::{cosine, data_dir, dot, model_or_skip};
 use pilot_core::{Embedder, ErrorKind};
+use pilot_data::Input;
 use pilot_minilm::MiniLm;
 
 #[test]
@@ -39,17 +40,22 @@ fn published_reference_cosines() {
 }
 
 /// The first `n` `query` fields of routerbench-3k.jsonl and their reference embeddings, or
-/// `None` (printed) when the shared data is missing.
+/// `None` (printed) when the shared data is missing on a developer's machine; a failure under
+/// `CI=true` or `PILOT_REQUIRE_DATA=1`. Callers load the model first, so a missing model is
+/// reported (and, when required, fails) before the data is looked at.
 fn routerbench_reference(n: usize) -> Option<(Vec<String>, Vec<f32>)> {
     let dir = data_dir();
     let jsonl = dir.join("routerbench-3k.jsonl");
     let vectors = dir.join("routerbench-3k.minilm.f32");
     let (Ok(text), Ok(bytes)) = (std::fs::read_to_string(&jsonl), std::fs::read(&vectors)) else {
-        eprintln!(
-            "skipping: shared data missing ({} or {})",
+        let why = format!(
+            "shared data missing ({} or {})",
             jsonl.display(),
             vectors.display()
         );
+        if let Err(fail) = Input::Data.missing(&why) {
+            panic!("{fail}");
+        }
         return None;
     };
     let queries: Vec<String> = text

@@ -25,6 +25,8 @@ mod embedder;
 mod engine;
 mod error;
 #[cfg(feature = "runtime")]
+mod grow;
+#[cfg(feature = "runtime")]
 mod limits;
 pub mod locate;
 #[cfg(feature = "runtime")]

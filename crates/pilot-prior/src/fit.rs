@@ -50,6 +50,9 @@ pub struct FitSummary {
     pub bt_valid_loss: f64,
     /// Pairwise accuracy on the held-out queries' strict pairs (NaN without any).
     pub valid_accuracy: f64,
+    /// How many strict pairs `valid_accuracy` is measured on: print it next to the accuracy,
+    /// since on a small dataset it can be a handful.
+    pub valid_accuracy_pairs: usize,
     /// Seconds per stage: PCA, contrastive, Bradley–Terry, calibration.
     pub seconds: [f64; 4],
     /// Warnings from the source (LLMs without data...).
@@ -114,7 +117,7 @@ pub fn fit(
     );
     progress(Stage::BradleyTerry, max, max);
     seconds[2] = t.elapsed().as_secs_f64();
-    let valid_accuracy = held_out_accuracy(&ctx, &bt.theta, dc, &set);
+    let (valid_accuracy, valid_accuracy_pairs) = held_out_accuracy(&ctx, &bt.theta, dc, &set);
 
     let t = Instant::now();
     progress(Stage::Calibration, 0, 1);
@@ -195,13 +198,15 @@ pub fn fit(
         bt_train_loss: bt.train_loss,
         bt_valid_loss: bt.valid_loss,
         valid_accuracy,
+        valid_accuracy_pairs,
         seconds,
         warnings: data.warnings.clone(),
     };
     Ok((prior, summary))
 }
 
-fn held_out_accuracy(ctx: &[f64], theta: &[f64], dc: usize, set: &LearningSet) -> f64 {
+/// Pairwise accuracy on the held-out strict pairs, and how many there are.
+fn held_out_accuracy(ctx: &[f64], theta: &[f64], dc: usize, set: &LearningSet) -> (f64, usize) {
     let (mut right, mut n) = (0.0, 0usize);
     for p in set.valid.iter().filter(|p| p.target == 1.0) {
         let c = &ctx[p.q * dc..(p.q + 1) * dc];
@@ -221,7 +226,7 @@ fn held_out_accuracy(ctx: &[f64], theta: &[f64], dc: usize, set: &LearningSet) -
         };
         n += 1;
     }
-    if n > 0 { right / n as f64 } else { f64::NAN }
+    (if n > 0 { right / n as f64 } else { f64::NAN }, n)
 }
 
 /// Each learning query's win fraction per LLM, for sources without a quality.

@@ -1,25 +1,21 @@
 //! The prior on the shared RouterBench and arena files, when present: the RouterBench prior
 //! beats the best global-order rule on the test split, and the arena prior maps onto the pool.
+//! Missing files skip on a bare clone and fail under `CI=true` or `PILOT_REQUIRE_DATA=1`.
 #![allow(clippy::unwrap_used)]
 
-use pilot_data::{Embeddings, JudgeDataset, MINILM_DIM, RoutingDataset, shared_file};
+use pilot_data::{Embeddings, JudgeDataset, MINILM_DIM, RoutingDataset, shared_input};
 use pilot_prior::{FitParams, evaluate, fit, sources};
 
 fn load() -> Option<(RoutingDataset, Embeddings)> {
-    match (
-        shared_file("routerbench-3k.jsonl"),
-        shared_file("routerbench-3k.minilm.f32"),
-    ) {
-        (Ok(d), Ok(e)) => {
-            let data = RoutingDataset::load(d).unwrap();
-            let emb = Embeddings::load_rows(e, MINILM_DIM, data.rows.len()).unwrap();
-            Some((data, emb))
-        }
-        (Err(why), _) | (_, Err(why)) => {
-            eprintln!("skipping: {why}");
-            None
-        }
-    }
+    let (Some(d), Some(e)) = (
+        shared_input("routerbench-3k.jsonl").unwrap(),
+        shared_input("routerbench-3k.minilm.f32").unwrap(),
+    ) else {
+        return None;
+    };
+    let data = RoutingDataset::load(d).unwrap();
+    let emb = Embeddings::load_rows(e, MINILM_DIM, data.rows.len()).unwrap();
+    Some((data, emb))
 }
 
 #[test]
@@ -58,15 +54,11 @@ fn routerbench_prior_beats_the_global_order_on_the_test_split() {
 #[test]
 fn arena_prior_covers_the_mapped_llms_and_names_the_rest() {
     let Some((data, _)) = load() else { return };
-    let (j, e) = match (
-        shared_file("arena-bench-300.jsonl"),
-        shared_file("arena-bench-300.minilm.f32"),
-    ) {
-        (Ok(j), Ok(e)) => (j, e),
-        (Err(why), _) | (_, Err(why)) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let (Some(j), Some(e)) = (
+        shared_input("arena-bench-300.jsonl").unwrap(),
+        shared_input("arena-bench-300.minilm.f32").unwrap(),
+    ) else {
+        return;
     };
     let judge = JudgeDataset::load(j).unwrap();
     let emb = Embeddings::load_rows(e, MINILM_DIM, judge.rows.len()).unwrap();

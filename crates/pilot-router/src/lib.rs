@@ -26,4 +26,5 @@ pub use event::{
 #[cfg(feature = "alloc")]
 pub use router::{
     Arm, Decision, Input, LiveCost, LivePolicy, NoEmbedder, Quote, Router, RouterConfig,
+    RoutingPolicy,
 };

@@ -5,7 +5,7 @@
 //! disable and re-price LLMs and change the budget live. Every state change is an [`Event`]
 //! folded by one function, so a snapshot plus the events after it rebuild the same bits.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -23,8 +23,12 @@ use crate::event::{
 };
 use crate::step::{Exploration, Status, StepInput, StepScratch, decide};
 
-/// A policy the router can run: it scores, learns, grows its pool and saves its state.
-pub trait LivePolicy: Policy<f32> + GrowPool<f32> + Snapshot {}
+/// A policy the router can route with: it scores, learns and grows its pool.
+pub trait RoutingPolicy: Policy<f32> + GrowPool<f32> {}
+impl<T: Policy<f32> + GrowPool<f32> + ?Sized> RoutingPolicy for T {}
+
+/// A routing policy that also saves and restores its state (for router snapshots).
+pub trait LivePolicy: RoutingPolicy + Snapshot {}
 impl<T: Policy<f32> + GrowPool<f32> + Snapshot + ?Sized> LivePolicy for T {}
 
 /// A cost policy the router can run: it chooses, is charged and saves its state.
@@ -181,6 +185,15 @@ struct Pending {
     rewarded: bool,
 }
 
+/// What `settle`, `release` and `feedback` check before they commit.
+#[derive(Clone, Copy)]
+struct PendingFacts {
+    hold: u64,
+    at: u64,
+    settled: bool,
+    rewarded: bool,
+}
+
 /// The state a snapshot saves (besides the policy's and cost policy's own bytes).
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -191,7 +204,6 @@ struct Saved {
     guard: [u64; 6],
     arms: Vec<Arm>,
     pending: Vec<(u64, Pending)>,
-    expiry: Vec<(u64, u64)>,
     versions: Versions,
 }
 
@@ -234,7 +246,8 @@ pub struct Router<P, C, E = NoEmbedder> {
     projection: Option<Projection<Vec<f32>>>,
     arms: Vec<Arm>,
     pending: BTreeMap<u64, Pending>,
-    expiry: VecDeque<(u64, u64)>,
+    /// `(deadline, request)` of every pending decision: the next to expire first.
+    expiry: BTreeSet<(u64, u64)>,
     config: RouterConfig,
     versions: Versions,
     log: Vec<Record>,
@@ -246,7 +259,7 @@ fn arm_index(a: usize) -> u32 {
     u32::try_from(a).unwrap_or(u32::MAX)
 }
 
-impl<P: LivePolicy, C: LiveCost> Router<P, C, NoEmbedder> {
+impl<P: RoutingPolicy, C: CostPolicy<f64>> Router<P, C, NoEmbedder> {
     /// A router over `arms` (one per policy arm, in order) that is given vectors.
     ///
     /// # Errors
@@ -258,7 +271,7 @@ impl<P: LivePolicy, C: LiveCost> Router<P, C, NoEmbedder> {
     }
 }
 
-impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
+impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// A router with an optional embedder for text input.
     ///
     /// # Errors
@@ -298,7 +311,7 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
             projection: None,
             arms,
             pending: BTreeMap::new(),
-            expiry: VecDeque::new(),
+            expiry: BTreeSet::new(),
             config,
             versions: Versions::default(),
             log: Vec::new(),
@@ -481,7 +494,7 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
             draw: self.config.exploration,
             hold: self.guard.to_currency(step.hold),
             overridden: step.overridden,
-            arms: arms.clone(),
+            arms,
         };
         if let Some(a) = step.arm {
             let context = self.buf.context.clone();
@@ -491,7 +504,7 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
             let event = Event::Decision(DecisionEvent {
                 request,
                 context: self.buf.context.clone(),
-                arms,
+                arms: decision.arms.clone(),
                 chosen: step.arm.map(|a| arm_index(a.index())),
                 proposed: match step.proposed {
                     Proposal::Route(a) => Some(arm_index(a.index())),
@@ -598,20 +611,12 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
     /// # Errors
     /// The cost policy's error when charging an expired hold.
     pub fn expire_due(&mut self, now: u64) -> Result<()> {
-        while let Some(&(deadline, request)) = self.expiry.front() {
+        while let Some(&(deadline, request)) = self.expiry.first() {
             if deadline > now {
                 break;
             }
-            let current = self
-                .pending
-                .get(&request)
-                .is_some_and(|p| p.deadline == deadline);
-            if current {
-                let charged = self.pending.get(&request).is_some_and(|p| !p.settled);
-                self.commit(now, Event::Expire { request, charged })?;
-            } else {
-                self.expiry.pop_front();
-            }
+            let charged = self.pending.get(&request).is_some_and(|p| !p.settled);
+            self.commit(now, Event::Expire { request, charged })?;
         }
         Ok(())
     }
@@ -753,65 +758,6 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
         Ok(())
     }
 
-    /// Saves everything learned and owed: policy, cost policy, ledger, arms, pending decisions,
-    /// and the position of the next event.
-    ///
-    /// # Errors
-    /// The policy's or cost policy's snapshot error.
-    pub fn save(&self) -> Result<Vec<u8>> {
-        let saved = Saved {
-            version: EVENT_VERSION,
-            seq: self.seq,
-            policy: self.policy.save_vec()?,
-            cost: self.guard.inner().save_vec()?,
-            guard: self.guard.words(),
-            arms: self.arms.clone(),
-            pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
-            expiry: self.expiry.iter().copied().collect(),
-            versions: self.versions.clone(),
-        };
-        let payload = postcard::to_allocvec(&saved)
-            .map_err(|_| Error::new(ErrorKind::Corrupt, "Router::save: encoding"))?;
-        let mut out = vec![0u8; pilot_core::envelope::HEADER_LEN + payload.len()];
-        out[pilot_core::envelope::HEADER_LEN..].copy_from_slice(&payload);
-        pilot_core::envelope::seal(&mut out, SNAPSHOT_MAGIC, EVENT_VERSION, payload.len())?;
-        Ok(out)
-    }
-
-    /// Restores a [`save`](Self::save)d state into this router, built with the same policy
-    /// type, cost policy and settings. The pool grows to the saved one first.
-    ///
-    /// # Errors
-    /// The envelope's errors for damaged bytes, [`Corrupt`](ErrorKind::Corrupt) for a payload
-    /// that does not decode, the policy's or cost policy's restore error. On error the router
-    /// may have grown its pool but holds no half-restored learned state.
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-        let payload = pilot_core::envelope::open(bytes, SNAPSHOT_MAGIC, EVENT_VERSION)?;
-        let saved: Saved = postcard::from_bytes(payload)
-            .map_err(|_| Error::new(ErrorKind::Corrupt, "Router::restore: payload"))?;
-        if saved.arms.len() < self.arms.len() {
-            return Err(Error::dimension(
-                "Router::restore: arms (the snapshot has fewer than this router)",
-                self.arms.len(),
-                saved.arms.len(),
-            ));
-        }
-        while self.policy.arm_count() < saved.arms.len() {
-            self.policy.add_arm(None)?;
-        }
-        self.guard.set_arm_count(saved.arms.len())?;
-        self.policy.restore(&saved.policy)?;
-        self.guard.inner_mut().restore(&saved.cost)?;
-        self.guard.restore_words(saved.guard);
-        self.arms = saved.arms;
-        self.pending = saved.pending.into_iter().collect();
-        self.expiry = saved.expiry.into_iter().collect();
-        self.versions = saved.versions;
-        self.seq = saved.seq;
-        self.buf.resize(self.arms.len());
-        Ok(())
-    }
-
     // ---- internals ----
 
     fn check_arm(&self, arm: ArmId, what: &'static str) -> Result<()> {
@@ -821,15 +767,29 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
         Ok(())
     }
 
-    fn pending_entry(&self, request: u64, what: &'static str) -> Result<Pending> {
-        self.pending.get(&request).cloned().ok_or(Error::new(
-            ErrorKind::UnknownRequest,
-            match what {
-                "Router::settle" => "Router::settle: no pending decision with this request id",
-                "Router::release" => "Router::release: no pending decision with this request id",
-                _ => "Router::feedback: no pending decision with this request id (never routed, expired or released)",
-            },
-        ))
+    /// The small facts of a pending decision (not its context): hold, time, settled, rewarded.
+    fn pending_entry(&self, request: u64, what: &'static str) -> Result<PendingFacts> {
+        self.pending
+            .get(&request)
+            .map(|p| PendingFacts {
+                hold: p.hold,
+                at: p.at,
+                settled: p.settled,
+                rewarded: p.rewarded,
+            })
+            .ok_or(Error::new(
+                ErrorKind::UnknownRequest,
+                match what {
+                    "Router::settle" => "Router::settle: no pending decision with this request id",
+                    "Router::release" => {
+                        "Router::release: no pending decision with this request id"
+                    }
+                    _ => {
+                        "Router::feedback: no pending decision with this request id (never \
+                         routed, expired or released)"
+                    }
+                },
+            ))
     }
 
     fn mean_start(&self) -> Option<Vec<f32>> {
@@ -944,7 +904,7 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
                 rewarded: false,
             },
         );
-        self.expiry.push_back((deadline, request));
+        self.expiry.insert((deadline, request));
         if let Some(a) = self.arms.get_mut(arm) {
             a.decisions += 1;
         }
@@ -1036,6 +996,7 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
                     self.pending.insert(*request, p);
                     return Err(e);
                 }
+                self.expiry.remove(&(p.deadline, *request));
             }
             Event::Feedback {
                 request, reward, ..
@@ -1055,25 +1016,19 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
                 }
             }
             Event::Expire { request, charged } => {
-                let p = self
+                let (arm, hold, deadline) = self
                     .pending
                     .get(request)
-                    .cloned()
+                    .map(|p| (p.arm as usize, p.hold, p.deadline))
                     .ok_or(corrupt("expiry of an unknown request"))?;
                 if *charged {
-                    self.guard.expire(ArmId::new(p.arm as usize), p.hold)?;
-                    if let Some(a) = self.arms.get_mut(p.arm as usize) {
-                        a.spent = a.spent.saturating_add(p.hold);
+                    self.guard.expire(ArmId::new(arm), hold)?;
+                    if let Some(a) = self.arms.get_mut(arm) {
+                        a.spent = a.spent.saturating_add(hold);
                     }
                 }
                 self.pending.remove(request);
-                if self
-                    .expiry
-                    .front()
-                    .is_some_and(|&(d, r)| r == *request && d == p.deadline)
-                {
-                    self.expiry.pop_front();
-                }
+                self.expiry.remove(&(deadline, *request));
             }
             Event::ArmAdded { name, price, start } => {
                 let k = self.arms.len();
@@ -1103,6 +1058,70 @@ impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
             Event::NewPeriod { budget } => self.guard.new_period(*budget)?,
         }
         let _ = at;
+        Ok(())
+    }
+}
+
+impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
+    /// Saves everything learned and owed: policy, cost policy, ledger, arms, pending decisions,
+    /// and the position of the next event.
+    ///
+    /// # Errors
+    /// The policy's or cost policy's snapshot error.
+    pub fn save(&self) -> Result<Vec<u8>> {
+        let saved = Saved {
+            version: EVENT_VERSION,
+            seq: self.seq,
+            policy: self.policy.save_vec()?,
+            cost: self.guard.inner().save_vec()?,
+            guard: self.guard.words(),
+            arms: self.arms.clone(),
+            pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            versions: self.versions.clone(),
+        };
+        let payload = postcard::to_allocvec(&saved)
+            .map_err(|_| Error::new(ErrorKind::Corrupt, "Router::save: encoding"))?;
+        let mut out = vec![0u8; pilot_core::envelope::HEADER_LEN + payload.len()];
+        out[pilot_core::envelope::HEADER_LEN..].copy_from_slice(&payload);
+        pilot_core::envelope::seal(&mut out, SNAPSHOT_MAGIC, EVENT_VERSION, payload.len())?;
+        Ok(out)
+    }
+
+    /// Restores a [`save`](Self::save)d state into this router, built with the same policy
+    /// type, cost policy and settings. The pool grows to the saved one first.
+    ///
+    /// # Errors
+    /// The envelope's errors for damaged bytes, [`Corrupt`](ErrorKind::Corrupt) for a payload
+    /// that does not decode, the policy's or cost policy's restore error. On error the router
+    /// may have grown its pool but holds no half-restored learned state.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        let payload = pilot_core::envelope::open(bytes, SNAPSHOT_MAGIC, EVENT_VERSION)?;
+        let saved: Saved = postcard::from_bytes(payload)
+            .map_err(|_| Error::new(ErrorKind::Corrupt, "Router::restore: payload"))?;
+        if saved.arms.len() < self.arms.len() {
+            return Err(Error::dimension(
+                "Router::restore: arms (the snapshot has fewer than this router)",
+                self.arms.len(),
+                saved.arms.len(),
+            ));
+        }
+        while self.policy.arm_count() < saved.arms.len() {
+            self.policy.add_arm(None)?;
+        }
+        self.guard.set_arm_count(saved.arms.len())?;
+        self.policy.restore(&saved.policy)?;
+        self.guard.inner_mut().restore(&saved.cost)?;
+        self.guard.restore_words(saved.guard);
+        self.arms = saved.arms;
+        self.pending = saved.pending.into_iter().collect();
+        self.expiry = self
+            .pending
+            .iter()
+            .map(|(&request, p)| (p.deadline, request))
+            .collect();
+        self.versions = saved.versions;
+        self.seq = saved.seq;
+        self.buf.resize(self.arms.len());
         Ok(())
     }
 }

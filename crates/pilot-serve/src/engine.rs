@@ -173,7 +173,7 @@ fn build_router(
     let policy = match (p.kind.as_str(), prior) {
         ("pilot", Some(prior)) => {
             let starts: Vec<Option<&[f32]>> = arms.iter().map(|a| prior.theta(&a.name)).collect();
-            LinUcbVec::with_priors(params, dim, &starts)?
+            LinUcbVec::with_priors(params, &starts, dim)?
         }
         _ => LinUcbVec::new(params, arms.len(), dim)?,
     };

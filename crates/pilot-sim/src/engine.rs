@@ -1,22 +1,31 @@
 //! One episode: a policy and a cost policy replay the deployment stream under a budget, with
 //! bandit feedback (only the chosen LLM's quality and cost are revealed).
 //!
-//! Per query: context → `Policy::select` (per-arm scores) → estimated costs →
-//! `CostPolicy::choose` → the budget guard → the real quality and cost of the chosen arm →
-//! `Policy::update`, `CostPolicy::charge`.
+//! The episode runs on [`pilot_router::Router`], the object live traffic goes through: per
+//! query, `route` (policy scores → the budget guard around the cost policy → the chosen LLM and
+//! its worst-case hold), then `settle` with the real cost and `feedback` with the real quality.
+//! What is evaluated here is what is deployed.
 //!
-//! The budget guard makes the budget hold against *real* costs, which are unknown before a
-//! call: an arm is called only if its upper cost estimate fits in what is left after keeping
-//! [`CostModel::reserve_per_query`] for every query still to come. When the cost policy's
-//! choice does not fit (or it reports the budget exhausted), the guard falls back to the arm
-//! with the best estimate among those that fit, then to the cheapest arm that fits without
-//! the reserve; when nothing fits, the query is not served (quality 0, counted).
+//! The budget guard (pilot-budget's [`Guard`](pilot_budget::Guard)) makes the budget hold
+//! against *real* costs, unknown before a call: an arm is called only if its upper cost
+//! estimate fits in what is left after keeping [`CostModel::reserve_per_query`] for every query
+//! still to come. When the cost policy's choice does not fit (or it reports the budget
+//! exhausted), the guard falls back to the arm with the best estimate among those that fit,
+//! then to the cheapest arm that fits without the reserve; when nothing fits, the query is not
+//! served (quality 0, counted).
 
-use pilot_core::{ArmId, ArmScore, Cost, CostPolicy, Decision, Policy, Reward};
+use pilot_core::CostPolicy;
+use pilot_router::{
+    Arm, Exploration, Input, Price, Quote, Record, Router, RouterConfig, RoutingPolicy,
+};
 
 use crate::error::CoreContext;
 use crate::stream::rng_for;
 use crate::{ContextTable, CostModel, Problem, Result, SimError};
+
+/// Guard units per USD in the simulator: pico-dollars, so rounding every hold up to a whole
+/// unit moves a RouterBench call's cost by less than one part in 10⁷.
+pub const SIM_UNITS_PER_USD: f64 = 1e12;
 
 /// Everything an episode reads; nothing here changes during a run.
 #[derive(Clone, Copy)]
@@ -33,6 +42,12 @@ pub struct Episode<'a> {
     pub budget: f64,
     /// Seed of the policy's random draws.
     pub seed: u64,
+    /// Whether to keep the router's event log (decisions, settlements, feedback) in the
+    /// outcome.
+    pub log: bool,
+    /// How the router draws among the candidates (the argmax in the grid; ε-mix or softmax to
+    /// log a stream for off-policy evaluation).
+    pub exploration: Exploration,
 }
 
 /// What happened in one episode.
@@ -54,9 +69,11 @@ pub struct Outcome {
     pub regret: Vec<f32>,
     /// The arm called at each step (`None`: unserved).
     pub choices: Vec<Option<usize>>,
+    /// The router's event log, when [`Episode::log`] asked for it.
+    pub events: Vec<Record>,
 }
 
-/// Runs one episode of `policy` and `cost_policy` over `episode.order`.
+/// Runs one episode of `policy` and `cost_policy` over `episode.order`, through a router.
 ///
 /// # Errors
 /// [`SimError::Invalid`] when the contexts, cost model or order do not match the problem or
@@ -64,7 +81,7 @@ pub struct Outcome {
 /// refuses its input.
 pub fn run_episode(
     episode: &Episode<'_>,
-    policy: &mut dyn Policy<f32>,
+    policy: &mut dyn RoutingPolicy,
     cost_policy: &mut dyn CostPolicy<f64>,
 ) -> Result<Outcome> {
     let problem = episode.problem;
@@ -73,8 +90,19 @@ pub fn run_episode(
     check_shapes(episode, policy)?;
     let oracle = problem.oracle();
     let mut rng = rng_for(episode.seed, 2);
-    let mut scores = vec![ArmScore::<f32>::default(); k];
-    let mut scores64 = vec![ArmScore::<f64>::default(); k];
+    let arms = problem
+        .llms()
+        .iter()
+        .map(|name| Arm::new(name.clone(), Price::default()))
+        .collect();
+    let config = RouterConfig {
+        units_per_currency: SIM_UNITS_PER_USD,
+        record: episode.log,
+        exploration: episode.exploration,
+        ..RouterConfig::new(episode.budget)
+    };
+    let mut router =
+        Router::new(policy, cost_policy, arms, config).within(|| "episode: router".to_owned())?;
     let n = episode.order.len();
     let mut out = Outcome {
         budget_held: true,
@@ -84,29 +112,28 @@ pub fn run_episode(
     };
     let mut regret = 0.0f64;
     for (t, &i) in episode.order.iter().enumerate() {
-        let context = episode.contexts.row(i);
-        policy
-            .select(context, &mut rng, &mut scores)
-            .within(|| format!("step {t}: policy select"))?;
-        for (wide, s) in scores64.iter_mut().zip(&scores) {
-            *wide = ArmScore {
-                estimate: f64::from(s.estimate),
-                width: f64::from(s.width),
-                score: f64::from(s.score),
-            };
-        }
-        let estimate = episode.costs.estimate(i);
-        let upper = episode.costs.upper(i);
-        let decision = cost_policy
-            .choose(&scores64, estimate)
-            .within(|| format!("step {t}: cost policy choose"))?;
+        let now = t as u64;
         let still_to_come = (n - t - 1) as f64;
-        let left = episode.budget - out.cost;
-        let slack = left - still_to_come * episode.costs.reserve_per_query();
-        let chosen = guard(decision, &scores, upper, slack, left);
-        if chosen != decision_arm(decision) {
+        router
+            .set_keep_aside(still_to_come * episode.costs.reserve_per_query())
+            .within(|| format!("step {t}: reserve"))?;
+        let quote = Quote::PerArm {
+            estimate: episode.costs.estimate(i),
+            worst: episode.costs.upper(i),
+        };
+        let decision = router
+            .route(
+                now,
+                Input::Context(episode.contexts.row(i)),
+                quote,
+                now,
+                &mut rng,
+            )
+            .within(|| format!("step {t}: route"))?;
+        if decision.overridden {
             out.overridden += 1;
         }
+        let chosen = decision.arm.map(|a| a.index());
         let best = oracle.get(i).map_or(0.0, |o| f64::from(o.1));
         match chosen {
             Some(a) => {
@@ -116,14 +143,12 @@ pub fn run_episode(
                 out.quality += f64::from(quality);
                 out.served += 1;
                 regret += best - f64::from(quality);
-                let charge = Cost::new(cost).within(|| format!("step {t}: real cost"))?;
-                cost_policy
-                    .charge(ArmId::new(a), charge)
-                    .within(|| format!("step {t}: cost policy charge"))?;
-                let reward = Reward::new(quality).within(|| format!("step {t}: reward"))?;
-                policy
-                    .update(ArmId::new(a), context, reward)
-                    .within(|| format!("step {t}: policy update"))?;
+                router
+                    .settle(now, cost, now)
+                    .within(|| format!("step {t}: settle (real cost)"))?;
+                router
+                    .feedback(now, quality, now)
+                    .within(|| format!("step {t}: feedback"))?;
             }
             None => {
                 out.unserved += 1;
@@ -137,57 +162,11 @@ pub fn run_episode(
         out.regret.push(regret as f32);
         out.choices.push(chosen);
     }
+    out.events = router.drain_events();
     Ok(out)
 }
 
-fn decision_arm(decision: Decision) -> Option<usize> {
-    match decision {
-        Decision::Route(a) => Some(a.index()),
-        Decision::BudgetExhausted => None,
-    }
-}
-
-/// The arm actually called: the cost policy's if its upper cost fits `slack` (the budget left
-/// after the reserve), else the best estimate that fits, else the cheapest arm that fits in
-/// `left`, else none.
-fn guard(
-    decision: Decision,
-    scores: &[ArmScore<f32>],
-    upper: &[f64],
-    slack: f64,
-    left: f64,
-) -> Option<usize> {
-    if let Decision::Route(a) = decision
-        && upper.get(a.index()).is_some_and(|&u| u <= slack)
-    {
-        return Some(a.index());
-    }
-    let fits = |budget: f64| {
-        upper
-            .iter()
-            .enumerate()
-            .filter(move |&(_, &u)| u <= budget)
-            .map(|(a, _)| a)
-    };
-    if matches!(decision, Decision::Route(_)) {
-        let best = fits(slack).max_by(|&a, &b| {
-            let (sa, sb) = (scores[a].estimate, scores[b].estimate);
-            sa.partial_cmp(&sb)
-                .unwrap_or(core::cmp::Ordering::Equal)
-                .then(b.cmp(&a))
-        });
-        if best.is_some() {
-            return best;
-        }
-    }
-    fits(left).min_by(|&a, &b| {
-        upper[a]
-            .partial_cmp(&upper[b])
-            .unwrap_or(core::cmp::Ordering::Equal)
-    })
-}
-
-fn check_shapes(episode: &Episode<'_>, policy: &dyn Policy<f32>) -> Result<()> {
+fn check_shapes(episode: &Episode<'_>, policy: &dyn RoutingPolicy) -> Result<()> {
     let problem = episode.problem;
     let n = problem.deployment().len();
     let k = problem.arm_count();

@@ -5,21 +5,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pilot_bandit::{EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom};
 use pilot_budget::owned::Exact;
 use pilot_budget::{
     OnlineConfig, PacingParams, PacingPolicy, Spread, ThresholdParams, ThresholdPolicy, ValueOf,
-    ratio_bounds,
+    ZclPolicy, ratio_bounds,
 };
-use pilot_core::{CostPolicy, Policy};
+use pilot_core::CostPolicy;
 
 use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
 use crate::hyper::{Family, FamilyParams, Hyper};
+use crate::lineup::make_policy;
 use crate::offline::{offline_optimum, reference_row, unbudgeted_references};
 use crate::summary::{RegretCurve, SummaryRow, aggregate, frontier_auc};
-use crate::{
-    ContextTable, CostModel, Frozen, Neighbours, Problem, ReadOut, Result, Scenario, SimError,
-};
+use crate::{ContextTable, CostModel, Neighbours, Problem, Result, Scenario, SimError};
 
 /// A preference prior in a form the simulator can use: the contexts its map gives every
 /// deployment query, and one prior vector per arm in that context space (`None`: no data).
@@ -38,25 +36,42 @@ pub struct PriorSource {
 pub enum CostPolicyKind {
     /// Dual-price pacing (pilot-budget's `PacingPolicy`).
     Pacing,
-    /// The Zhou–Chakrabarty–Lukose threshold policy with uniform spreading.
+    /// This project's adaptation of the Zhou–Chakrabarty–Lukose threshold policy
+    /// (`ThresholdPolicy`): uniform spreading over 16 bins with `z` counted against the
+    /// released budget, the ratio bounds scaled by the tuned `threshold_scale`, and the
+    /// cheapest arm when none qualifies.
     Threshold,
+    /// The Zhou–Chakrabarty–Lukose threshold policy as published (`ZclPolicy`): `z` over the
+    /// whole budget, the learning split's ratio bounds unscaled, a query declined when no arm
+    /// qualifies (the budget guard then serves the cheapest arm that fits, counted as an
+    /// override). Nothing to tune.
+    Zcl,
 }
 
 impl CostPolicyKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [Self; 3] = [Self::Pacing, Self::Threshold, Self::Zcl];
+
     /// Name in reports and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Pacing => "pacing",
             Self::Threshold => "threshold",
+            Self::Zcl => "zcl",
         }
     }
 
     /// Parses a name.
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "pacing" => Some(Self::Pacing),
-            "threshold" => Some(Self::Threshold),
-            _ => None,
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The accepted names, for messages (`pacing, threshold or zcl`).
+    pub fn expected() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
         }
     }
 }
@@ -246,8 +261,9 @@ fn check_prior(prior: &PriorSource, problem: &Problem) -> Result<()> {
     Ok(())
 }
 
-/// Builds the factory of one candidate; `dim` is the base context dimension and `prior` the
-/// filled vectors and context dimension of its prior.
+/// Builds the factory of one candidate (the line-up's constructor, [`make_policy`]); `dim` is
+/// the base context dimension and `prior` the filled vectors and context dimension of its
+/// prior.
 fn policy_factory(
     candidate: &Candidate,
     k: usize,
@@ -256,96 +272,30 @@ fn policy_factory(
 ) -> Result<PolicyFactory> {
     let h = candidate.hyper;
     h.check(&candidate.name)?;
-    let needs_prior = || {
-        SimError::invalid(format!(
+    let family = candidate.family;
+    let needs_prior = matches!(family, Family::Pilot | Family::PriorOnly);
+    if needs_prior && prior.is_none() {
+        return Err(SimError::invalid(format!(
             "policy '{}' needs a prior but none was given",
             candidate.name
-        ))
+        )));
+    }
+    let (vectors, pdim) = match (needs_prior, prior) {
+        (true, Some((v, pdim))) => (Some(v), pdim),
+        _ => (
+            None,
+            if family == Family::KnnFullInfo {
+                k
+            } else {
+                dim
+            },
+        ),
     };
-    Ok(match candidate.family {
-        Family::Pilot => {
-            let (v, pdim) = prior.ok_or_else(needs_prior)?;
-            let params = LinUcb::params()
-                .alpha(h.alpha)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("PILOT hyperparameters"))?;
-            Box::new(move |_| {
-                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
-                    .map_err(core("PILOT with priors"))?;
-                Ok(Box::new(p) as Box<dyn Policy<f32>>)
-            })
-        }
-        Family::PriorOnly => {
-            let (v, pdim) = prior.ok_or_else(needs_prior)?;
-            // λ and α do not matter: the policy never updates and scores its prior mean.
-            let params = LinUcb::params()
-                .alpha(0.0)
-                .lambda(1.0)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("prior-only hyperparameters"))?;
-            Box::new(move |_| {
-                let refs: Vec<Option<&[f32]>> = v.iter().map(|p| Some(p.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, pdim, &refs)
-                    .map_err(core("prior-only policy"))?;
-                Ok(Box::new(Frozen::new(p)) as Box<dyn Policy<f32>>)
-            })
-        }
-        Family::LinUcb => {
-            let params = LinUcb::params()
-                .alpha(h.alpha)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("LinUCB hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(LinUcbVec::new(params, k, dim).map_err(core("LinUCB"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            })
-        }
-        Family::LinTs => {
-            let params = LinTs::params()
-                .scale(h.ts_scale)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("LinTS hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(LinTsVec::new(params, k, dim).map_err(core("LinTS"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            })
-        }
-        Family::EpsilonGreedy => {
-            let params = pilot_bandit::EpsilonGreedy::params()
-                .epsilon(h.epsilon)
-                .lambda(h.lambda)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core("ε-greedy hyperparameters"))?;
-            Box::new(move |_| {
-                Ok(
-                    Box::new(EpsilonGreedyVec::new(params, k, dim).map_err(core("ε-greedy"))?)
-                        as Box<dyn Policy<f32>>,
-                )
-            })
-        }
-        Family::Random => Box::new(move |_| {
-            Ok(
-                Box::new(UniformRandom::new(k, dim).map_err(core("random"))?)
-                    as Box<dyn Policy<f32>>,
-            )
-        }),
-        Family::KnnFullInfo => {
-            Box::new(move |_| Ok(Box::new(ReadOut::new(k)) as Box<dyn Policy<f32>>))
-        }
-    })
+    // Build one now so bad settings fail at assembly, not in a worker.
+    make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))?;
+    Ok(Box::new(move |_| {
+        make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))
+    }))
 }
 
 impl Experiment {
@@ -582,6 +532,58 @@ impl Experiment {
         self.cost_policies.iter().map(|p| p.name.clone()).collect()
     }
 
+    /// Runs one extra episode of policy `name` (with the first cost policy, at budget fraction
+    /// `budget_frac`, on the standard order of `seed`), drawing with `exploration`, and returns
+    /// the router's event log: the logged traffic off-policy evaluation reads.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] for an unknown policy name or a bad budget; the episode's errors.
+    pub fn log_episode(
+        &self,
+        name: &str,
+        exploration: pilot_router::Exploration,
+        budget_frac: f64,
+        seed: u64,
+    ) -> Result<(crate::Outcome, Vec<pilot_router::Record>)> {
+        let spec = self
+            .policies
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                SimError::invalid(format!(
+                    "no policy '{name}' to log ({})",
+                    self.policy_names().join(", ")
+                ))
+            })?;
+        let cost_spec = self
+            .cost_policies
+            .first()
+            .ok_or_else(|| SimError::invalid("no cost policy to log with"))?;
+        if !budget_frac.is_finite() || budget_frac <= 0.0 {
+            return Err(SimError::invalid(format!(
+                "budget fraction {budget_frac} must be finite and > 0"
+            )));
+        }
+        let grid = self.grid();
+        let budget = budget_frac * grid.reference_cost();
+        let order = crate::deployment_order(&self.problem, Scenario::Standard, seed);
+        let mut policy = (spec.make)(seed)?;
+        let mut cost_policy = (cost_spec.make)(&spec.name, budget, order.len())?;
+        let episode = crate::Episode {
+            problem: &self.problem,
+            contexts: &self.contexts[spec.context],
+            costs: &self.costs,
+            order: &order,
+            budget,
+            seed,
+            log: true,
+            exploration,
+        };
+        let mut outcome = crate::run_episode(&episode, policy.as_mut(), cost_policy.as_mut())?;
+        let events = std::mem::take(&mut outcome.events);
+        Ok((outcome, events))
+    }
+
     /// The grid this experiment runs.
     pub fn grid(&self) -> Grid<'_> {
         Grid {
@@ -705,6 +707,20 @@ fn cost_policy_spec(
                 }),
             })
         }
+        CostPolicyKind::Zcl => {
+            // The same learning-split bounds, as measured: no scale, no spread, no fallback.
+            let l = problem.learning();
+            let values: Vec<f64> = l.quality.iter().map(|&q| f64::from(q)).collect();
+            let bounds = ratio_bounds(&values, &l.cost).map_err(core("zcl bounds"))?;
+            Ok(CostPolicySpec {
+                name: kind.name().into(),
+                make: Box::new(move |_policy, budget, _horizon| {
+                    let config = OnlineConfig::new(k, budget).with_value(ValueOf::Score);
+                    let p = ZclPolicy::new(config, bounds).map_err(core("zcl policy"))?;
+                    Ok(Box::new(p) as Box<dyn CostPolicy<f64>>)
+                }),
+            })
+        }
     }
 }
 
@@ -748,4 +764,25 @@ pub fn random_projection(problem: &Problem, dim: usize, seed: u64) -> Result<Con
         data.push(1.0);
     }
     ContextTable::from_rows("random-projection", dim, data)
+}
+
+/// Default dimension of the random projection the linear bandits read without a prior
+/// (16 random directions and the constant 1), the same for the run and for `--tune`.
+pub const DEFAULT_CONTEXT_DIM: usize = 17;
+
+/// The contexts LinUCB, LinTS, ε-greedy and random read: the first prior's, so the comparison
+/// isolates the prior, or without one a random projection of dimension `context_dim` (seed 0).
+/// The one rule for both the experiment and the tuner.
+///
+/// # Errors
+/// As [`random_projection`].
+pub fn base_contexts(
+    priors: &[PriorSource],
+    problem: &Problem,
+    context_dim: usize,
+) -> Result<ContextTable> {
+    match priors.first() {
+        Some(p) => Ok(p.contexts.clone()),
+        None => random_projection(problem, context_dim, 0),
+    }
 }

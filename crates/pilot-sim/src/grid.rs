@@ -4,7 +4,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pilot_core::{CostPolicy, Policy};
+use pilot_core::CostPolicy;
+use pilot_router::RoutingPolicy;
 
 use crate::{
     ContextTable, CostModel, Episode, Outcome, Problem, Result, Scenario, SimError,
@@ -12,7 +13,7 @@ use crate::{
 };
 
 /// Builds a fresh policy for one episode (the argument is the episode's seed).
-pub type PolicyFactory = Box<dyn Fn(u64) -> Result<Box<dyn Policy<f32>>> + Sync>;
+pub type PolicyFactory = Box<dyn Fn(u64) -> Result<Box<dyn RoutingPolicy>> + Sync>;
 
 /// Builds a fresh cost policy for one episode from the name of the routing policy it serves
 /// (so each policy can have its own tuned cost settings), the budget (USD) and the stream
@@ -252,6 +253,8 @@ impl Grid<'_> {
             order,
             budget: budget_usd,
             seed: job.seed,
+            log: false,
+            exploration: pilot_router::Exploration::Argmax,
         };
         let outcome = run_episode(&episode, policy.as_mut(), cost_policy.as_mut())
             .map_err(|e| prefix(label(), e))?;

@@ -93,11 +93,14 @@ impl Hyper {
             }
             Family::PriorOnly | Family::Random | Family::KnnFullInfo => {}
         }
-        if cost == "threshold" {
-            parts.push(format!("threshold_scale={}", self.threshold_scale));
-        } else {
-            parts.push(format!("price={}", self.pacing_price));
-            parts.push(format!("step={}", self.pacing_step));
+        match cost {
+            "threshold" => parts.push(format!("threshold_scale={}", self.threshold_scale)),
+            // The published threshold policy has no settings.
+            "zcl" => {}
+            _ => {
+                parts.push(format!("price={}", self.pacing_price));
+                parts.push(format!("step={}", self.pacing_step));
+            }
         }
         parts.join(" ")
     }
@@ -134,6 +137,11 @@ impl Family {
         Self::KnnFullInfo,
     ];
 
+    /// The family of a name (as [`name`](Self::name) writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     /// Name in reports (the policy name, before any `[prior]` suffix).
     pub fn name(self) -> &'static str {
         match self {
@@ -155,6 +163,11 @@ pub struct FamilyParams {
     pub fallback: Hyper,
     /// `(policy or family name, settings)`; a later entry for the same name wins.
     pub entries: Vec<(String, Hyper)>,
+    /// `Some(side)`: PILOT and the prior alone on the same prior (`pilot[x]`, `prior-only[x]`)
+    /// both run with the cost-policy settings (pacing price and step, threshold scale) of
+    /// `side` ([`Family::Pilot`] or [`Family::PriorOnly`]), so their comparison isolates
+    /// online learning from cost-policy tuning. `None`: each its own tuned settings.
+    pub paired: Option<Family>,
 }
 
 impl FamilyParams {
@@ -163,6 +176,7 @@ impl FamilyParams {
         Self {
             fallback: hyper,
             entries: Vec::new(),
+            paired: None,
         }
     }
 
@@ -193,7 +207,29 @@ impl FamilyParams {
 
     /// The settings for policy `name`: its own entry, else its family's (the name before
     /// `[`), else the fallback.
+    /// With [`paired`](Self::paired) set, PILOT's and the prior alone's cost-policy fields
+    /// come from the named side of their pair.
     pub fn get(&self, name: &str) -> Hyper {
+        let own = self.own(name);
+        let Some(side) = self.paired else {
+            return own;
+        };
+        let (family, suffix) = name.split_at(name.find('[').unwrap_or(name.len()));
+        let pair = [Family::Pilot.name(), Family::PriorOnly.name()];
+        if !pair.contains(&family) || family == side.name() || !pair.contains(&side.name()) {
+            return own;
+        }
+        let lender = self.own(&format!("{}{suffix}", side.name()));
+        Hyper {
+            pacing_price: lender.pacing_price,
+            pacing_step: lender.pacing_step,
+            threshold_scale: lender.threshold_scale,
+            ..own
+        }
+    }
+
+    /// The entry for `name`, else its family's, else the fallback (no pairing).
+    fn own(&self, name: &str) -> Hyper {
         let family = name.split('[').next().unwrap_or(name);
         self.entries
             .iter()
@@ -388,6 +424,41 @@ mod tests {
         assert_eq!(p.get("pilot").alpha, 0.5);
         assert_eq!(p.get("linucb").alpha, 0.5);
         assert_eq!(p.get("lints").alpha, 0.1);
+    }
+
+    #[test]
+    fn pairing_gives_both_sides_of_a_pair_one_sides_cost_settings() {
+        let mut p = FamilyParams::tuned();
+        let (pilot, prior) = (p.get("pilot[arena]"), p.get("prior-only[arena]"));
+        assert_ne!(
+            (pilot.pacing_price, pilot.pacing_step),
+            (prior.pacing_price, prior.pacing_step)
+        );
+        p.paired = Some(Family::Pilot);
+        let lent = p.get("prior-only[arena]");
+        assert_eq!(
+            (lent.pacing_price, lent.pacing_step, lent.threshold_scale),
+            (pilot.pacing_price, pilot.pacing_step, pilot.threshold_scale)
+        );
+        assert_eq!(p.get("pilot[arena]"), pilot);
+        // Only the cost-policy fields move; other policies are untouched.
+        assert_eq!(
+            Hyper {
+                pacing_price: prior.pacing_price,
+                pacing_step: prior.pacing_step,
+                ..lent
+            },
+            prior
+        );
+        assert_eq!(p.get("linucb"), FamilyParams::tuned().get("linucb"));
+        p.paired = Some(Family::PriorOnly);
+        let borrowed = p.get("pilot");
+        let lender = FamilyParams::tuned().get("prior-only");
+        assert_eq!(
+            (borrowed.pacing_price, borrowed.pacing_step),
+            (lender.pacing_price, lender.pacing_step)
+        );
+        assert_eq!(borrowed.lambda, 64.0);
     }
 
     #[test]

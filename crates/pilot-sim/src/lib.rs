@@ -2,9 +2,10 @@
 //!
 //! A [`Problem`] holds a pool of LLMs, a learning split and a deployment split with every LLM's
 //! real quality and cost. An [`Episode`] replays the deployment stream (ordered per seed and
-//! [`Scenario`]) through any `pilot_core::Policy` and `pilot_core::CostPolicy`: only the chosen
-//! LLM's quality and cost are revealed, decisions are made on [`CostModel`] estimates, and a
-//! budget guard keeps the real spend within the budget. A [`Grid`] runs every combination of
+//! [`Scenario`]) through a `pilot_router::Router` around any policy and cost policy — the same
+//! object live traffic goes through: only the chosen LLM's quality and cost are revealed,
+//! decisions are made on [`CostModel`] estimates, and the router's budget guard keeps the real
+//! spend within the budget. A [`Grid`] runs every combination of
 //! policies, cost policies, budgets and seeds on a few threads; [`summary`], [`report`] and
 //! [`plot`] turn the cells into CSV files, a table and SVG plots.
 
@@ -16,6 +17,7 @@ mod error;
 pub mod experiment;
 pub mod grid;
 pub mod hyper;
+pub mod lineup;
 mod neighbours;
 pub mod offline;
 pub mod plot;
@@ -27,6 +29,7 @@ pub mod stream;
 pub mod summary;
 pub mod synthetic;
 pub mod tune;
+pub mod world;
 
 pub use context::{ContextMap, ContextTable};
 pub use cost_model::{CostModel, UPPER_SAFETY};

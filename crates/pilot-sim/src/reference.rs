@@ -2,7 +2,10 @@
 //! (the full-information kNN router) and a frozen wrapper (a policy that never learns online,
 //! e.g. the prior alone).
 
-use pilot_core::{ArmId, ArmScore, Policy, Result, Reward, RngCore, argmax_score, check_finite};
+use pilot_core::{
+    ArmId, ArmScore, Error, ErrorKind, GrowPool, Policy, Result, Reward, RngCore, Snapshot,
+    argmax_score, check_finite,
+};
 
 /// Scores arm `a` by `context[a]`: the context *is* a supervised model's per-arm prediction.
 ///
@@ -103,5 +106,65 @@ impl<P: Policy<f32>> Policy<f32> for Frozen<P> {
             ));
         }
         Ok(())
+    }
+}
+
+impl GrowPool<f32> for ReadOut {
+    /// A read-out's contexts are one prediction per arm, made offline: a new LLM has none.
+    fn add_arm(&mut self, _prior: Option<&[f32]>) -> Result<ArmId> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "ReadOut::add_arm: the kNN router's predictions are made offline for a fixed pool",
+        ))
+    }
+}
+
+impl Snapshot for ReadOut {
+    fn snapshot_len(&self) -> usize {
+        pilot_core::envelope::HEADER_LEN + 8
+    }
+
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        let len = pilot_core::envelope::HEADER_LEN + 8;
+        if out.len() < len {
+            return Err(Error::new(ErrorKind::BufferTooSmall, "ReadOut::save"));
+        }
+        out[pilot_core::envelope::HEADER_LEN..len]
+            .copy_from_slice(&(self.arms as u64).to_le_bytes());
+        pilot_core::envelope::seal(out, *b"PRDO", 1, 8)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        let payload = pilot_core::envelope::open(bytes, *b"PRDO", 1)?;
+        let arms: [u8; 8] = payload
+            .try_into()
+            .map_err(|_| Error::new(ErrorKind::Corrupt, "ReadOut::restore: payload"))?;
+        if u64::from_le_bytes(arms) != self.arms as u64 {
+            return Err(Error::new(
+                ErrorKind::DimensionMismatch,
+                "ReadOut::restore: arms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<P: GrowPool<f32>> GrowPool<f32> for Frozen<P> {
+    fn add_arm(&mut self, prior: Option<&[f32]>) -> Result<ArmId> {
+        self.inner.add_arm(prior)
+    }
+}
+
+impl<P: Snapshot> Snapshot for Frozen<P> {
+    fn snapshot_len(&self) -> usize {
+        self.inner.snapshot_len()
+    }
+
+    fn save(&self, out: &mut [u8]) -> Result<usize> {
+        self.inner.save(out)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        self.inner.restore(bytes)
     }
 }

@@ -157,5 +157,27 @@ pub fn table(rows: &[SummaryRow]) -> String {
             r.budget_held.map_or("-", |b| if b { "yes" } else { "NO" }),
         );
     }
+    if rows
+        .iter()
+        .any(|r| r.regret_100.is_none() && r.regret_final.is_finite())
+    {
+        let _ = writeln!(
+            s,
+            "r@100 is the cumulative regret after 100 queries; '-' where the stream is shorter \
+             (the regret column is then the whole stream's)"
+        );
+    }
+    if let Some(seeds) = rows
+        .iter()
+        .filter(|r| r.budget_frac.is_some())
+        .map(|r| r.seeds)
+        .max()
+        && seeds < 5
+    {
+        let _ = writeln!(
+            s,
+            "±std is over {seeds} seed(s): with so few it says little about the spread"
+        );
+    }
     s
 }

@@ -12,7 +12,7 @@ use pilot_prior::Prior;
 use crate::data::problem_from_rows;
 use crate::experiment::{
     Candidate, CostPolicyKind, Experiment, ExperimentConfig, LEARNING_PRIOR, PriorSource,
-    random_projection, standard_candidates,
+    standard_candidates,
 };
 use crate::hyper::{Family, FamilyParams, Hyper};
 use crate::priors::prior_source;
@@ -79,6 +79,8 @@ pub struct TuneConfig {
     pub knn_k: usize,
     /// Reference LLM (`None`: best mean quality on the validation part).
     pub reference_llm: Option<String>,
+    /// Dimension of the random contexts without a prior (as the run's `--context-dim`).
+    pub context_dim: usize,
 }
 
 impl Default for TuneConfig {
@@ -94,6 +96,7 @@ impl Default for TuneConfig {
             threads: 2,
             knn_k: 10,
             reference_llm: None,
+            context_dim: crate::experiment::DEFAULT_CONTEXT_DIM,
         }
     }
 }
@@ -248,6 +251,8 @@ fn cost_variations(kind: CostPolicyKind, h: Hyper, grid: &TuneGrid) -> Vec<Hyper
                 ..h
             })
             .collect(),
+        // The published policy has no settings of its own.
+        CostPolicyKind::Zcl => vec![h],
     }
 }
 
@@ -284,11 +289,15 @@ pub fn tune(
     let problem = problem_from_rows(dataset, embeddings, &fit_rows, &valid_rows)?;
     let mut notes = vec![format!(
         "tuning split of {} learning rows: fit {} / validation {} (per task, seed {}); \
-         validation replayed with {} seeds at budgets {:?}",
+         {} of them left out for a null quality or cost, so fit {} / validation {} are \
+         replayed; validation replayed with {} seeds at budgets {:?}",
         learning_rows.len(),
         fit_rows.len(),
         valid_rows.len(),
         config.split_seed,
+        problem.dropped(),
+        problem.learning().len(),
+        problem.deployment().len(),
         config.seeds,
         config.budgets
     )];
@@ -300,10 +309,7 @@ pub fn tune(
     for e in extra {
         priors.push(prior_source(&e.name, e.prior, &problem)?);
     }
-    let base = match priors.first() {
-        Some(p) => p.contexts.clone(),
-        None => random_projection(&problem, 17, 0)?,
-    };
+    let base = crate::experiment::base_contexts(&priors, &problem, config.context_dim)?;
     let validation = Validation {
         problem,
         base,

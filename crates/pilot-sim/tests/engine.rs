@@ -87,6 +87,12 @@ impl Policy<f32> for Spy {
     }
 }
 
+impl pilot_core::GrowPool<f32> for Spy {
+    fn add_arm(&mut self, _prior: Option<&[f32]>) -> pilot_core::Result<ArmId> {
+        Err(pilot_core::ErrorKind::Unsupported.into())
+    }
+}
+
 /// Follows the policy's argmax, whatever the budget says (so the engine's guard must act).
 struct Reckless {
     state: BudgetState<f64>,
@@ -124,6 +130,8 @@ fn run(
         state: BudgetState { budget, spent: 0.0 },
     };
     let ep = Episode {
+        log: false,
+        exploration: pilot_router::Exploration::Argmax,
         problem: p,
         contexts: &ctx,
         costs: &cm,
@@ -241,6 +249,8 @@ fn mismatched_shapes_are_errors_not_panics() {
         order: &order,
         budget: 1.0,
         seed: 0,
+        log: false,
+        exploration: pilot_router::Exploration::Argmax,
     };
     let err = run_episode(&ep, &mut policy, &mut cp)
         .unwrap_err()
@@ -378,7 +388,7 @@ fn parallel_grid_equals_sequential_grid() {
                     table: problem(1),
                     updates: Rc::default(),
                     pick,
-                }) as Box<dyn Policy<f32>>)
+                }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
         })
         .collect();

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pilot_bandit::{LinUcb, LinUcbVec};
-use pilot_core::Policy;
 use pilot_embed::HashingEmbedder;
 use pilot_prior::FitParams;
 use pilot_sim::SimError;
@@ -63,9 +62,9 @@ fn a_copy_of_pilot_started_from_its_setup_gets_its_rows() {
             Box::new(move |_| {
                 let refs: Vec<Option<&[f32]>> =
                     vectors.iter().map(|v| Some(v.as_slice())).collect();
-                let p = LinUcbVec::with_priors(params, dim, &refs)
+                let p = LinUcbVec::with_priors(params, &refs, dim)
                     .map_err(|e| SimError::core("copy", e))?;
-                Ok(Box::new(p) as Box<dyn Policy<f32>>)
+                Ok(Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
             }),
             "pilot",
         )

@@ -39,6 +39,8 @@ enum Command {
     /// An OpenAI-compatible replay of a routing dataset on loopback (for tests).
     #[cfg(feature = "serve")]
     UpstreamReplay(cmd::serve::ReplayArgs),
+    /// Off-policy evaluation: how a target policy would have done on a router decision log.
+    Ope(cmd::ope::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run_serve(args),
         #[cfg(feature = "serve")]
         Command::UpstreamReplay(args) => cmd::serve::run_replay(args),
+        Command::Ope(args) => cmd::ope::run(args),
     };
     match result {
         Ok(code) => code,

@@ -97,3 +97,71 @@ fn bad_files_exit_2_with_the_reason() {
     let out = solve("dp", &PathBuf::from("/nonexistent/instance.json"));
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn generate(kind: &str, size: (usize, usize), range: u64) -> PathBuf {
+    let out = command()
+        .args([
+            "mckp", "generate", "--kind", kind, "--ratio", "0.5", "--seed", "7",
+        ])
+        .args([
+            "--classes",
+            &size.0.to_string(),
+            "--items",
+            &size.1.to_string(),
+        ])
+        .args(["--range", &range.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write(
+        &format!("{kind}-{}x{}.json", size.0, size.1),
+        &String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn generated_instances_are_solved_exactly_within_a_memory_budget() {
+    for kind in [
+        "uncorrelated",
+        "weak",
+        "strong",
+        "inverse-strong",
+        "subset-sum",
+    ] {
+        let path = generate(kind, (60, 10), 1000);
+        let exact = json(
+            &command()
+                .args(["mckp", "solve", "--solver", "dp", "--memory-mb", "64"])
+                .arg(&path)
+                .output()
+                .unwrap(),
+        );
+        let lp = json(&solve("lp", &path));
+        let greedy = json(&solve("greedy", &path));
+        let value = exact["value"].as_f64().unwrap();
+        assert!(value <= lp["bound"].as_f64().unwrap() + 1e-6, "{kind}");
+        assert!(value >= greedy["value"].as_f64().unwrap(), "{kind}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(exact["weight"].as_u64().unwrap() <= parsed["capacity"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn a_memory_budget_too_small_is_an_error_naming_the_size() {
+    let path = generate("strong", (60, 10), 1000);
+    let out = command()
+        .args(["mckp", "solve", "--solver", "dp", "--memory-mb", "0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("memory budget"), "{stderr}");
+    assert!(stderr.contains("--memory-mb 0"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

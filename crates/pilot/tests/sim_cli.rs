@@ -396,3 +396,55 @@ fn replay_rejects_bad_logs_and_options() {
     ]);
     fails_with(&o, &["/nonexistent/log.jsonl"]);
 }
+
+#[test]
+fn check_fails_the_run_when_it_cannot_show_pilot_beating_the_baselines() {
+    let dir = scratch("check");
+    let data = write_dataset(&dir, 12, "0.01");
+    let emb = write_embeddings(&dir, 24, 4);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--embeddings",
+            emb.to_str().unwrap(),
+            "--dim",
+            "4",
+            "--knn-k",
+            "3",
+            "--seeds",
+            "1",
+            "--budget",
+            "0.5",
+            "--scenario",
+            "standard",
+            "--context-dim",
+            "3",
+            "--no-prior",
+            "--cost-policy",
+            "zcl",
+        ];
+        args.extend_from_slice(extra);
+        pilot(&args)
+    };
+    // Without a prior there is no PILOT: a dataset run does not check unless asked to, and
+    // when asked, the missing comparison fails the run with what it could not show.
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text(&o.stdout).contains(" zcl "), "{}", text(&o.stdout));
+    let o = run(&["--check"]);
+    fails_with(
+        &o,
+        &[
+            "the run does not show what it should",
+            "no PILOT row at standard / zcl / budget 50 %",
+            "--no-check",
+        ],
+    );
+    assert!(
+        text(&o.stdout).contains("check: every budget held"),
+        "{}",
+        text(&o.stdout)
+    );
+}

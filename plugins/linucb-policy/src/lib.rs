@@ -114,7 +114,7 @@ impl PolicyPlugin for LinUcbPlugin {
             *slot = Some(vector.as_slice());
         }
         // with_priors checks each vector's length against d and that its values are finite.
-        Ok(Self(LinUcbVec::with_priors(params, dim, &starts)?))
+        Ok(Self(LinUcbVec::with_priors(params, &starts, dim)?))
     }
 }
 

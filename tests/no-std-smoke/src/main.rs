@@ -84,6 +84,10 @@ const STEPS: &[(&str, Step)] = &[
         "knapsack solved exactly; online threshold policy stays in budget",
         budget_step,
     ),
+    (
+        "router step: embed -> Projection -> PILOT -> guard holds, settles, learns",
+        router_step,
+    ),
 ];
 
 /// The embedding of "hello world" at D = 16 as signed feature counts; the host test
@@ -299,7 +303,7 @@ fn bandit_step() -> Result<(), Failure> {
     let prior = [0.9f32, 0.1, 0.0, 0.0];
     let mut policy = call(
         "LinUcbFixed::with_priors",
-        LinUcbFixed::<2, 4>::with_priors(config, 4, &[Some(&prior), None]),
+        LinUcbFixed::<2, 4>::with_priors(config, &[Some(&prior), None], 4),
     )?;
     let mut rng = rand_pcg::Pcg32::seed_from_u64(7);
     let x = [1.0f32, 0.0, 0.0, 0.0];
@@ -392,6 +396,110 @@ fn budget_step() -> Result<(), Failure> {
     ensure(
         routed > 0 && exhausted > 0,
         "30 queries at cost ≥ 1 under budget 10: some routed, then exhausted",
+    )
+}
+
+/// The router's decision step on stack buffers: text → hashing embedder → the prior's
+/// `Projection` → PILOT scores → the budget guard around the threshold policy → a hold → the
+/// real cost settled → the reward learned. Then the budget runs out and nothing is held.
+fn router_step() -> Result<(), Failure> {
+    use pilot_budget::Guard;
+    use pilot_embed::Projection;
+    use pilot_router::{Exploration, Status, StepInput, StepScratch, decide};
+
+    let mut x = [0.0f32; 16];
+    call(
+        "embed",
+        HashingEmbedder::new(16).and_then(|mut e| e.embed("hello world", &mut x)),
+    )?;
+    // The prior's map, in flash: bucket c adds to coordinate c mod 3.
+    let mut w = [0.0f32; 3 * 16];
+    for (i, v) in w.iter_mut().enumerate() {
+        if (i % 16) % 3 == i / 16 {
+            *v = 1.0;
+        }
+    }
+    let projection = call(
+        "Projection::new",
+        Projection::new(&w[..], &[0.0f32, 0.0, 0.1][..], 16),
+    )?;
+    let mut context = [0.0f32; 4];
+    call("Projection::context", projection.context(&x, &mut context))?;
+    ensure(context[3] == 1.0, "context ends with the bias term 1")?;
+    let config = call(
+        "LinUcb::params",
+        LinUcb::params().alpha(0.1).lambda(4.0).reward_range(0.0, 1.0).check(),
+    )?;
+    let priors = [[0.2f32, 0.1, 0.0, 0.5], [0.1, 0.1, 0.1, 0.6], [0.0, 0.0, 0.2, 0.3]];
+    let mut policy = call(
+        "LinUcbFixed::with_priors",
+        LinUcbFixed::<3, 4>::with_priors(
+            config,
+            &[Some(&priors[0]), Some(&priors[1]), Some(&priors[2])],
+            4,
+        ),
+    )?;
+    let params = call("ThresholdParams::new", ThresholdParams::new(1000.0, 1.0))?;
+    let inner = call(
+        "ThresholdPolicy::new",
+        ThresholdPolicy::new(OnlineConfig::new(3, 0.01f64), params),
+    )?;
+    let mut guard = call("Guard::new", Guard::new(inner, 0.01, 1e9))?;
+    let estimate = [0.001f64, 0.004, 0.0005];
+    let worst_usd = [0.002f64, 0.008, 0.001];
+    let mut worst = [0u64; 3];
+    for (u, &c) in worst.iter_mut().zip(&worst_usd) {
+        *u = call("Guard::units", guard.units(c, "worst"))?;
+    }
+    let excluded = [false, false, true];
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(11);
+    let (mut scores, mut wide) = ([ArmScore::<f32>::default(); 3], [ArmScore::<f64>::default(); 3]);
+    let (mut shown, mut probability) = ([0.0f64; 3], [0.0f64; 3]);
+    let mut status = [Status::Candidate; 3];
+    let mut held = 0u64;
+    let mut calls = 0u32;
+    for round in 0..40 {
+        let step = call(
+            "decide",
+            decide(
+                &mut policy,
+                &mut guard,
+                StepInput {
+                    context: &context,
+                    estimate: &estimate,
+                    worst: &worst,
+                    excluded: &excluded,
+                },
+                Exploration::Argmax,
+                &mut rng,
+                StepScratch {
+                    scores: &mut scores,
+                    wide: &mut wide,
+                    shown: &mut shown,
+                    probability: &mut probability,
+                    status: &mut status,
+                },
+            ),
+        )?;
+        ensure(status[2] == Status::Disabled, "the disabled arm is reported")?;
+        let Some(arm) = step.arm else {
+            ensure(round > 0 && step.hold == 0, "nothing held when nothing fits")?;
+            break;
+        };
+        ensure(arm.index() != 2, "a disabled arm was chosen")?;
+        ensure(step.propensity == 1.0, "argmax propensity is 1")?;
+        held = step.hold;
+        let real = worst_usd[arm.index()] * 0.75;
+        call("Guard::settle", guard.settle(arm, step.hold, real))?;
+        call("learn", policy.observe(arm, &context, 1.0))?;
+        calls += 1;
+        let l = guard.ledger();
+        ensure(l.spent <= l.budget && l.reserved == 0, "router step overspent")?;
+    }
+    ensure(calls > 0 && held > 0, "the router step routed some calls")?;
+    ensure(
+        guard.ledger().available() < worst[0].min(worst[1]),
+        "the budget ran out before 40 calls",
     )
 }
 

@@ -4,21 +4,31 @@
 //! Start from the LP's integer part: every class at its "base" item, total weight ≤ C. The
 //! core is a set of classes whose choice is enumerated; every other class stays at its base.
 //! Classes join the core in the order their hull increments are met walking outwards from the
-//! LP's break increment in the efficiency-sorted list, so that after each step
-//! - every class outside the core gains at most `e_out` profit per unit of weight added (the
-//!   next increment up the walk) and loses at least `e_in` per unit removed (the next one
-//!   down), by concavity of its hull; hence a state of weight `W` and profit `P` can reach at
-//!   most `P + e_out (C − W)` if `W ≤ C`, and `P − e_in (W − C)` otherwise;
-//! - with λ the LP dual price, `P + λ (C − W) = U₀ − Σ losses` also bounds it, and items whose
-//!   reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j)` exceeds the gap to the incumbent are
-//!   never tried.
+//! LP's break increment (the fractional class first) in the efficiency-sorted list, always
+//! taking the side whose next increment is closer in efficiency to the dual price λ: the
+//! classes most likely to differ from the LP solution join first and the core stays small.
 //!
 //! Each class added expands the state list (weight ascending, profit strictly ascending: a
-//! Pareto front, so dominated states go), drops states whose bound cannot beat the incumbent,
-//! and every feasible state updates the incumbent. The search ends when the list is empty (no
-//! state can improve) or every class with a choice has joined. Dominated items are dropped up
-//! front (never needed for an optimum); LP-dominated ones are kept, since an integer optimum
-//! may use them.
+//! Pareto front, so dominated states go) and every feasible state updates the incumbent. A
+//! state of weight `W` and profit `P` is kept only if its upper bound beats the incumbent:
+//! `P` plus the LP relaxation of the classes *outside* the core with residual capacity
+//! `C − W`. Outside classes sit at their LP base, so that LP is a walk along the sorted
+//! increments from the break: up (adding the next outside increments while they fit, the last
+//! one fractionally) when `W ≤ C`, down (removing the cheapest-to-lose ones) when `W > C`, and
+//! `−∞` when even removing every removable increment does not fit. The first
+//! [`BOUND_STEPS`] outside increments on each side are tabulated once per class added (the
+//! table shrinks as the core grows, so the bounds tighten incrementally); beyond the table the
+//! next efficiency bounds the rest, which keeps the bound valid.
+//!
+//! Per class, before merging: dominated items are gone (from the relaxation); an item is tried
+//! only if its reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j)` against the base does not
+//! exceed the gap between the best Lagrangian bound of the current states and the incumbent
+//! (LP-dominated items are kept otherwise, since an integer optimum may use them). The search
+//! ends when the list is empty (no state can improve) or every class with a choice has joined.
+//!
+//! Choices are kept as a forest of records (one per state that moved its class off base);
+//! when the record buffer fills, records no live state reaches are dropped and the rest
+//! compacted, so memory follows the live chains rather than the whole search.
 
 use pilot_core::{Detail, Error, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result};
 
@@ -27,6 +37,29 @@ use super::relax::{Relaxation, check_choice, relax};
 use super::scratch::{
     ClassSlot, CoreScratch, Increment, ItemSlot, NO_ITEM, NO_RECORD, Record, Scratch, State,
 };
+
+/// Outside increments tabulated per side for the state bounds.
+pub(crate) const BOUND_STEPS: usize = 32;
+
+/// What the last exact solve did: how many classes joined the core and how many states it
+/// kept (the figures the benchmark suite reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Classes added to the core.
+    pub classes_added: usize,
+    /// Largest state list kept after adding a class.
+    pub peak_states: usize,
+    /// States kept, summed over the classes added.
+    pub states_kept: u64,
+    /// Most record slots in use at once.
+    pub peak_records: usize,
+    /// Times the records were compacted.
+    pub collections: usize,
+    /// Passes of the search (each aiming at a lower value until one finds it).
+    pub passes: usize,
+    /// Items merged into the states, summed over the classes added.
+    pub items_tried: u64,
+}
 
 /// The exact multiple-choice knapsack solver (expanding core with bounds).
 ///
@@ -38,16 +71,28 @@ use super::scratch::{
 pub struct CoreSolver<'s> {
     scratch: Scratch<'s>,
     core: CoreScratch<'s>,
+    stats: CoreStats,
 }
 
 impl<'s> CoreSolver<'s> {
     /// A solver working in `scratch` and `core`.
     pub fn new(scratch: Scratch<'s>, core: CoreScratch<'s>) -> Self {
-        Self { scratch, core }
+        Self {
+            scratch,
+            core,
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// What the last call of [`solve`](MckpSolver::solve) did (also when it failed for want of
+    /// scratch: then how far it got).
+    pub fn stats(&self) -> CoreStats {
+        self.stats
     }
 }
 
 /// The best solution found so far by the state expansion.
+#[derive(Clone, Copy)]
 struct Incumbent {
     value: f64,
     /// Set when a core state beat the greedy solution: its record chain, pending choice slot
@@ -58,6 +103,7 @@ struct Incumbent {
 impl MckpSolver for CoreSolver<'_> {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         check_choice(instance, choice)?;
+        self.stats = CoreStats::default();
         if instance.item_count() >= NO_ITEM as usize {
             return Err(Error::new(
                 ErrorKind::InvalidParameter,
@@ -73,29 +119,57 @@ impl MckpSolver for CoreSolver<'_> {
             .iter()
             .map(|c| scratch.items[c.pick].profit)
             .sum();
-        let mut best = Incumbent {
-            value: greedy_value,
-            chain: None,
+        write_picks(scratch, m, choice);
+        let mut best_value = greedy_value;
+        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
+        let full_gap = bound - greedy_value;
+        let mut d = if relaxation.whole() {
+            0.0
+        } else {
+            full_gap / 1024.0
         };
-        if relaxation.bound - greedy_value >= relaxation.margin() {
-            best = expand(scratch, &mut self.core, m, capacity, &relaxation, best)?;
-        }
-        match best.chain {
-            None => write_picks(scratch, m, choice),
-            Some((record, pending, class)) => {
-                for slot in &scratch.classes[..m] {
-                    choice[slot.class] = scratch.items[slot.base].item;
-                }
-                if pending != NO_ITEM {
-                    choice[class as usize] = scratch.items[pending as usize].item;
-                }
-                let mut r = record;
-                while r != NO_RECORD {
-                    let rec = self.core.records[r as usize];
-                    choice[rec.class as usize] = scratch.items[rec.slot as usize].item;
-                    r = rec.parent;
-                }
+        while bound - best_value >= relaxation.margin() {
+            // Aim high first: a pass keeps only states that can reach `target`, few when the
+            // target is near the bound; it either finds a solution worth at least `target`
+            // (and then continues as the plain exact search, so that one is optimal) or
+            // proves there is none, and the next pass aims lower. The last aims at the
+            // incumbent itself.
+            let target = if relaxation.whole() {
+                floor(bound + tol) - d
+            } else {
+                bound - d
+            };
+            // Aiming at `best + margin` or below is the plain exact search.
+            let last = target - tol <= best_value + relaxation.margin();
+            let floor = if last {
+                f64::NEG_INFINITY
+            } else {
+                target - tol
+            };
+            let found = expand(
+                scratch,
+                &mut self.core,
+                m,
+                capacity,
+                &relaxation,
+                Incumbent {
+                    value: best_value,
+                    chain: None,
+                },
+                floor,
+                &mut self.stats,
+            )?;
+            self.stats.passes += 1;
+            if let Some(chain) = found.chain {
+                write_chain(scratch, self.core.records, m, chain, choice);
             }
+            best_value = found.value;
+            // The pass proved that nothing reaches `target`: optimal once the incumbent is
+            // within the margin of it (in particular when the pass found `target` or more).
+            if last || target - tol <= best_value + relaxation.margin() {
+                break;
+            }
+            d = if d == 0.0 { 1.0 } else { 2.0 * d };
         }
         let (value, weight) = instance.evaluate(choice)?;
         Ok(MckpSolution {
@@ -106,6 +180,35 @@ impl MckpSolver for CoreSolver<'_> {
     }
 }
 
+/// Writes the incumbent `(record, pending, class)`: every class at its base, then the choices
+/// along the record chain.
+fn write_chain(
+    scratch: &Scratch<'_>,
+    records: &[Record],
+    m: usize,
+    (record, pending, class): (u32, u32, u32),
+    choice: &mut [usize],
+) {
+    for slot in &scratch.classes[..m] {
+        choice[slot.class] = scratch.items[slot.base].item;
+    }
+    if pending != NO_ITEM {
+        choice[class as usize] = scratch.items[pending as usize].item;
+    }
+    let mut r = record;
+    while r != NO_RECORD {
+        let rec = records[r as usize];
+        choice[rec.class as usize] = scratch.items[rec.slot as usize].item;
+        r = rec.parent;
+    }
+}
+
+/// `⌊x⌋` for `|x| < 2⁶³` (no_std has no `f64::floor`).
+fn floor(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x { t - 1.0 } else { t }
+}
+
 fn too_small(context: &'static str, found: usize) -> Error {
     Error::new(ErrorKind::BufferTooSmall, context).with_detail(Detail::Mismatch {
         expected: found.saturating_add(1),
@@ -113,8 +216,7 @@ fn too_small(context: &'static str, found: usize) -> Error {
     })
 }
 
-/// The walk over the efficiency-sorted increments that picks the next core class and gives
-/// the efficiencies bounding every class outside the core.
+/// The walk over the efficiency-sorted increments that picks the next core class.
 struct Walk {
     /// Next increment up (index ≥ break) of a class outside the core.
     up: usize,
@@ -130,17 +232,6 @@ impl Walk {
         while self.down > 0 && classes[incs[self.down - 1].class].in_core {
             self.down -= 1;
         }
-    }
-
-    /// `(e_out, e_in)`: at most `e_out` gained per unit of weight added outside the core, at
-    /// least `e_in` lost per unit removed.
-    fn efficiencies(&self, incs: &[Increment]) -> (f64, f64) {
-        let e_out = incs.get(self.up).map_or(0.0, |i| i.eff);
-        let e_in = match self.down {
-            0 => f64::INFINITY,
-            d => incs[d - 1].eff,
-        };
-        (e_out, e_in)
     }
 
     /// The class whose next increment is closest in efficiency to λ.
@@ -160,7 +251,87 @@ impl Walk {
     }
 }
 
+/// The LP of the classes outside the core along one side of the break: cumulative weight and
+/// profit of its first increments, in the order the LP takes (up) or gives them up (down).
+struct Side {
+    /// `weight[k]`, `profit[k]`: totals of the first `k` increments (`k ≤ len`).
+    weight: [u64; BOUND_STEPS + 1],
+    profit: [f64; BOUND_STEPS + 1],
+    /// `eff[k]`: efficiency of increment `k`; `eff[len]` that of the first one past the table
+    /// (when not `exhausted`).
+    eff: [f64; BOUND_STEPS + 1],
+    len: usize,
+    /// No outside increment beyond the table.
+    exhausted: bool,
+}
+
+impl Side {
+    fn build(
+        incs: &[Increment],
+        classes: &[ClassSlot],
+        mut next: impl FnMut() -> Option<usize>,
+    ) -> Self {
+        let mut side = Side {
+            weight: [0; BOUND_STEPS + 1],
+            profit: [0.0; BOUND_STEPS + 1],
+            eff: [0.0; BOUND_STEPS + 1],
+            len: 0,
+            exhausted: true,
+        };
+        while let Some(i) = next() {
+            let inc = &incs[i];
+            if classes[inc.class].in_core {
+                continue;
+            }
+            let k = side.len;
+            side.eff[k] = inc.eff;
+            if k == BOUND_STEPS {
+                side.exhausted = false;
+                break;
+            }
+            side.weight[k + 1] = side.weight[k].saturating_add(inc.dw);
+            side.profit[k + 1] = side.profit[k] + inc.dp;
+            side.len += 1;
+        }
+        side
+    }
+
+    /// Most profit the outside classes can gain with `r` more units of capacity; `k` is a
+    /// cursor into the table (start at `len`), moved as `r` decreases from call to call.
+    #[inline]
+    fn gain(&self, r: u64, k: &mut usize) -> f64 {
+        while self.weight[*k] > r {
+            *k -= 1;
+        }
+        let k = *k;
+        if k == self.len && self.exhausted {
+            self.profit[k]
+        } else {
+            self.profit[k] + (r - self.weight[k]) as f64 * self.eff[k]
+        }
+    }
+
+    /// Least profit the outside classes lose giving up `x > 0` units of weight (`None`: they
+    /// cannot give up that much); `k` is a cursor into the table (start at 0), moved as `x`
+    /// increases from call to call.
+    #[inline]
+    fn loss(&self, x: u64, k: &mut usize) -> Option<f64> {
+        while *k < self.len && self.weight[*k + 1] < x {
+            *k += 1;
+        }
+        let k = *k;
+        if k == self.len && self.exhausted {
+            None
+        } else {
+            Some(self.profit[k] + (x - self.weight[k]) as f64 * self.eff[k])
+        }
+    }
+}
+
 /// Runs the core expansion; returns the improved incumbent (or the one it was given).
+// The two scratches, the instance's figures, the incumbent, the pass's floor and the stats: a
+// struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn expand(
     scratch: &mut Scratch<'_>,
     lists: &mut CoreScratch<'_>,
@@ -168,6 +339,8 @@ fn expand(
     capacity: u64,
     relaxation: &Relaxation,
     mut best: Incumbent,
+    floor: f64,
+    stats: &mut CoreStats,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
     let record_cap = lists.records.len().min(NO_RECORD as usize);
@@ -203,52 +376,116 @@ fn expand(
     let mut records = 0usize;
     let mut max_lagrangian = lagrangian(relaxation.integer_weight, relaxation.integer_value);
 
+    // A state is kept only if its bound reaches this (and the incumbent's value + margin).
+    let threshold = |best: &Incumbent| (best.value + margin).max(floor);
     while let Some(class) = walk.next_class(incs, lambda) {
-        let gap = max_lagrangian - best.value;
-        if gap < margin {
+        let gap = max_lagrangian - threshold(&best);
+        if gap < 0.0 {
             break;
         }
         classes[class].in_core = true;
         walk.skip_core(incs, classes);
-        let (e_out, e_in) = walk.efficiencies(incs);
+        let up = {
+            let mut i = walk.up;
+            Side::build(incs, classes, || {
+                let here = (i < incs.len()).then_some(i);
+                i += 1;
+                here
+            })
+        };
+        let down = {
+            let mut i = walk.down;
+            Side::build(incs, classes, || {
+                i = i.checked_sub(1)?;
+                Some(i)
+            })
+        };
         let slot = classes[class];
         let b = items[slot.base];
         let members = &mut items[slot.start..slot.start + slot.len];
-        let current = &lists.current[..len];
-        for (k, item) in members.iter_mut().enumerate() {
-            let is_base = slot.start + k == slot.base;
-            item.head = 0;
-            item.head_weight = u64::MAX;
-            item.head_profit = f64::NEG_INFINITY;
-            if is_base || loss(&b, item, lambda) <= gap + tol {
-                load_head(item, &b, current);
+        // Move the items worth trying to the front (the base among them), so the merge scans
+        // only those; `base` and `pick` follow their items.
+        let (mut base_at, mut pick_at) = (slot.base - slot.start, slot.pick - slot.start);
+        let mut tried = 0usize;
+        for k in 0..members.len() {
+            if k == base_at || loss(&b, &members[k], lambda) <= gap + tol {
+                members.swap(tried, k);
+                for at in [&mut base_at, &mut pick_at] {
+                    if *at == k {
+                        *at = tried;
+                    } else if *at == tried {
+                        *at = k;
+                    }
+                }
+                tried += 1;
             }
         }
+        classes[class].base = slot.start + base_at;
+        classes[class].pick = slot.start + pick_at;
+        let members = &mut members[..tried];
+        stats.items_tried += tried as u64;
+        let current = &lists.current[..len];
+        for item in members.iter_mut() {
+            item.head = 0;
+            load_head(item, &b, current);
+        }
         let mut out = 0usize;
+        let (mut up_at, mut down_at) = (up.len, 0usize);
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
-        loop {
-            // k-way merge of the shifted lists by (weight ascending, profit descending).
-            let mut pick: Option<usize> = None;
-            let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
+        // k-way merge of the shifted lists by (weight ascending, profit descending): through a
+        // binary heap of the items when there are many, a scan when few (or too many for the
+        // heap, which lives on the stack).
+        let mut heap = [0u16; HEAP];
+        let use_heap = members.len() > SCAN && members.len() <= HEAP;
+        let mut heap_len = 0usize;
+        if use_heap {
             for (k, item) in members.iter().enumerate() {
-                if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
-                    (pw, pp) = (item.head_weight, item.head_profit);
-                    pick = Some(k);
+                if item.head_weight != u64::MAX {
+                    heap[heap_len] = k as u16;
+                    heap_len += 1;
                 }
             }
-            let Some(k) = pick else {
-                break;
+            for i in (0..heap_len / 2).rev() {
+                sift_down(&mut heap[..heap_len], i, members);
+            }
+        }
+        loop {
+            let k = if use_heap {
+                if heap_len == 0 {
+                    break;
+                }
+                usize::from(heap[0])
+            } else {
+                let mut pick: Option<usize> = None;
+                let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
+                for (k, item) in members.iter().enumerate() {
+                    if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
+                        (pw, pp) = (item.head_weight, item.head_profit);
+                        pick = Some(k);
+                    }
+                }
+                match pick {
+                    Some(k) => k,
+                    None => break,
+                }
             };
-            let (weight, profit) = (pw, pp);
+            let (weight, profit) = (members[k].head_weight, members[k].head_profit);
             let parent = current[members[k].head as usize];
             members[k].head += 1;
             load_head(&mut members[k], &b, current);
+            if use_heap {
+                if members[k].head_weight == u64::MAX {
+                    heap_len -= 1;
+                    heap[0] = heap[heap_len];
+                }
+                sift_down(&mut heap[..heap_len], 0, members);
+            }
             if profit <= last_profit {
                 continue;
             }
             last_profit = profit;
-            let pending = if slot.start + k == slot.base {
+            let pending = if k == base_at {
                 NO_ITEM
             } else {
                 (slot.start + k) as u32
@@ -259,13 +496,22 @@ fn expand(
                     chain: Some((parent.record, pending, class as u32)),
                 };
             }
-            let reach = if weight <= capacity {
-                profit + e_out * (cap_f - weight as f64)
-            } else {
-                profit - e_in * (weight as f64 - cap_f)
-            };
+            // The Lagrangian bound is looser than the LP one but cheaper: try it first.
             let lagrange = lagrangian(weight, profit);
-            if reach.min(lagrange) < best.value + margin {
+            let least = threshold(&best);
+            if lagrange < least {
+                continue;
+            }
+            // States come by increasing weight, so the cursors only move one way.
+            let reach = if weight <= capacity {
+                profit + up.gain(capacity - weight, &mut up_at)
+            } else {
+                match down.loss(weight - capacity, &mut down_at) {
+                    Some(lost) => profit - lost,
+                    None => continue,
+                }
+            };
+            if reach < least {
                 continue;
             }
             if out == state_cap {
@@ -280,36 +526,146 @@ fn expand(
             out += 1;
             next_max = next_max.max(lagrange);
         }
-        for s in lists.next[..out].iter_mut() {
-            if s.pending != NO_ITEM {
-                if records == record_cap {
+        // Give every state that moved this class off its base a record.
+        for i in 0..out {
+            if lists.next[i].pending == NO_ITEM {
+                continue;
+            }
+            if records == record_cap {
+                records = collect(lists, out, &mut best, records, stats);
+                // Collecting again soon would cost more than it frees: ask for more room.
+                if records == record_cap || records > record_cap / 2 {
                     return Err(too_small("CoreSolver scratch: records", record_cap));
                 }
-                lists.records[records] = Record {
-                    parent: s.record,
-                    class: class as u32,
-                    slot: s.pending,
-                };
-                s.record = records as u32;
-                s.pending = NO_ITEM;
-                records += 1;
             }
+            let s = &mut lists.next[i];
+            lists.records[records] = Record {
+                parent: s.record,
+                class: class as u32,
+                slot: s.pending,
+                forward: NO_RECORD,
+            };
+            s.record = records as u32;
+            s.pending = NO_ITEM;
+            records += 1;
         }
         core::mem::swap(&mut lists.current, &mut lists.next);
         len = out;
         max_lagrangian = next_max;
-        #[cfg(feature = "std")]
-        if std::env::var_os("PROBE").is_some() {
-            std::eprintln!(
-                "class {class} states {len} best {} maxL {max_lagrangian} e_out {e_out} e_in {e_in} records {records}",
-                best.value
-            );
-        }
+        stats.classes_added += 1;
+        stats.peak_states = stats.peak_states.max(len);
+        stats.states_kept += len as u64;
+        stats.peak_records = stats.peak_records.max(records);
         if len == 0 {
             break;
         }
     }
     Ok(best)
+}
+
+/// Drops the records no state in `lists.next[..live]` nor the incumbent reaches and compacts
+/// the rest to the front (parents keep lower indices than their children), rewriting the
+/// references; returns the number of records kept.
+fn collect(
+    lists: &mut CoreScratch<'_>,
+    live: usize,
+    best: &mut Incumbent,
+    used: usize,
+    stats: &mut CoreStats,
+) -> usize {
+    const MARKED: u32 = NO_RECORD - 1;
+    let records = &mut lists.records[..used];
+    for r in records.iter_mut() {
+        r.forward = NO_RECORD;
+    }
+    let roots = lists.next[..live]
+        .iter()
+        .map(|s| s.record)
+        .chain(best.chain.map(|c| c.0));
+    for root in roots {
+        let mut r = root;
+        while r != NO_RECORD && records[r as usize].forward == NO_RECORD {
+            records[r as usize].forward = MARKED;
+            r = records[r as usize].parent;
+        }
+    }
+    let mut kept = 0u32;
+    for r in records.iter_mut() {
+        if r.forward == MARKED {
+            r.forward = kept;
+            kept += 1;
+        }
+    }
+    for i in 0..used {
+        let rec = records[i];
+        if rec.forward != NO_RECORD && rec.parent != NO_RECORD {
+            records[i].parent = records[rec.parent as usize].forward;
+        }
+    }
+    let forward = |r: u32| {
+        if r == NO_RECORD {
+            r
+        } else {
+            records[r as usize].forward
+        }
+    };
+    for s in lists.next[..live].iter_mut() {
+        s.record = forward(s.record);
+    }
+    if let Some(chain) = best.chain.as_mut() {
+        chain.0 = forward(chain.0);
+    }
+    for i in 0..used {
+        let rec = records[i];
+        if rec.forward != NO_RECORD {
+            records[rec.forward as usize] = rec;
+        }
+    }
+    stats.collections += 1;
+    kept as usize
+}
+
+/// Items merged by a linear scan up to this many; a heap above.
+const SCAN: usize = 6;
+/// Largest heap of items (on the stack); classes with more items to try fall back to the scan.
+const HEAP: usize = 256;
+
+/// `a` comes before `b` in the merge: lighter, or as heavy and more profitable.
+#[inline]
+fn before(a: &ItemSlot, b: &ItemSlot) -> bool {
+    a.head_weight < b.head_weight
+        || (a.head_weight == b.head_weight && a.head_profit > b.head_profit)
+}
+
+/// Restores the heap order below position `i` of `heap` (indices into `members`).
+#[inline]
+fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
+    let len = heap.len();
+    loop {
+        let left = 2 * i + 1;
+        if left >= len {
+            return;
+        }
+        let mut child = left;
+        let right = left + 1;
+        if right < len
+            && before(
+                &members[usize::from(heap[right])],
+                &members[usize::from(heap[left])],
+            )
+        {
+            child = right;
+        }
+        if before(
+            &members[usize::from(heap[child])],
+            &members[usize::from(heap[i])],
+        ) {
+            heap.swap(i, child);
+            i = child;
+        } else {
+            return;
+        }
+    }
 }
 
 /// Caches the state at `item.head` moved from base `b` to `item` (or marks the list done).

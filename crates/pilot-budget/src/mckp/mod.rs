@@ -8,9 +8,9 @@ mod lp;
 mod relax;
 mod scratch;
 
-pub use self::core::CoreSolver;
+pub use self::core::{CoreSolver, CoreStats};
 pub use dp::DpSolver;
-pub use generate::{InstanceKind, generate_into};
+pub use generate::{InstanceKind, capacity_at, generate_into};
 pub use greedy::GreedySolver;
 pub use lp::LpSolver;
 pub use relax::{Fractional, Relaxation};

@@ -55,10 +55,15 @@ impl Relaxation {
         1e-9 * (1.0 + self.scale)
     }
 
+    /// Every solution is worth a whole number, exactly represented.
+    pub(crate) fn whole(&self) -> bool {
+        self.integral && self.scale < 1e15
+    }
+
     /// How much a bound must exceed the incumbent for a strict improvement to be possible:
     /// with whole-number profits an improvement gains at least 1.
     pub(crate) fn margin(&self) -> f64 {
-        if self.integral && self.scale < 1e15 {
+        if self.whole() {
             1.0 - self.tolerance()
         } else {
             self.tolerance()

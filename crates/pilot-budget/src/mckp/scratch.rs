@@ -64,6 +64,8 @@ pub struct Record {
     pub(crate) parent: u32,
     pub(crate) class: u32,
     pub(crate) slot: u32,
+    /// Mark and forwarding index while the records are compacted (unreachable ones dropped).
+    pub(crate) forward: u32,
 }
 
 pub(crate) const NO_RECORD: u32 = u32::MAX;
@@ -119,9 +121,13 @@ impl<'s> Scratch<'s> {
 ///
 /// The number of states the core solver keeps depends on the instance (how far the optimum is
 /// from the LP solution), so there is no exact a-priori size: [`CoreScratch::SUGGESTED_STATES`]
-/// and [`CoreScratch::SUGGESTED_RECORDS`] solve the generated benchmark suites, and a buffer that
-/// turns out too small gives [`BufferTooSmall`](pilot_core::ErrorKind::BufferTooSmall) (the
-/// `alloc` solver grows and retries).
+/// and [`CoreScratch::SUGGESTED_RECORDS`] solve the generated benchmark suites (see the crate
+/// README for the states each kept), and a buffer that turns out too small gives
+/// [`BufferTooSmall`](pilot_core::ErrorKind::BufferTooSmall) naming the size reached (the
+/// `alloc` solver grows and retries within its caller's memory budget). Records no live state
+/// reaches any more are collected when the record buffer fills, so it needs to hold the live
+/// choice chains (a few per state), not the whole search; [`CoreScratch::bytes`] gives the size
+/// of a scratch in bytes.
 #[derive(Debug)]
 pub struct CoreScratch<'s> {
     pub(crate) current: &'s mut [State],
@@ -130,10 +136,17 @@ pub struct CoreScratch<'s> {
 }
 
 impl<'s> CoreScratch<'s> {
-    /// State slots per list that solve the m = 100 × n = 10 benchmark suites (6 MB per list).
+    /// A starting size, 6 MB per list: enough for the uncorrelated, strongly correlated and
+    /// most weakly correlated instances of the suite up to 1 000 × 50 (the crate README lists
+    /// the peak states each instance kept; subset-sum-like ones need more).
     pub const SUGGESTED_STATES: usize = 1 << 18;
-    /// Record slots that solve the m = 100 × n = 10 benchmark suites (96 MB).
-    pub const SUGGESTED_RECORDS: usize = 1 << 23;
+    /// Record slots to go with [`SUGGESTED_STATES`](Self::SUGGESTED_STATES) (32 MB).
+    pub const SUGGESTED_RECORDS: usize = 1 << 21;
+
+    /// Bytes taken by `states` slots per list (two lists) and `records` record slots.
+    pub const fn bytes(states: usize, records: usize) -> usize {
+        2 * states * core::mem::size_of::<State>() + records * core::mem::size_of::<Record>()
+    }
 
     /// Wraps the caller's buffers: `current` and `next` hold state lists of equal capacity
     /// (the smaller of the two lengths is used).

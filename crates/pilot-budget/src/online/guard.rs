@@ -277,16 +277,11 @@ impl<C: CostPolicy<F>, F: Real> Guard<C, F> {
         worst: &[u64],
         excluded: &[bool],
     ) -> Guarded {
+        let available = self.ledger.available();
+        let ordinary = available.saturating_sub(self.keep_aside);
         let usable = |a: usize| !excluded.get(a).copied().unwrap_or(true);
-        let fits = |a: usize, fit: Fit| {
-            usable(a)
-                && worst.get(a).is_some_and(|&w| {
-                    matches!(
-                        (self.fit(w), fit),
-                        (Fit::Ordinary, _) | (Fit::Reserve, Fit::Reserve)
-                    )
-                })
-        };
+        // Fits beside what is kept aside (`limit = ordinary`) or at all (`limit = available`).
+        let fits = |a: usize, limit: u64| usable(a) && worst.get(a).is_some_and(|&w| w <= limit);
         let done = |arm: Option<usize>, overridden: bool| Guarded {
             arm: arm.map(ArmId::new),
             proposed,
@@ -294,11 +289,11 @@ impl<C: CostPolicy<F>, F: Real> Guard<C, F> {
             hold: arm.and_then(|a| worst.get(a).copied()).unwrap_or(0),
         };
         if let Decision::Route(a) = proposed {
-            if fits(a.index(), Fit::Ordinary) {
+            if fits(a.index(), ordinary) {
                 return done(Some(a.index()), false);
             }
             let best = (0..worst.len())
-                .filter(|&b| fits(b, Fit::Ordinary))
+                .filter(|&b| fits(b, ordinary))
                 .max_by(|&x, &y| {
                     let (sx, sy) = (scores[x].estimate, scores[y].estimate);
                     sx.partial_cmp(&sy)
@@ -310,7 +305,7 @@ impl<C: CostPolicy<F>, F: Real> Guard<C, F> {
             }
         }
         let cheapest = (0..worst.len())
-            .filter(|&b| fits(b, Fit::Reserve))
+            .filter(|&b| fits(b, available))
             .min_by(|&x, &y| worst[x].cmp(&worst[y]).then(x.cmp(&y)));
         let overridden = cheapest != decision_arm(proposed);
         done(cheapest, overridden)

@@ -106,6 +106,25 @@ impl<F: Real> Ledger<F> {
         costs: &[F],
         rank: impl Fn(F, F) -> Option<F>,
     ) -> Decision {
+        let pick = self
+            .best(scores, costs, rank)
+            .or_else(|| self.cheapest(scores, costs));
+        self.step += 1;
+        match pick {
+            Some(a) => Decision::Route(ArmId::new(a)),
+            None => Decision::BudgetExhausted,
+        }
+    }
+
+    /// Among the arms that fit under the ordinary limit and the cap, the one with the highest
+    /// `rank(value, cost)` (`None` = not eligible; ties to the lowest index). No fallback and
+    /// no step counted: [`route`](Self::route) adds both.
+    pub(crate) fn best(
+        &self,
+        scores: &[ArmScore<F>],
+        costs: &[F],
+        rank: impl Fn(F, F) -> Option<F>,
+    ) -> Option<usize> {
         let limit = self.ordinary_limit();
         let mut best: Option<(usize, F)> = None;
         for (a, (s, &c)) in scores.iter().zip(costs).enumerate() {
@@ -119,14 +138,7 @@ impl<F: Real> Ledger<F> {
                 }
             }
         }
-        let pick = best
-            .map(|(a, _)| a)
-            .or_else(|| self.cheapest(scores, costs));
-        self.step += 1;
-        match pick {
-            Some(a) => Decision::Route(ArmId::new(a)),
-            None => Decision::BudgetExhausted,
-        }
+        best.map(|(a, _)| a)
     }
 
     /// Records the real cost of a call: `spent` grows by it, even past the budget when the real

@@ -13,4 +13,4 @@ pub use guard::{BudgetLedger, Fit, Guard, Guarded, to_units};
 pub use pacing::{PacingParams, PacingPolicy};
 pub use snapshot::COST_SNAPSHOT_VERSION;
 pub use spread::{MAX_BINS, Spread};
-pub use threshold::{ThresholdParams, ThresholdPolicy, ratio_bounds};
+pub use threshold::{ThresholdParams, ThresholdPolicy, ZclPolicy, ratio_bounds};

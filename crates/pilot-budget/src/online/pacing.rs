@@ -153,8 +153,21 @@ impl<F: Real> CostPolicy<F> for PacingPolicy<F> {
         self.ledger.state()
     }
 
+    /// Changes the budget and re-targets the pacing: the per-query spend target is scaled by
+    /// how much what is left changed (a budget cut to half of what is left halves it), so the
+    /// price re-settles at the new rate instead of chasing the old one. Without anything left
+    /// before or after, the target is kept.
     fn set_budget(&mut self, budget: F) -> Result<()> {
-        self.ledger.set_budget(budget)
+        let old_left = self.ledger.config.budget - self.ledger.spent;
+        self.ledger.set_budget(budget)?;
+        let new_left = budget - self.ledger.spent;
+        if old_left > F::ZERO && new_left > F::ZERO {
+            let target = self.target * (new_left / old_left);
+            if target > F::ZERO && target.is_finite() {
+                self.target = target;
+            }
+        }
+        Ok(())
     }
 
     fn new_period(&mut self, budget: F) -> Result<()> {
@@ -168,11 +181,14 @@ impl<F: Real> CostPolicy<F> for PacingPolicy<F> {
 
 impl<F: Real> pilot_core::Snapshot for PacingPolicy<F> {
     fn snapshot_len(&self) -> usize {
-        super::snapshot::len(1)
+        super::snapshot::len(2)
     }
 
     fn save(&self, out: &mut [u8]) -> Result<usize> {
-        let extra = [self.price.to_f64().to_bits()];
+        let extra = [
+            self.price.to_f64().to_bits(),
+            self.target.to_f64().to_bits(),
+        ];
         super::snapshot::save(
             out,
             *b"PPAC",
@@ -183,15 +199,20 @@ impl<F: Real> pilot_core::Snapshot for PacingPolicy<F> {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-        let (ledger, [price]) =
-            super::snapshot::open::<1>(bytes, *b"PPAC", self.ledger.config.arms)?;
+        let (ledger, [price, target]) =
+            super::snapshot::open::<2>(bytes, *b"PPAC", self.ledger.config.arms)?;
         let price = F::from_f64(f64::from_bits(price));
         if !(price > F::ZERO) || !price.is_finite() {
             return Err(Error::new(ErrorKind::Corrupt, "pacing snapshot: price"));
         }
+        let target = F::from_f64(f64::from_bits(target));
+        if !(target > F::ZERO) || !target.is_finite() {
+            return Err(Error::new(ErrorKind::Corrupt, "pacing snapshot: target"));
+        }
         let mut next = *self;
         next.ledger.restore_dynamic(ledger)?;
         next.price = price;
+        next.target = target;
         *self = next;
         Ok(())
     }

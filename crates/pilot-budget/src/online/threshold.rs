@@ -1,9 +1,16 @@
-//! The online knapsack threshold policy of Zhou, Chakrabarty & Lukose (2008).
+//! The online knapsack threshold policy of Zhou, Chakrabarty & Lukose (2008), in two forms.
 //!
-//! With `z` the fraction of the (released) budget spent, an arm qualifies when its value per
-//! unit cost is at least `ψ(z) = (U·e/L)^z · (L/e)`, where `[L, U]` bounds the value/cost
-//! ratios. Among qualifying arms that fit, the most valuable wins; if none qualifies, the
-//! cheapest arm that fits serves the query; if nothing fits, the budget is exhausted.
+//! With `z` the fraction of the budget spent, an arm qualifies when its value per unit cost is
+//! at least `ψ(z) = (U·e/L)^z · (L/e)`, where `[L, U]` bounds the value/cost ratios. Among
+//! qualifying arms that fit, the most valuable wins.
+//!
+//! * [`ZclPolicy`] is the policy as published: `z` is spent / the whole budget, and when no arm
+//!   qualifies (or none fits) the query is declined ([`Decision::BudgetExhausted`]), as ZCL
+//!   rejects an item below the threshold. The caller decides what serves a declined query.
+//! * [`ThresholdPolicy`] is this crate's adaptation: `z` counts against the budget released so
+//!   far by its [`Spread`](super::Spread) (the whole budget without one), and when no arm
+//!   qualifies the cheapest arm that fits the whole budget serves the query (ignoring the
+//!   spread's limit); only when nothing fits is the budget exhausted.
 
 use pilot_core::{
     ArmId, ArmScore, BudgetState, Cost, CostPolicy, Decision, Error, ErrorKind, Real, Result,
@@ -12,6 +19,7 @@ use pilot_core::{
 
 use super::config::OnlineConfig;
 use super::ledger::Ledger;
+use super::spread::Spread;
 
 /// The bounds `[L, U]` on value/cost ratios that shape ψ.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -202,5 +210,178 @@ impl<F: Real> Snapshot for ThresholdPolicy<F> {
         );
         *self = next;
         Ok(())
+    }
+}
+
+/// The Zhou–Chakrabarty–Lukose threshold policy exactly as published: `z = spent / budget`
+/// over the whole budget, `ψ(z)` from the bounds as given (no scaling), an arm qualifies when
+/// its value per unit cost is at least `ψ(z)` and it fits, the most valuable qualifying arm is
+/// chosen, and a query with no qualifying arm is declined ([`Decision::BudgetExhausted`]).
+///
+/// The configuration's [`reserve`](OnlineConfig::reserve) and
+/// [`max_cost`](OnlineConfig::max_cost) still bound what fits (both are off by default); a
+/// [`Spread`] other than [`Spread::Whole`] is refused, since the published policy has none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ZclPolicy<F: Real = f32> {
+    ledger: Ledger<F>,
+    params: ThresholdParams<F>,
+    /// `(z, ψ(z))` of the last choice, so `powf` runs only when `z` moves.
+    cached: (F, F),
+}
+
+impl<F: Real> ZclPolicy<F> {
+    /// A policy with a fresh budget.
+    ///
+    /// # Errors
+    /// As [`OnlineConfig::check`]; [`InvalidParameter`](ErrorKind::InvalidParameter) for a
+    /// spread other than [`Spread::Whole`].
+    pub fn new(config: OnlineConfig<F>, params: ThresholdParams<F>) -> Result<Self> {
+        if config.spread != Spread::Whole {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "ZclPolicy: spread (the published policy spends from the whole budget; use \
+                 ThresholdPolicy to spread it)",
+            ));
+        }
+        Ok(Self {
+            ledger: Ledger::new(config)?,
+            params,
+            cached: (F::ZERO, params.psi(F::ZERO)),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OnlineConfig<F> {
+        &self.ledger.config
+    }
+
+    /// The current threshold ψ(z).
+    pub fn threshold(&self) -> F {
+        self.params.psi(self.fraction())
+    }
+
+    /// `z`: the fraction of the whole budget spent, in `[0, 1]` (1 for a zero budget).
+    fn fraction(&self) -> F {
+        let budget = self.ledger.config.budget;
+        if budget > F::ZERO {
+            (self.ledger.spent / budget).max(F::ZERO).min(F::ONE)
+        } else {
+            F::ONE
+        }
+    }
+}
+
+impl<F: Real> CostPolicy<F> for ZclPolicy<F> {
+    fn choose(&mut self, scores: &[ArmScore<F>], costs: &[F]) -> Result<Decision> {
+        self.ledger.validate(scores, costs)?;
+        let z = self.fraction();
+        if z != self.cached.0 {
+            self.cached = (z, self.params.psi(z));
+        }
+        let psi = self.cached.1;
+        // `v >= ψ·c` is `v/c >= ψ` without dividing by a zero cost.
+        let pick = self
+            .ledger
+            .best(scores, costs, |v, c| (v >= psi * c).then_some(v));
+        self.ledger.step += 1;
+        Ok(match pick {
+            Some(a) => Decision::Route(ArmId::new(a)),
+            None => Decision::BudgetExhausted,
+        })
+    }
+
+    fn charge(&mut self, arm: ArmId, cost: Cost<F>) -> Result<()> {
+        self.ledger.charge(arm, cost)
+    }
+
+    fn state(&self) -> BudgetState<F> {
+        self.ledger.state()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(v: f64) -> ArmScore<f64> {
+        ArmScore {
+            estimate: v,
+            width: 0.0,
+            score: v,
+        }
+    }
+
+    #[test]
+    fn zcl_counts_z_over_the_whole_budget_and_declines_below_the_threshold() {
+        // L = 1, U = 100: ψ(0) = 1/e, ψ(1/2) = √(100e) / e ≈ 6.07, ψ(1) = 100.
+        let params = ThresholdParams::new(100.0, 1.0).unwrap();
+        let config = OnlineConfig::new(2, 4.0);
+        let mut zcl = ZclPolicy::new(config, params).unwrap();
+        let scores = [score(1.0), score(0.5)];
+        // Fresh budget: both qualify (ratios 0.5 and 5 ≥ 1/e); the more valuable arm 0 wins.
+        let costs = [2.0, 0.1];
+        assert_eq!(
+            zcl.choose(&scores, &costs).unwrap(),
+            Decision::Route(ArmId::new(0))
+        );
+        zcl.charge(ArmId::new(0), Cost::new(2.0).unwrap()).unwrap();
+        // Half the whole budget spent: ψ ≈ 6.07, arm 0 (0.5) and arm 1 (5) are both below it.
+        assert!(
+            (zcl.threshold() - (100.0f64 * core::f64::consts::E).sqrt() / core::f64::consts::E)
+                .abs()
+                < 1e-9
+        );
+        assert_eq!(
+            zcl.choose(&scores, &costs).unwrap(),
+            Decision::BudgetExhausted
+        );
+        // A cheap enough arm qualifies again (ratio 50).
+        assert_eq!(
+            zcl.choose(&scores, &[5.0, 0.01]).unwrap(),
+            Decision::Route(ArmId::new(1))
+        );
+    }
+
+    #[test]
+    fn the_adapted_policy_falls_back_where_zcl_declines() {
+        let params = ThresholdParams::new(100.0, 1.0).unwrap();
+        let config = OnlineConfig::new(2, 10.0);
+        let mut adapted = ThresholdPolicy::new(config, params).unwrap();
+        let mut zcl = ZclPolicy::new(config, params).unwrap();
+        for p in [&mut adapted as &mut dyn CostPolicy<f64>, &mut zcl] {
+            p.charge(ArmId::new(0), Cost::new(5.0).unwrap()).unwrap();
+        }
+        let scores = [score(1.0), score(0.5)];
+        let costs = [5.0, 0.1];
+        assert_eq!(
+            adapted.choose(&scores, &costs).unwrap(),
+            Decision::Route(ArmId::new(1))
+        );
+        assert_eq!(
+            zcl.choose(&scores, &costs).unwrap(),
+            Decision::BudgetExhausted
+        );
+    }
+
+    #[test]
+    fn zcl_refuses_a_spread_and_never_overspends_on_estimates() {
+        let params = ThresholdParams::new(100.0, 1.0).unwrap();
+        let spread = Spread::uniform(10, 2).unwrap();
+        let err =
+            ZclPolicy::new(OnlineConfig::new(2, 10.0).with_spread(spread), params).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidParameter);
+        let mut zcl = ZclPolicy::new(
+            OnlineConfig::new(2, 1.0),
+            ThresholdParams::new(1e6, 1e-6).unwrap(),
+        )
+        .unwrap();
+        for _ in 0..100 {
+            if let Decision::Route(a) = zcl.choose(&[score(1.0), score(0.9)], &[0.3, 0.2]).unwrap()
+            {
+                let c = [0.3, 0.2][a.index()];
+                zcl.charge(a, Cost::new(c).unwrap()).unwrap();
+            }
+        }
+        assert!(zcl.state().spent <= 1.0, "{:?}", zcl.state());
     }
 }

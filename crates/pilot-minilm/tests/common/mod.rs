@@ -5,30 +5,28 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use pilot_data::Input;
 use pilot_minilm::MiniLm;
 
-/// Set to `1` to turn "model not available, skipping" into a failure (`cargo xtask minilm`).
-pub const REQUIRE_ENV: &str = "PILOT_REQUIRE_MINILM";
-
 /// The model from the default directory, loaded once per test binary. `None` (after printing
-/// why) when it cannot be loaded, unless `PILOT_REQUIRE_MINILM=1`, which makes that a failure.
+/// why) when it cannot be loaded on a developer's machine; a failure under `CI=true` or
+/// `PILOT_REQUIRE_MINILM=1` (pilot-data's [`Input`](pilot_data::Input) rule).
 pub fn model_or_skip(test: &str) -> Option<&'static MiniLm> {
     static MODEL: OnceLock<Result<MiniLm, String>> = OnceLock::new();
     match MODEL.get_or_init(|| MiniLm::load_default().map_err(|e| e.to_string())) {
         Ok(model) => Some(model),
-        Err(why) if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") => {
-            panic!("{REQUIRE_ENV}=1 but the model cannot be loaded: {why}")
-        }
         Err(why) => {
-            eprintln!("skipping {test}: {why}");
+            if let Err(fail) = Input::MiniLm.missing(&format!("{test}: {why}")) {
+                panic!("{fail}");
+            }
             None
         }
     }
 }
 
-/// `shared/data` beside the repository checkout.
+/// The shared data folder (`$PILOT_SHARED_DATA`, else `shared/data` beside the checkout).
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    pilot_data::shared_data_dir()
 }
 
 /// Dot product; the embedder's rows are unit length, so this is their cosine.

@@ -63,6 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         texts.len() as f64 / seconds.max(1e-9),
         args.output.display()
     );
+    println!(
+        "use them with: --embeddings {} --dim {dim} --embedder-id {id} (pilot simulate; \
+         pilot prior fit takes --emb-dim {dim})",
+        args.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -47,9 +47,11 @@ pub struct FitArgs {
     /// Values per embedding row.
     #[arg(long, default_value_t = pilot_data::MINILM_DIM)]
     emb_dim: usize,
-    /// Id of the embedder that made the embeddings (saved; loading checks it).
-    #[arg(long, default_value = pilot_data::MINILM_ID)]
-    embedder_id: String,
+    /// Id of the embedder that made the embeddings (saved; loading checks it), e.g. the
+    /// `hash-v1:d=256` that `pilot embed --model hash` prints [default: all-MiniLM-L6-v2 for a
+    /// 384-value `*.minilm.f32` file, else unnamed:d=<emb-dim>].
+    #[arg(long)]
+    embedder_id: Option<String>,
     /// Shared-space dimension d (the policy context has d + 1).
     #[arg(long, default_value_t = 32)]
     dim: usize,
@@ -105,7 +107,10 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<ExitCode> {
     let params = FitParams {
         dim: args.dim,
         seed: args.seed,
-        embedder_id: args.embedder_id.clone(),
+        embedder_id: args
+            .embedder_id
+            .clone()
+            .unwrap_or_else(|| pilot_data::default_embedder_id(&args.embeddings, args.emb_dim)),
         contrastive_epochs: args
             .contrastive_epochs
             .unwrap_or(FitParams::default().contrastive_epochs),
@@ -244,8 +249,9 @@ fn print_summary(prior: &Prior, s: &FitSummary, out: &Path) {
         s.bt_best_epoch
     );
     println!(
-        "held-out (learning source): pairwise accuracy {:.4}, BCE {:.4} (train {:.4})",
-        s.valid_accuracy, s.bt_valid_loss, s.bt_train_loss
+        "held-out (learning source): pairwise accuracy {:.4} on {} strict pairs, BCE {:.4} \
+         (train {:.4})",
+        s.valid_accuracy, s.valid_accuracy_pairs, s.bt_valid_loss, s.bt_train_loss
     );
     let c = prior.calibration();
     println!(

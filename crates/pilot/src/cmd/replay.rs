@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use pilot_bandit::{
-    EpsilonGreedy, EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom,
-};
-use pilot_core::{ArmId, ArmScore, Policy, Reward};
+use pilot_core::{ArmId, ArmScore, Reward};
 use pilot_data::BanditLog;
+use pilot_router::RoutingPolicy;
+use pilot_sim::hyper::{Family, Hyper};
+use pilot_sim::lineup;
 use rand_core::SeedableRng;
 
 /// Arguments of `pilot replay`.
@@ -46,7 +46,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = BanditLog::load(&args.log)?;
     let (k, d) = (log.header.k, log.header.d);
-    let mut policy = make_policy(&args, &log)?;
+    let mut policy = policy(&args, &log)?;
     let mut rng = rand_pcg::Pcg64::seed_from_u64(args.seed);
     let mut scores = vec![ArmScore::<f32>::default(); k];
     let mut context = vec![0.0f32; d];
@@ -81,53 +81,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn make_policy(args: &Args, log: &BanditLog) -> anyhow::Result<Box<dyn Policy<f32>>> {
+/// The policy, from the simulator's line-up ([`pilot_sim::lineup::make_policy`]), so a name
+/// means the same policy in `pilot replay` as in `pilot simulate`.
+fn policy(args: &Args, log: &BanditLog) -> anyhow::Result<Box<dyn RoutingPolicy>> {
     let (k, d) = (log.header.k, log.header.d);
-    let bad = |what: &str, e: pilot_core::Error| anyhow::anyhow!("--{what}: {e}");
-    let policy: Box<dyn Policy<f32>> = match args.policy.as_str() {
-        "linucb" => {
-            let c = LinUcb::params()
-                .alpha(args.alpha.unwrap_or(1.0))
-                .lambda(args.lambda)
-                .check()
-                .map_err(|e| bad("alpha/--lambda", e))?;
-            Box::new(LinUcbVec::new(c, k, d).map_err(|e| bad("policy", e))?)
-        }
-        "pilot" => {
-            let Some(path) = &args.prior_vectors else {
-                bail!(
-                    "--policy pilot needs --prior-vectors FILE (arm name → vector of dimension {d})"
-                );
-            };
-            let vectors = read_prior_vectors(path, &log.header.arms, d)?;
-            let refs: Vec<Option<&[f32]>> = vectors.iter().map(|v| v.as_deref()).collect();
-            let c = LinUcb::params()
-                .alpha(args.alpha.unwrap_or(1.0))
-                .lambda(args.lambda)
-                .check()
-                .map_err(|e| bad("alpha/--lambda", e))?;
-            Box::new(LinUcbVec::with_priors(c, d, &refs).map_err(|e| bad("prior-vectors", e))?)
-        }
-        "lints" => {
-            let c = LinTs::params()
-                .scale(args.alpha.unwrap_or(1.0))
-                .lambda(args.lambda)
-                .check()
-                .map_err(|e| bad("alpha/--lambda", e))?;
-            Box::new(LinTsVec::new(c, k, d).map_err(|e| bad("policy", e))?)
-        }
-        "egreedy" => {
-            let c = EpsilonGreedy::params()
-                .epsilon(args.alpha.unwrap_or(0.1))
-                .lambda(args.lambda)
-                .check()
-                .map_err(|e| bad("alpha/--lambda", e))?;
-            Box::new(EpsilonGreedyVec::new(c, k, d).map_err(|e| bad("policy", e))?)
-        }
-        "random" => Box::new(UniformRandom::new(k, d).map_err(|e| bad("policy", e))?),
-        other => bail!("--policy {other}: expected linucb, pilot, lints, egreedy or random"),
+    let family = match Family::parse(&args.policy) {
+        Some(
+            f @ (Family::LinUcb
+            | Family::Pilot
+            | Family::LinTs
+            | Family::EpsilonGreedy
+            | Family::Random),
+        ) => f,
+        _ => bail!(
+            "--policy {}: expected linucb, pilot, lints, egreedy or random",
+            args.policy
+        ),
     };
-    Ok(policy)
+    let mut h = Hyper {
+        lambda: args.lambda,
+        ..Hyper::UNTUNED
+    };
+    match family {
+        Family::LinTs => h.ts_scale = args.alpha.unwrap_or(1.0),
+        Family::EpsilonGreedy => h.epsilon = args.alpha.unwrap_or(0.1),
+        _ => h.alpha = args.alpha.unwrap_or(1.0),
+    }
+    h.check(&args.policy)
+        .map_err(|e| anyhow::anyhow!("--alpha/--lambda: {e}"))?;
+    let priors = if family == Family::Pilot {
+        let Some(path) = &args.prior_vectors else {
+            bail!("--policy pilot needs --prior-vectors FILE (arm name → vector of dimension {d})");
+        };
+        // An arm missing from the file starts at zero (A = λI, b = 0: as if it had no prior).
+        let vectors = read_prior_vectors(path, &log.header.arms, d)?;
+        Some(
+            vectors
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| vec![0.0; d]))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        None
+    };
+    lineup::make_policy(family, &h, k, d, priors.as_deref())
+        .map_err(|e| anyhow::anyhow!("--policy {}: {e}", args.policy))
 }
 
 /// Reads `{"arm name": [d floats], ...}`; arms missing from the file start at zero, names

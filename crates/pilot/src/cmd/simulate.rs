@@ -12,12 +12,13 @@ use pilot_prior::{Expect, FitParams, Prior};
 use pilot_sim::data::{SplitNames, problem_from_dataset};
 use pilot_sim::experiment::{
     CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, LEARNING_PRIOR, PriorSource,
-    random_projection,
+    base_contexts,
 };
 use pilot_sim::hyper::{Family, FamilyParams};
 use pilot_sim::priors::{fit_judge_prior, fit_prior, prior_source, synthetic_dataset};
 use pilot_sim::synthetic::{SyntheticConfig, generate};
 use pilot_sim::tune::{ExtraPrior, FitPrior, TuneConfig, tune, tune_csv};
+use pilot_sim::world::{self, WORLD_NAMES};
 use pilot_sim::{Problem, Scenario, plot, report};
 
 use super::simulate_minilm::{EmbedOptions, QueryEmbedder, embed_queries};
@@ -45,10 +46,16 @@ pub struct Args {
     /// Number of seeds (stream orders) per cell [default: 10 on a dataset, 5 synthetic].
     #[arg(long)]
     seeds: Option<u64>,
-    /// Stream orders: standard, task-shift [default: both on a dataset, standard synthetic].
+    /// Stream orders: standard, task-shift [default: both on a dataset, standard synthetic];
+    /// or worlds that change mid-stream: stationary, new-llm, price-change, drift,
+    /// budget-change (run at the first `--budget`, default 0.25, against the stationary
+    /// control; writes scenarios.csv).
     #[arg(long = "scenario", value_delimiter = ',')]
     scenarios: Vec<String>,
-    /// Online cost policies: pacing, threshold.
+    /// Discount γ of the extra `pilot-γ` policies in world scenarios (1: none).
+    #[arg(long, default_value_t = 0.99)]
+    discount: f32,
+    /// Online cost policies: pacing, threshold (tuned adaptation), zcl (ZCL as published).
     #[arg(long = "cost-policy", value_delimiter = ',', default_value = "pacing")]
     cost_policies: Vec<String>,
     /// Directory for summary.csv, regret.csv, frontier.csv and the SVG plots.
@@ -82,7 +89,7 @@ pub struct Args {
     #[arg(long)]
     no_prior: bool,
     /// Context dimension of the bandits with `--no-prior`.
-    #[arg(long, default_value_t = 17)]
+    #[arg(long, default_value_t = pilot_sim::experiment::DEFAULT_CONTEXT_DIM)]
     context_dim: usize,
     /// Shared-space dimension of a prior fitted here (the context has one more).
     #[arg(long, default_value_t = 16)]
@@ -90,9 +97,11 @@ pub struct Args {
     /// Weight of tied pairs when fitting a prior here.
     #[arg(long, default_value_t = 0.2)]
     tie_weight: f64,
-    /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here).
-    #[arg(long, default_value = "all-MiniLM-L6-v2")]
-    embedder_id: String,
+    /// Id of the embedder that produced `--embeddings` (saved in a prior fitted here), e.g. the
+    /// `hash-v1:d=256` that `pilot embed --model hash` prints [default: all-MiniLM-L6-v2 for a
+    /// 384-value `*.minilm.f32` file, else unnamed:d=<dim>].
+    #[arg(long)]
+    embedder_id: Option<String>,
     /// Judge scores (arena-bench-300.jsonl format): adds PILOT and the prior alone with a
     /// prior fitted on them (`pilot[arena]`, `prior-only[arena]`).
     #[arg(long, requires = "arena_embeddings")]
@@ -167,6 +176,11 @@ pub struct Args {
     /// Also write the `--embedder` vectors here (raw f32 rows), for reuse with `--embeddings`.
     #[arg(long, requires = "embedder")]
     save_embeddings: Option<PathBuf>,
+    /// Logging one episode's decisions for off-policy evaluation.
+    #[command(flatten)]
+    log: super::simulate_log::LogArgs,
+    #[command(flatten)]
+    evidence: super::simulate_checks::Evidence,
 }
 
 /// Dimension of the hashing embedder in the synthetic scenario.
@@ -188,6 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.params = run_tuning(&args, &loaded, arena.as_ref(), &config)?;
         apply_overrides(&args, &mut config.params);
     }
+    args.evidence.apply(&mut config.params);
     let mut priors = if args.no_prior {
         Vec::new()
     } else {
@@ -196,11 +211,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(prior) = &arena {
         priors.push(prior_source(ARENA, prior, &loaded.problem)?);
     }
-    let base = match priors.first() {
-        Some(p) => p.contexts.clone(),
-        None => random_projection(&loaded.problem, args.context_dim, 0)?,
-    };
+    if world_names(&args).iter().any(|n| n == DOMAIN_SHIFT) {
+        run_domain_shift(&args, &loaded, arena.as_ref(), &config)?;
+        if world_names(&args).iter().all(|n| n == DOMAIN_SHIFT) {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let base = base_contexts(&priors, &loaded.problem, args.context_dim)?;
     let linucb = config.params.get(Family::LinUcb.name());
+    let world_inputs = (!world_names(&args).is_empty()).then(|| WorldInputs {
+        problem: loaded.problem.clone(),
+        base: base.clone(),
+        priors: priors.clone(),
+        config: config.clone(),
+    });
     let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
     if let Some(path) = &args.policy_plugin {
         let start = match &args.plugin_prior {
@@ -214,11 +238,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             start,
         )?;
     }
+    if let Some(inputs) = world_inputs {
+        return run_worlds(&args, &mut experiment, inputs, started);
+    }
     let grid_cells = experiment.grid().cell_count();
     let bar = LazyBar::new(started);
     let report = experiment.run(&|done, total| bar.tick(done, total))?;
     bar.finish();
     print_report(&experiment, &report);
+    super::simulate_log::write_log(&args.log, &experiment)?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &report)?;
         println!(
@@ -231,7 +259,201 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         grid_cells,
         started.elapsed().as_secs_f64()
     );
+    args.evidence.enforce(synthetic, &report.rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a world run rebuilds its per-scenario line-ups from.
+struct WorldInputs {
+    problem: Problem,
+    base: pilot_sim::ContextTable,
+    priors: Vec<PriorSource>,
+    config: ExperimentConfig,
+}
+
+/// The world-scenario names among `--scenario`.
+fn world_names(args: &Args) -> Vec<String> {
+    args.scenarios
+        .iter()
+        .filter(|s| WORLD_NAMES.contains(&s.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `--scenario new-llm,…`: every policy (plus PILOT with the discount) in each changing world
+/// and the stationary control, at the first budget.
+fn run_worlds(
+    args: &Args,
+    experiment: &mut Experiment,
+    inputs: WorldInputs,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    let names = world_names(args);
+    if args.discount < 1.0 {
+        world::add_discounted_pilots(experiment, args.discount)?;
+    }
+    let scenarios = world::expand(&names, experiment.problem())?;
+    // A new LLM has no learning data: its runs start from priors without its vector (the
+    // mean of the others), except the arena prior, fitted on judge scores from elsewhere.
+    let mut extra = Vec::new();
+    let mut runs = Vec::new();
+    for sc in scenarios {
+        let mut grid = 0;
+        if let world::Change::NewLlm { arm } = sc.change {
+            let mut priors = inputs.priors.clone();
+            for p in priors.iter_mut().filter(|p| p.name != ARENA) {
+                if let Some(v) = p.vectors.get_mut(arm) {
+                    *v = None;
+                }
+            }
+            let mut e = Experiment::new(
+                inputs.problem.clone(),
+                inputs.base.clone(),
+                priors,
+                inputs.config.clone(),
+            )?;
+            if args.discount < 1.0 {
+                world::add_discounted_pilots(&mut e, args.discount)?;
+            }
+            extra.push(e);
+            grid = extra.len();
+        }
+        runs.push((sc, grid));
+    }
+    let frac = args.budgets.first().copied().unwrap_or(0.25);
+    let grids: Vec<_> = std::iter::once(experiment.grid())
+        .chain(extra.iter().map(Experiment::grid))
+        .collect();
+    let grid = &grids[0];
+    let bar = LazyBar::new(started);
+    let rows = world::run_worlds(&grids, &runs, frac, &|done, total| bar.tick(done, total))?;
+    bar.finish();
+    let problem = experiment.problem();
+    println!(
+        "pool: {} LLMs; deployment {} queries; budget {frac} of always calling {}; {} seeds; \
+         quality in % of {} on the same queries",
+        problem.arm_count(),
+        problem.deployment().len(),
+        problem.llms()[grid.reference_arm],
+        grid.seeds,
+        problem.llms()[grid.reference_arm],
+    );
+    println!(
+        "before/after: the parts of the stream before and from the change; Δafter: after-part \
+         quality minus the stationary run's (points); capt: Δafter / the offline optimum's \
+         Δafter; adopt/settle: queries after the change (mean over the seeds that got there); \
+         spend↑: spend after the change / budget left at it"
+    );
+    print!("{}", world::world_table(&rows));
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        report::write_text(&dir.join("scenarios.csv"), &world::world_csv(&rows))?;
+        println!("wrote {}/scenarios.csv", dir.display());
+    }
+    println!(
+        "{} episodes in {:.2} s",
+        runs.len() * grid.policies.len() * grid.seeds as usize,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The world scenario whose deployment task the learning prior never saw.
+const DOMAIN_SHIFT: &str = "domain-shift";
+
+/// `--scenario domain-shift`: each task held out in turn: the prior (and the kNN router and
+/// cost estimates) see the learning rows of the other tasks only, deployment is the held-out
+/// task's deployment rows; the `--arena` prior, fitted elsewhere, is unchanged. Every policy
+/// (plus PILOT with the discount) at the first budget, the standard order.
+fn run_domain_shift(
+    args: &Args,
+    loaded: &Loaded,
+    arena: Option<&Prior>,
+    config: &ExperimentConfig,
+) -> anyhow::Result<()> {
+    let frac = args.budgets.first().copied().unwrap_or(0.25);
+    let data = &loaded.dataset;
+    let reference = config
+        .reference_llm
+        .clone()
+        .unwrap_or_else(|| loaded.problem.llms()[loaded.problem.best_single_llm()].clone());
+    let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
+    let learning: std::collections::HashSet<usize> = loaded.learning_rows.iter().copied().collect();
+    let mut table = Vec::new();
+    for task in data.tasks() {
+        let fit_rows: Vec<usize> = loaded
+            .learning_rows
+            .iter()
+            .copied()
+            .filter(|&i| data.rows[i].task != task)
+            .collect();
+        let deploy_rows: Vec<usize> = (0..data.rows.len())
+            .filter(|&i| !learning.contains(&i) && data.rows[i].task == task)
+            .filter(|&i| data.rows[i].split == args.deployment_split || args.dataset.is_none())
+            .collect();
+        if fit_rows.is_empty() || deploy_rows.is_empty() {
+            println!("domain-shift: task {task}: nothing to hold out, skipped");
+            continue;
+        }
+        let problem =
+            pilot_sim::data::problem_from_rows(data, &loaded.embeddings, &fit_rows, &deploy_rows)?;
+        let (prior, _) = fit_prior(
+            data,
+            &loaded.embeddings,
+            &fit_rows,
+            &params,
+            args.tie_weight,
+        )?;
+        let mut priors = vec![prior_source(LEARNING_PRIOR, &prior, &problem)?];
+        if let Some(a) = arena {
+            priors.push(prior_source(ARENA, a, &problem)?);
+        }
+        let base = base_contexts(&priors, &problem, args.context_dim)?;
+        let task_config = ExperimentConfig {
+            budgets: vec![frac],
+            scenarios: vec![Scenario::Standard],
+            reference_llm: Some(reference.clone()),
+            ..config.clone()
+        };
+        let mut experiment = Experiment::new(problem, base, priors, task_config)?;
+        if args.discount < 1.0 {
+            world::add_discounted_pilots(&mut experiment, args.discount)?;
+        }
+        let report = experiment.run(&|_, _| {})?;
+        for row in report.rows {
+            if row.budget_frac == Some(frac) || row.budget_frac.is_none() {
+                table.push((task.clone(), row));
+            }
+        }
+    }
+    println!(
+        "domain-shift (prior fitted without the deployment task; budget {frac} of always \
+         calling {reference}; {} seeds): quality in % of {reference} on the task",
+        config.seeds
+    );
+    let mut csv =
+        String::from("scenario,policy,budget_frac,seeds,quality_pct,cost_pct,budget_held\n");
+    for (task, row) in &table {
+        let held = row.budget_held.map_or("", |h| if h { "yes" } else { "NO" });
+        println!(
+            "  domain-shift:{task:<18} {:<20} {:>7.1} % quality {:>7.1} % cost  held {held}",
+            row.policy, row.quality_pct_of_best, row.cost_pct_of_best
+        );
+        csv.push_str(&format!(
+            "domain-shift:{task},{},{},{},{:.3},{:.3},{held}\n",
+            row.policy,
+            row.budget_frac.map_or_else(String::new, |b| b.to_string()),
+            row.seeds,
+            row.quality_pct_of_best,
+            row.cost_pct_of_best
+        ));
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        report::write_text(&dir.join("domain-shift.csv"), &csv)?;
+        println!("wrote {}/domain-shift.csv", dir.display());
+    }
+    Ok(())
 }
 
 /// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
@@ -266,10 +488,11 @@ fn load_arena(args: &Args, loaded: &Loaded) -> anyhow::Result<Option<Prior>> {
     }
     println!(
         "arena prior: fitted on {} prompts ({} preference pairs, held-out pairwise accuracy \
-         {:.3}) in {:.2} s",
+         {:.3} on {} pairs) in {:.2} s",
         summary.queries,
         summary.train_pairs + summary.valid_pairs,
         summary.valid_accuracy,
+        summary.valid_accuracy_pairs,
         started.elapsed().as_secs_f64()
     );
     Ok(Some(prior))
@@ -325,6 +548,7 @@ fn run_tuning(
         threads: config.threads,
         knn_k: config.knn_k,
         reference_llm: config.reference_llm.clone(),
+        context_dim: args.context_dim,
         ..TuneConfig::default()
     };
     let bar = LazyBar::new(started);
@@ -383,7 +607,9 @@ fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
             let (emb, embedder_id) = match (embeddings, args.embedder) {
                 (Some(path), None) => (
                     pilot_data::Embeddings::load(path, args.dim)?,
-                    args.embedder_id.clone(),
+                    args.embedder_id
+                        .clone()
+                        .unwrap_or_else(|| pilot_data::default_embedder_id(path, args.dim)),
                 ),
                 (None, Some(embedder)) => {
                     let options = EmbedOptions {
@@ -455,7 +681,17 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
     if config.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    config.scenarios = if args.scenarios.is_empty() {
+    let streams: Vec<&String> = args
+        .scenarios
+        .iter()
+        .filter(|s| !WORLD_NAMES.contains(&s.as_str()))
+        .collect();
+    config.scenarios = if streams.len() < args.scenarios.len() {
+        if !streams.is_empty() {
+            bail!("world scenarios (stationary, new-llm, …) run alone on the standard order");
+        }
+        vec![Scenario::Standard]
+    } else if args.scenarios.is_empty() {
         if synthetic {
             vec![Scenario::Standard]
         } else {
@@ -465,8 +701,12 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
         args.scenarios
             .iter()
             .map(|s| {
-                Scenario::parse(s)
-                    .with_context(|| format!("--scenario {s}: expected standard or task-shift"))
+                Scenario::parse(s).with_context(|| {
+                    format!(
+                        "--scenario {s}: expected standard, task-shift or one of {}",
+                        WORLD_NAMES.join(", ")
+                    )
+                })
             })
             .collect::<anyhow::Result<_>>()?
     };
@@ -474,8 +714,9 @@ fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentC
         .cost_policies
         .iter()
         .map(|s| {
-            CostPolicyKind::parse(s)
-                .with_context(|| format!("--cost-policy {s}: expected pacing or threshold"))
+            CostPolicyKind::parse(s).with_context(|| {
+                format!("--cost-policy {s}: expected {}", CostPolicyKind::expected())
+            })
         })
         .collect::<anyhow::Result<_>>()?;
     config.threads = args.threads.max(1);
@@ -527,10 +768,11 @@ fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>>
         )?;
         println!(
             "prior: fitted on {} learning queries ({} preference pairs, held-out pairwise \
-             accuracy {:.3}) in {:.2} s",
+             accuracy {:.3} on {} pairs) in {:.2} s",
             summary.queries,
             summary.train_pairs + summary.valid_pairs,
             summary.valid_accuracy,
+            summary.valid_accuracy_pairs,
             started.elapsed().as_secs_f64()
         );
         return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
@@ -631,23 +873,14 @@ fn write_outputs(dir: &Path, report: &ExperimentReport) -> anyhow::Result<()> {
         &dir.join("frontier.csv"),
         &report::frontier_csv(&report.auc),
     )?;
-    let Some(first) = report.rows.first() else {
-        return Ok(());
-    };
-    let (scenario, cost) = (first.scenario.clone(), first.cost_policy.clone());
-    plot::frontier_svg(&dir.join("frontier.svg"), &report.rows, &scenario, &cost)?;
+    // One panel per scenario and cost policy run.
+    plot::frontier_svg(&dir.join("frontier.svg"), &report.rows)?;
     let budget = report
         .curves
         .iter()
         .map(|c| c.budget_frac)
         .min_by(|a, b| (a - 0.25).abs().total_cmp(&(b - 0.25).abs()))
         .unwrap_or(0.25);
-    plot::regret_svg(
-        &dir.join("regret.svg"),
-        &report.curves,
-        &scenario,
-        &cost,
-        budget,
-    )?;
+    plot::regret_svg(&dir.join("regret.svg"), &report.curves, budget)?;
     Ok(())
 }

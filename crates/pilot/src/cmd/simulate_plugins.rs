@@ -88,6 +88,7 @@ pub fn add_plugin_policy(
     use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
 
     let arms = experiment.problem().arm_count();
+    let defaulted = config.is_none();
     let (dim, config, like) = match start {
         PluginStart::Plain(hyper) => {
             let dim = experiment.base_dim();
@@ -154,9 +155,42 @@ pub fn add_plugin_policy(
         .file_stem()
         .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
     let name = format!("plugin[{stem}]");
+    // Say what the plugin gets: its configuration, the context dimension, the arm order, and
+    // that `select` gets no costs (the cost policy applies them outside the plugin).
+    println!(
+        "{name}: configuration \"{shown}\"{}; contexts of dimension {dim}, {arms} arms in \
+         the dataset's LLM order ({}); select receives no costs",
+        if like.is_some() {
+            " + prior.<arm> keys"
+        } else {
+            ""
+        },
+        experiment.problem().llms().join(", ")
+    );
+    if defaulted {
+        println!(
+            "note: no --plugin-config, so {name} got the LinUCB plugin's keys; a plugin that \
+             takes other keys needs --plugin-config"
+        );
+    }
+    // The same conformance kit as `pilot plugin check`: a plugin that fails it still runs, but
+    // not without a word.
+    let report = conformance(&compiled, &config);
+    if !report.passed() {
+        eprintln!(
+            "warning: --policy-plugin {} fails the conformance kit that `pilot plugin check` \
+             runs; its results may not be comparable with the other policies':",
+            path.display()
+        );
+        for failure in report.failures() {
+            if let Err(why) = &failure.result {
+                eprintln!("  FAIL  {}: {why}", failure.name);
+            }
+        }
+    }
     let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
         PluginPolicy::new(&compiled, &config)
-            .map(|p| Box::new(p) as Box<dyn Policy<f32>>)
+            .map(|p| Box::new(p) as Box<dyn pilot_router::RoutingPolicy>)
             .map_err(|e| pilot_sim::SimError::invalid(format!("policy plugin: {e}")))
     });
     match like {
@@ -164,6 +198,25 @@ pub fn add_plugin_policy(
         None => experiment.add_policy(&name, make)?,
     }
     Ok(())
+}
+
+/// pilot-bandit's conformance kit on fresh instances of the plugin policy, as
+/// `pilot plugin check` runs it.
+#[cfg(feature = "plugins")]
+fn conformance(
+    compiled: &pilot_plugin_host::CompiledPlugin,
+    config: &str,
+) -> pilot_bandit::conformance::Report {
+    use pilot_bandit::conformance::{KitOptions, check_policy};
+    use pilot_plugin_host::PluginPolicy;
+    // One instance already started with this configuration; should a later start fail, the
+    // kit catches the panic and reports that property failed.
+    #[allow(clippy::panic)]
+    let make = || match PluginPolicy::new(compiled, config) {
+        Ok(p) => p,
+        Err(e) => panic!("cannot start the plugin policy: {e}"),
+    };
+    check_policy(make, &KitOptions::<f32>::default())
 }
 
 #[cfg(not(feature = "plugins"))]

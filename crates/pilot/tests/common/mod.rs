@@ -1,7 +1,7 @@
 //! Helpers the `pilot` command-line tests share: run the binary, make a scratch folder, read
 //! what it wrote, find the real data.
 // Each test binary compiles this module and uses its own subset of it.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -68,40 +68,42 @@ pub fn read_f32(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// `shared/data` beside the checkout, or `None` with the reason printed.
+/// The shared data folder (`$PILOT_SHARED_DATA`, else `shared/data` beside the checkout) when
+/// it has RouterBench; else `None` with the reason printed on a developer's machine, and a
+/// failure under `CI=true` or `PILOT_REQUIRE_DATA=1` (pilot-data's one rule for missing inputs).
 pub fn shared_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.join("routerbench-3k.jsonl").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} has no routerbench-3k.jsonl (the real data lives beside the checkout)",
-            dir.display()
-        );
-        None
-    }
+    pilot_data::shared_input("routerbench-3k.jsonl")
+        .unwrap_or_else(|fail| panic!("{fail}"))
+        .and_then(|file| file.parent().map(PathBuf::from))
 }
 
 /// RouterBench's lines and their reference MiniLM rows (`routerbench-3k.minilm.f32`, 384
-/// values a line), once the model loads; `None` with the reason printed when the data or the
-/// model is missing, which fails instead under `PILOT_REQUIRE_MINILM=1` (CI).
+/// values a line), once the model loads; `None` with the reason printed when the model or the
+/// data is missing on a developer's machine. The model is checked first: under `CI=true` or
+/// `PILOT_REQUIRE_MINILM=1` a missing model fails even where the data is missing too, and under
+/// `CI=true` or `PILOT_REQUIRE_DATA=1` missing data fails.
 #[cfg(feature = "minilm")]
 pub fn minilm_reference() -> Option<(String, Vec<f32>)> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    use pilot_data::Input;
+    let required = |input: Input, why: String| {
+        if let Err(fail) = input.missing(&why) {
+            panic!("{fail}");
+        }
+    };
+    if let Err(e) = pilot_minilm::MiniLm::load_default() {
+        required(Input::MiniLm, e.to_string());
+        return None;
+    }
+    let data = pilot_data::shared_data_dir();
     let (Ok(jsonl), Ok(reference)) = (
         std::fs::read_to_string(data.join("routerbench-3k.jsonl")),
         std::fs::read(data.join("routerbench-3k.minilm.f32")),
     ) else {
-        eprintln!("skipping: shared data missing in {}", data.display());
+        required(
+            Input::Data,
+            format!("shared data missing in {}", data.display()),
+        );
         return None;
     };
-    if let Err(e) = pilot_minilm::MiniLm::load_default() {
-        assert!(
-            std::env::var("PILOT_REQUIRE_MINILM").as_deref() != Ok("1"),
-            "PILOT_REQUIRE_MINILM=1 but the model cannot be loaded: {e}"
-        );
-        eprintln!("skipping: {e}");
-        return None;
-    }
     Some((jsonl, read_f32(&reference)))
 }

@@ -1,0 +1,163 @@
+//! The exact solver's scaling suite (issue 20): every generated instance kind at 100 × 10,
+//! 1 000 × 50 and 10 000 × 20 items, capacity ratios 0.25 / 0.5 / 0.75, coefficient range
+//! R = 100 000. Prints one row per instance: time (fastest and slowest of the runs), memory
+//! (the solver's scratch, and the process's peak resident set during the solve where Linux
+//! reports it) and the states kept.
+//!
+//! `cargo bench -p pilot-budget --features testkit --bench mckp_suite -- [--runs N]
+//! [--size MxN]... [--kind NAME]...` (also `cargo xtask mckp-suite`).
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::time::Instant;
+
+use pilot_budget::InstanceKind;
+use pilot_budget::owned::{Exact, Lp, OwnedInstance};
+use pilot_core::MckpSolver;
+use rand_pcg::Pcg64Mcg;
+
+const SIZES: [(usize, usize); 3] = [(100, 10), (1000, 50), (10_000, 20)];
+const RATIOS: [f64; 3] = [0.25, 0.5, 0.75];
+const RANGE: u64 = 100_000;
+
+/// Resident-set figures from `/proc/self/status` in kB (`None` off Linux).
+fn status_kb(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time of this thread in seconds (`/proc/thread-self/schedstat`, Linux), which other
+/// processes on the machine do not inflate the way they do wall time.
+fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
+/// Resets the peak resident set to the current one (Linux ≥ 4.0).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut runs = 3usize;
+    let mut sizes: Vec<(usize, usize)> = Vec::new();
+    let mut kinds: Vec<InstanceKind> = Vec::new();
+    let mut ratios: Vec<f64> = Vec::new();
+    let mut range = RANGE;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--size" => {
+                let s = it.next().expect("--size MxN");
+                let (m, n) = s.split_once('x').expect("--size MxN");
+                sizes.push((m.parse().expect("M"), n.parse().expect("N")));
+            }
+            "--kind" => {
+                let k = it.next().expect("--kind NAME");
+                kinds.push(
+                    *InstanceKind::ALL
+                        .iter()
+                        .find(|x| x.name() == k)
+                        .expect("a kind name"),
+                );
+            }
+            "--ratio" => ratios.push(it.next().and_then(|r| r.parse().ok()).expect("--ratio R")),
+            "--range" => range = it.next().and_then(|r| r.parse().ok()).expect("--range R"),
+            other => panic!("mckp_suite: unknown argument {other}"),
+        }
+    }
+    if sizes.is_empty() {
+        sizes = SIZES.to_vec();
+    }
+    if kinds.is_empty() {
+        kinds = InstanceKind::ALL.to_vec();
+    }
+    if ratios.is_empty() {
+        ratios = RATIOS.to_vec();
+    }
+    println!(
+        "| kind | m × n | ratio | capacity | time ms (min–max of {runs}) | CPU ms (min–max) | scratch MB | peak RSS MB | \
+         classes added | items tried | passes | peak states | states kept | records (peak) | optimum | LP bound |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for &(m, n) in &sizes {
+        for &kind in &kinds {
+            for &ratio in &ratios {
+                let r = (ratio * 4.0) as usize;
+                let seed = (m * 131 + n) as u128 * 1000 + kind as u128 * 10 + r as u128;
+                let mut rng = Pcg64Mcg::new(0x20_5eed ^ seed);
+                let mut inst =
+                    OwnedInstance::generate(kind, m, n, range, &mut rng).expect("generate");
+                inst.set_capacity_ratio(ratio).expect("ratio");
+                let view = inst.view().expect("view");
+                let mut choice = vec![0; m];
+                let bound = Lp::new().relax(&view, &mut choice).expect("lp").bound;
+                let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+                let (mut cpu_lo, mut cpu_hi) = (f64::INFINITY, 0.0f64);
+                let mut value = f64::NAN;
+                let mut peak_rss = None;
+                let mut last = None;
+                for _ in 0..runs {
+                    let mut solver = Exact::new();
+                    let base = reset_peak().then(|| status_kb("VmRSS:")).flatten();
+                    let cpu0 = cpu_seconds();
+                    let t = Instant::now();
+                    let solution = solver.solve(&view, &mut choice);
+                    let secs = t.elapsed().as_secs_f64();
+                    if let (Some(a), Some(b)) = (cpu0, cpu_seconds()) {
+                        cpu_lo = cpu_lo.min(b - a);
+                        cpu_hi = cpu_hi.max(b - a);
+                    }
+                    let peak = status_kb("VmHWM:");
+                    if let (Some(b), Some(p)) = (base, peak) {
+                        let mb = p.saturating_sub(b) as f64 / 1024.0;
+                        peak_rss = Some(peak_rss.map_or(mb, |x: f64| x.max(mb)));
+                    }
+                    match solution {
+                        Ok(s) => value = s.value,
+                        Err(e) => {
+                            println!(
+                                "| {} | {m} × {n} | {ratio} | {} | FAILED: {e} |",
+                                kind.name(),
+                                inst.capacity
+                            );
+                            break;
+                        }
+                    }
+                    lo = lo.min(secs);
+                    hi = hi.max(secs);
+                    let scratch = solver.memory_bytes() + n * m * 2 * 48 + m * 64;
+                    last = Some((solver.stats(), scratch));
+                }
+                let Some((stats, scratch)) = last else {
+                    continue;
+                };
+                println!(
+                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    kind.name(),
+                    inst.capacity,
+                    lo * 1e3,
+                    hi * 1e3,
+                    cpu_lo * 1e3,
+                    cpu_hi * 1e3,
+                    scratch as f64 / (1 << 20) as f64,
+                    peak_rss.map_or("n/a".to_string(), |x| format!("{x:.1}")),
+                    stats.classes_added,
+                    stats.items_tried,
+                    stats.passes,
+                    stats.peak_states,
+                    stats.states_kept,
+                    stats.peak_records,
+                    value,
+                    bound,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The line-up: one constructor per policy family at given settings, shared by the experiment
+//! grid, the tuner and `pilot replay`, so a name means the same policy everywhere.
+
+use pilot_bandit::{
+    EpsilonGreedy, EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom,
+};
+use pilot_router::RoutingPolicy;
+
+use crate::hyper::{Family, Hyper};
+use crate::{Frozen, ReadOut, Result, SimError};
+
+fn core(what: &'static str) -> impl Fn(pilot_core::Error) -> SimError {
+    move |e| SimError::core(what, e)
+}
+
+/// A fresh policy of `family` for `arms` LLMs and contexts of dimension `dim`, rewards in
+/// [0, 1], at settings `h`. PILOT and the prior alone start at `priors` (one vector of dimension
+/// `dim` per arm); the kNN read-out takes `dim = arms`.
+///
+/// # Errors
+/// [`SimError::Invalid`] when PILOT or the prior alone gets no priors; [`SimError::Core`]
+/// naming the family for bad settings or shapes.
+pub fn make_policy(
+    family: Family,
+    h: &Hyper,
+    arms: usize,
+    dim: usize,
+    priors: Option<&[Vec<f32>]>,
+) -> Result<Box<dyn RoutingPolicy>> {
+    let with_priors = |alpha: f32, lambda: f32, what: &'static str| -> Result<LinUcbVec<f32>> {
+        let priors = priors.ok_or_else(|| {
+            SimError::invalid(format!(
+                "policy '{}' needs a prior but none was given",
+                family.name()
+            ))
+        })?;
+        let params = LinUcb::params()
+            .alpha(alpha)
+            .lambda(lambda)
+            .reward_range(0.0, 1.0)
+            .check()
+            .map_err(core(what))?;
+        let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
+        LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
+    };
+    Ok(match family {
+        Family::Pilot => Box::new(with_priors(h.alpha, h.lambda, "PILOT")?),
+        // λ and α do not matter: the policy never updates and scores its prior mean.
+        Family::PriorOnly => Box::new(Frozen::new(with_priors(0.0, 1.0, "prior-only")?)),
+        Family::LinUcb => {
+            let params = LinUcb::params()
+                .alpha(h.alpha)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("LinUCB hyperparameters"))?;
+            Box::new(LinUcbVec::new(params, arms, dim).map_err(core("LinUCB"))?)
+        }
+        Family::LinTs => {
+            let params = LinTs::params()
+                .scale(h.ts_scale)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("LinTS hyperparameters"))?;
+            Box::new(LinTsVec::new(params, arms, dim).map_err(core("LinTS"))?)
+        }
+        Family::EpsilonGreedy => {
+            let params = EpsilonGreedy::params()
+                .epsilon(h.epsilon)
+                .lambda(h.lambda)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core("ε-greedy hyperparameters"))?;
+            Box::new(EpsilonGreedyVec::new(params, arms, dim).map_err(core("ε-greedy"))?)
+        }
+        Family::Random => Box::new(UniformRandom::new(arms, dim).map_err(core("random"))?),
+        Family::KnnFullInfo => Box::new(ReadOut::new(arms)),
+    })
+}
