@@ -73,4 +73,5 @@ async fn the_curl_examples_in_the_docs_work() {
         .map(|l| l["feedbacks"].as_u64().unwrap())
         .sum();
     assert_eq!(feedbacks, 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

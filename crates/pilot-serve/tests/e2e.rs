@@ -170,6 +170,7 @@ async fn replay_split_with_feedback_then_restart_keeps_state() {
     )
     .await;
     assert_eq!(resp.status(), 200);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,6 +471,7 @@ async fn budget_holds_failures_retry_and_bad_input_is_refused() {
             .iter()
             .any(|m| m["id"] == "gpt4-again")
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn get_json_auth(client: &reqwest::Client, url: &str) -> Value {
@@ -523,4 +525,5 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
     // left open (charged conservatively).
     assert!(r.billed <= r.ledger.1 + r.ledger.2 + 1e-6, "{r:?}");
     assert!(r.ledger.1 + r.ledger.2 <= r.ledger.0 + 1e-12, "{r:?}");
+    let _ = std::fs::remove_dir_all(args.state_dir.as_ref().unwrap());
 }

@@ -154,4 +154,5 @@ async fn the_official_openai_client_works_against_the_proxy() {
     assert!(v["models"].as_array().unwrap().iter().any(|m| m == "pilot"));
     assert_eq!(v["feedback"]["ok"], true);
     assert_eq!(v["unknown_model"], "NotFoundError");
+    let _ = std::fs::remove_dir_all(&dir);
 }
