@@ -425,6 +425,24 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         now: u64,
         rng: &mut dyn RngCore,
     ) -> Result<Decision> {
+        self.route_excluding(request, input, quote, &[], now, rng)
+    }
+
+    /// As [`route`](Self::route), with the arms where `exclude` is `true` left out of this
+    /// decision as if disabled (a server's retry after an upstream failure, or a request
+    /// pinned to one LLM); `exclude` may be shorter than the pool (missing entries: `false`).
+    ///
+    /// # Errors
+    /// As [`route`](Self::route).
+    pub fn route_excluding(
+        &mut self,
+        request: u64,
+        input: Input<'_>,
+        quote: Quote<'_>,
+        exclude: &[bool],
+        now: u64,
+        rng: &mut dyn RngCore,
+    ) -> Result<Decision> {
         self.expire_due(now)?;
         if self.pending.contains_key(&request) {
             return Err(Error::new(
@@ -434,6 +452,9 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         }
         self.write_context(input)?;
         self.write_quote(quote)?;
+        for (x, &e) in self.buf.excluded.iter_mut().zip(exclude) {
+            *x |= e;
+        }
         let k = self.arms.len();
         let b = &mut self.buf;
         let step = decide(

@@ -33,6 +33,12 @@ enum Command {
     Plugin(cmd::plugin::Command),
     /// Embed the queries of a JSON-lines file into raw little-endian f32 rows.
     Embed(cmd::embed::Args),
+    /// The OpenAI-compatible routing proxy (see docs/serve.md).
+    #[cfg(feature = "serve")]
+    Serve(cmd::serve::ServeArgs),
+    /// An OpenAI-compatible replay of a routing dataset on loopback (for tests).
+    #[cfg(feature = "serve")]
+    UpstreamReplay(cmd::serve::ReplayArgs),
     /// Off-policy evaluation: how a target policy would have done on a router decision log.
     Ope(cmd::ope::Args),
 }
@@ -46,6 +52,10 @@ fn main() -> ExitCode {
         Command::Mckp(c) => cmd::mckp::run(c),
         Command::Plugin(c) => cmd::plugin::run(c),
         Command::Embed(args) => cmd::embed::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => cmd::serve::run_serve(args),
+        #[cfg(feature = "serve")]
+        Command::UpstreamReplay(args) => cmd::serve::run_replay(args),
         Command::Ope(args) => cmd::ope::run(args),
     };
     match result {

@@ -8,6 +8,8 @@ pub mod plugin;
 pub mod plugin_trace;
 pub mod prior;
 pub mod replay;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod simulate;
 pub mod simulate_checks;
 pub mod simulate_log;
