@@ -428,9 +428,17 @@ fn router_step() -> Result<(), Failure> {
     ensure(context[3] == 1.0, "context ends with the bias term 1")?;
     let config = call(
         "LinUcb::params",
-        LinUcb::params().alpha(0.1).lambda(4.0).reward_range(0.0, 1.0).check(),
+        LinUcb::params()
+            .alpha(0.1)
+            .lambda(4.0)
+            .reward_range(0.0, 1.0)
+            .check(),
     )?;
-    let priors = [[0.2f32, 0.1, 0.0, 0.5], [0.1, 0.1, 0.1, 0.6], [0.0, 0.0, 0.2, 0.3]];
+    let priors = [
+        [0.2f32, 0.1, 0.0, 0.5],
+        [0.1, 0.1, 0.1, 0.6],
+        [0.0, 0.0, 0.2, 0.3],
+    ];
     let mut policy = call(
         "LinUcbFixed::with_priors",
         LinUcbFixed::<3, 4>::with_priors(
@@ -453,7 +461,10 @@ fn router_step() -> Result<(), Failure> {
     }
     let excluded = [false, false, true];
     let mut rng = rand_pcg::Pcg32::seed_from_u64(11);
-    let (mut scores, mut wide) = ([ArmScore::<f32>::default(); 3], [ArmScore::<f64>::default(); 3]);
+    let (mut scores, mut wide) = (
+        [ArmScore::<f32>::default(); 3],
+        [ArmScore::<f64>::default(); 3],
+    );
     let (mut shown, mut probability) = ([0.0f64; 3], [0.0f64; 3]);
     let mut status = [Status::Candidate; 3];
     let mut held = 0u64;
@@ -481,9 +492,15 @@ fn router_step() -> Result<(), Failure> {
                 },
             ),
         )?;
-        ensure(status[2] == Status::Disabled, "the disabled arm is reported")?;
+        ensure(
+            status[2] == Status::Disabled,
+            "the disabled arm is reported",
+        )?;
         let Some(arm) = step.arm else {
-            ensure(round > 0 && step.hold == 0, "nothing held when nothing fits")?;
+            ensure(
+                round > 0 && step.hold == 0,
+                "nothing held when nothing fits",
+            )?;
             break;
         };
         ensure(arm.index() != 2, "a disabled arm was chosen")?;
@@ -494,7 +511,10 @@ fn router_step() -> Result<(), Failure> {
         call("learn", policy.observe(arm, &context, 1.0))?;
         calls += 1;
         let l = guard.ledger();
-        ensure(l.spent <= l.budget && l.reserved == 0, "router step overspent")?;
+        ensure(
+            l.spent <= l.budget && l.reserved == 0,
+            "router step overspent",
+        )?;
     }
     ensure(calls > 0 && held > 0, "the router step routed some calls")?;
     ensure(
