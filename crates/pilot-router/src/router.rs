@@ -533,7 +533,10 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// bad cost. Nothing changes on error.
     pub fn settle(&mut self, request: u64, cost: f64, now: u64) -> Result<bool> {
         self.expire_due(now)?;
-        let p = self.pending_entry(request, "Router::settle")?;
+        let p = self.pending_entry(
+            request,
+            "Router::settle: no pending decision with this request id",
+        )?;
         if p.settled {
             return Err(Error::new(
                 ErrorKind::Duplicate,
@@ -560,7 +563,10 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// As [`settle`](Self::settle).
     pub fn release(&mut self, request: u64, now: u64) -> Result<()> {
         self.expire_due(now)?;
-        let p = self.pending_entry(request, "Router::release")?;
+        let p = self.pending_entry(
+            request,
+            "Router::release: no pending decision with this request id",
+        )?;
         if p.settled {
             return Err(Error::new(
                 ErrorKind::Duplicate,
@@ -588,7 +594,11 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 1.0,
             ));
         }
-        let p = self.pending_entry(request, "Router::feedback")?;
+        let p = self.pending_entry(
+            request,
+            "Router::feedback: no pending decision with this request id (never routed, expired \
+             or released)",
+        )?;
         if p.rewarded {
             return Err(Error::new(
                 ErrorKind::Duplicate,
@@ -767,8 +777,9 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         Ok(())
     }
 
-    /// The small facts of a pending decision (not its context): hold, time, settled, rewarded.
-    fn pending_entry(&self, request: u64, what: &'static str) -> Result<PendingFacts> {
+    /// The small facts of a pending decision (not its context): hold, time, settled, rewarded;
+    /// `missing` is the error's context when there is none.
+    fn pending_entry(&self, request: u64, missing: &'static str) -> Result<PendingFacts> {
         self.pending
             .get(&request)
             .map(|p| PendingFacts {
@@ -777,19 +788,7 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 settled: p.settled,
                 rewarded: p.rewarded,
             })
-            .ok_or(Error::new(
-                ErrorKind::UnknownRequest,
-                match what {
-                    "Router::settle" => "Router::settle: no pending decision with this request id",
-                    "Router::release" => {
-                        "Router::release: no pending decision with this request id"
-                    }
-                    _ => {
-                        "Router::feedback: no pending decision with this request id (never \
-                         routed, expired or released)"
-                    }
-                },
-            ))
+            .ok_or(Error::new(ErrorKind::UnknownRequest, missing))
     }
 
     fn mean_start(&self) -> Option<Vec<f32>> {
