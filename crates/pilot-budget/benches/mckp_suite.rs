@@ -5,7 +5,10 @@
 //! reports it) and the states kept.
 //!
 //! `cargo bench -p pilot-budget --features testkit --bench mckp_suite -- [--runs N]
-//! [--size MxN]... [--kind NAME]...` (also `cargo xtask mckp-suite`).
+//! [--size MxN]... [--kind NAME]... [--ratio R]... [--range R] [--reuse]` (also `cargo xtask
+//! mckp-suite`). Each run uses a fresh `owned::Exact` (its first solve includes growing its
+//! buffers), or with `--reuse` one solver for all runs of an instance (later runs start with
+//! the buffers the first grew).
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::time::Instant;
@@ -49,6 +52,7 @@ fn main() {
     let mut kinds: Vec<InstanceKind> = Vec::new();
     let mut ratios: Vec<f64> = Vec::new();
     let mut range = RANGE;
+    let mut reuse = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -68,6 +72,7 @@ fn main() {
                 );
             }
             "--ratio" => ratios.push(it.next().and_then(|r| r.parse().ok()).expect("--ratio R")),
+            "--reuse" => reuse = true,
             "--range" => range = it.next().and_then(|r| r.parse().ok()).expect("--range R"),
             other => panic!("mckp_suite: unknown argument {other}"),
         }
@@ -103,8 +108,11 @@ fn main() {
                 let mut value = f64::NAN;
                 let mut peak_rss = None;
                 let mut last = None;
+                let mut solver = Exact::new();
                 for _ in 0..runs {
-                    let mut solver = Exact::new();
+                    if !reuse {
+                        solver = Exact::new();
+                    }
                     let base = reset_peak().then(|| status_kb("VmRSS:")).flatten();
                     let cpu0 = cpu_seconds();
                     let t = Instant::now();

@@ -192,6 +192,8 @@ impl Default for Exact {
 
 /// State slots per list the solver starts with (and grows from).
 const FIRST_STATES: usize = 1 << 12;
+/// Record slots per state slot the solver starts with.
+const FIRST_RECORDS_PER_STATE: usize = 16;
 /// Growth factor of a buffer that ran out (each growth restarts the solve).
 const GROWTH: usize = 4;
 
@@ -295,16 +297,17 @@ impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
             // Start small (within the budget) and grow on demand; the buffers are kept for
-            // later calls.
+            // later calls. Each growth restarts the search, so the records (a few per live
+            // state) start at `FIRST_RECORDS_PER_STATE` per state slot.
             let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
             while states > 1
-                && self
-                    .budget
-                    .is_some_and(|b| CoreScratch::bytes(states, 4 * states) > b)
+                && self.budget.is_some_and(|b| {
+                    CoreScratch::bytes(states, FIRST_RECORDS_PER_STATE * states) > b
+                })
             {
                 states /= 2;
             }
-            self.resize(states, 4 * states)?;
+            self.resize(states, FIRST_RECORDS_PER_STATE * states)?;
         }
         loop {
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);

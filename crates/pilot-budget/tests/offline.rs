@@ -58,6 +58,36 @@ proptest! {
         prop_assert!(result.is_ok(), "{:?} on {:?}", result, inst);
     }
 
+    /// Every generator kind at small sizes and capacity ratios across `[0, 1]`: the exact
+    /// solver's optimum equals the plain DP's (and brute force's where it is small enough),
+    /// and its choice is feasible and worth what it says.
+    #[test]
+    fn generated_kinds_and_ratios_match_plain_dp(
+        kind in 0usize..InstanceKind::ALL.len(),
+        m in 1usize..14,
+        n in 1usize..31,
+        range in prop::sample::select(vec![20u64, 300, 3000]),
+        ratio in prop::sample::select(vec![0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]),
+        seed in any::<u64>(),
+    ) {
+        let kind = InstanceKind::ALL[kind];
+        let mut rng = Pcg64Mcg::new(u128::from(seed));
+        let mut inst = OwnedInstance::generate(kind, m, n, range, &mut rng).unwrap();
+        inst.set_capacity_ratio(ratio).unwrap();
+        let view = inst.view().unwrap();
+        let (mut a, mut b) = (vec![0; m], vec![0; m]);
+        let exact = Exact::new().solve(&view, &mut a).unwrap();
+        let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+        prop_assert_eq!(exact.value, dp.value, "{:?} {} {}x{} R={}", kind, ratio, m, n, range);
+        let (value, weight) = view.evaluate(&a).unwrap();
+        prop_assert_eq!(value, exact.value);
+        prop_assert!(weight <= inst.capacity);
+        if n.pow(m.min(6) as u32) <= 4096 && m <= 6 {
+            let (brute, _) = brute_force(&view).unwrap().unwrap();
+            prop_assert_eq!(exact.value, brute);
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..64)) {
         if let Some(inst) = instance_from_bytes(&data) {

@@ -26,6 +26,13 @@
 //! (LP-dominated items are kept otherwise, since an integer optimum may use them). The search
 //! ends when the list is empty (no state can improve) or every class with a choice has joined.
 //!
+//! A class joins through a k-way merge of its items' shifted state lists, or, when the window
+//! of weights the new states can take is at most [`DENSE`] times the shifted states (and fits
+//! in the `next` list), through a table indexed by weight in `next`: each shifted state lands
+//! at its weight (the most profitable kept) and one sweep in weight order drops the dominated
+//! ones and bounds the rest. Both give the same list; the table avoids the merge's
+//! comparisons where the states fill the window (subset-sum-like classes).
+//!
 //! Choices are kept as a forest of records (one per state that moved its class off base);
 //! when the record buffer fills, records no live state reaches are dropped and the rest
 //! compacted, so memory follows the live chains rather than the whole search.
@@ -425,106 +432,199 @@ fn expand(
         let members = &mut members[..tried];
         stats.items_tried += tried as u64;
         let current = &lists.current[..len];
-        for item in members.iter_mut() {
-            item.head = 0;
-            load_head(item, &b, current);
-        }
+        // In the table below, a moved state is entered only if its Lagrangian bound reaches
+        // the threshold (the LP bound is tighter) or it improves the incumbent; `least` only
+        // grows while the class is added, so its starting value is safe to filter with.
+        let need = threshold(&best) - lambda * cap_f - tol;
+        let best_before = best.value;
         let mut out = 0usize;
         let (mut up_at, mut down_at) = (up.len, 0usize);
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
-        // k-way merge of the shifted lists by (weight ascending, profit descending): through a
-        // binary heap of the items when there are many, a scan when few (or too many for the
-        // heap, which lives on the stack).
-        let mut heap = [0u16; HEAP];
-        let use_heap = members.len() > SCAN && members.len() <= HEAP;
-        let mut heap_len = 0usize;
-        if use_heap {
-            for (k, item) in members.iter().enumerate() {
-                if item.head_weight != u64::MAX {
-                    heap[heap_len] = k as u16;
-                    heap_len += 1;
-                }
-            }
-            for i in (0..heap_len / 2).rev() {
-                sift_down(&mut heap[..heap_len], i, members);
-            }
+        for item in members.iter_mut() {
+            item.head = 0;
         }
-        loop {
-            let k = if use_heap {
-                if heap_len == 0 {
-                    break;
-                }
-                usize::from(heap[0])
-            } else {
-                let mut pick: Option<usize> = None;
-                let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
-                for (k, item) in members.iter().enumerate() {
-                    if item.head_weight < pw || (item.head_weight == pw && item.head_profit > pp) {
-                        (pw, pp) = (item.head_weight, item.head_profit);
-                        pick = Some(k);
+        // The weights the new states can take: a window over the states' weights moved by the
+        // lightest and the heaviest item tried (every state weight includes the base's).
+        let (lightest, heaviest) = members.iter().fold((u64::MAX, 0u64), |(lo, hi), i| {
+            (lo.min(i.weight), hi.max(i.weight))
+        });
+        let w_lo = current[0].weight - b.weight + lightest;
+        let width = (current[len - 1].weight - b.weight + heaviest - w_lo).saturating_add(1);
+        if width <= state_cap as u64
+            && width
+                <= DENSE
+                    .saturating_mul(tried as u64)
+                    .saturating_mul(len as u64)
+        {
+            // Dense: the states fill most weights of the window, so a table indexed by weight
+            // (in `next`) replaces the merge: every item's moved states land at their weight,
+            // the most profitable kept; one sweep in weight order then drops the dominated
+            // ones and bounds the rest, as the merge does.
+            let window = &mut lists.next[..width as usize];
+            for w in window.iter_mut() {
+                w.profit = f64::NEG_INFINITY;
+            }
+            for (k, item) in members.iter().enumerate() {
+                let dw = item.weight.wrapping_sub(b.weight);
+                let dp = item.profit - b.profit;
+                let pending = if k == base_at {
+                    NO_ITEM
+                } else {
+                    (slot.start + k) as u32
+                };
+                let shift = dw.wrapping_sub(w_lo);
+                for s in current {
+                    let weight = s.weight.wrapping_add(dw);
+                    let profit = s.profit + dp;
+                    if profit - lambda * weight as f64 >= need
+                        || (weight <= capacity && profit > best_before)
+                    {
+                        let at = &mut window[s.weight.wrapping_add(shift) as usize];
+                        if profit > at.profit {
+                            *at = State {
+                                weight,
+                                profit,
+                                record: s.record,
+                                pending,
+                            };
+                        }
                     }
                 }
-                match pick {
-                    Some(k) => k,
-                    None => break,
-                }
-            };
-            let (weight, profit) = (members[k].head_weight, members[k].head_profit);
-            let parent = current[members[k].head as usize];
-            members[k].head += 1;
-            load_head(&mut members[k], &b, current);
-            if use_heap {
-                if members[k].head_weight == u64::MAX {
-                    heap_len -= 1;
-                    heap[0] = heap[heap_len];
-                }
-                sift_down(&mut heap[..heap_len], 0, members);
             }
-            if profit <= last_profit {
-                continue;
-            }
-            last_profit = profit;
-            let pending = if k == base_at {
-                NO_ITEM
-            } else {
-                (slot.start + k) as u32
-            };
-            if weight <= capacity && profit > best.value {
-                best = Incumbent {
-                    value: profit,
-                    chain: Some((parent.record, pending, class as u32)),
+            for j in 0..width as usize {
+                let state = lists.next[j];
+                if state.profit <= last_profit {
+                    continue;
+                }
+                last_profit = state.profit;
+                let (weight, profit) = (state.weight, state.profit);
+                if weight <= capacity && profit > best.value {
+                    best = Incumbent {
+                        value: profit,
+                        chain: Some((state.record, state.pending, class as u32)),
+                    };
+                }
+                let lagrange = lagrangian(weight, profit);
+                let least = threshold(&best);
+                if lagrange < least {
+                    continue;
+                }
+                let reach = if weight <= capacity {
+                    profit + up.gain(capacity - weight, &mut up_at)
+                } else {
+                    match down.loss(weight - capacity, &mut down_at) {
+                        Some(lost) => profit - lost,
+                        None => continue,
+                    }
                 };
-            }
-            // The Lagrangian bound is looser than the LP one but cheaper: try it first.
-            let lagrange = lagrangian(weight, profit);
-            let least = threshold(&best);
-            if lagrange < least {
-                continue;
-            }
-            // States come by increasing weight, so the cursors only move one way.
-            let reach = if weight <= capacity {
-                profit + up.gain(capacity - weight, &mut up_at)
-            } else {
-                match down.loss(weight - capacity, &mut down_at) {
-                    Some(lost) => profit - lost,
-                    None => continue,
+                if reach < least {
+                    continue;
                 }
-            };
-            if reach < least {
-                continue;
+                // `out ≤ j`: the kept states compact to the front of the window.
+                lists.next[out] = state;
+                out += 1;
+                next_max = next_max.max(lagrange);
             }
-            if out == state_cap {
-                return Err(too_small("CoreSolver scratch: state lists", state_cap));
+        } else {
+            for item in members.iter_mut() {
+                load_head(item, &b, current);
             }
-            lists.next[out] = State {
-                weight,
-                profit,
-                record: parent.record,
-                pending,
-            };
-            out += 1;
-            next_max = next_max.max(lagrange);
+            // k-way merge of the shifted lists by (weight ascending, profit descending): through a
+            // binary heap of the items when there are many, a scan when few (or too many for the
+            // heap, which lives on the stack).
+            let mut heap = [0u16; HEAP];
+            let use_heap = members.len() > SCAN && members.len() <= HEAP;
+            let mut heap_len = 0usize;
+            if use_heap {
+                for (k, item) in members.iter().enumerate() {
+                    if item.head_weight != u64::MAX {
+                        heap[heap_len] = k as u16;
+                        heap_len += 1;
+                    }
+                }
+                for i in (0..heap_len / 2).rev() {
+                    sift_down(&mut heap[..heap_len], i, members);
+                }
+            }
+            loop {
+                let k = if use_heap {
+                    if heap_len == 0 {
+                        break;
+                    }
+                    usize::from(heap[0])
+                } else {
+                    let mut pick: Option<usize> = None;
+                    let (mut pw, mut pp) = (u64::MAX, f64::NEG_INFINITY);
+                    for (k, item) in members.iter().enumerate() {
+                        if item.head_weight < pw
+                            || (item.head_weight == pw && item.head_profit > pp)
+                        {
+                            (pw, pp) = (item.head_weight, item.head_profit);
+                            pick = Some(k);
+                        }
+                    }
+                    match pick {
+                        Some(k) => k,
+                        None => break,
+                    }
+                };
+                let (weight, profit) = (members[k].head_weight, members[k].head_profit);
+                let parent = current[members[k].head as usize];
+                members[k].head += 1;
+                load_head(&mut members[k], &b, current);
+                if use_heap {
+                    if members[k].head_weight == u64::MAX {
+                        heap_len -= 1;
+                        heap[0] = heap[heap_len];
+                    }
+                    sift_down(&mut heap[..heap_len], 0, members);
+                }
+                if profit <= last_profit {
+                    continue;
+                }
+                last_profit = profit;
+                let pending = if k == base_at {
+                    NO_ITEM
+                } else {
+                    (slot.start + k) as u32
+                };
+                if weight <= capacity && profit > best.value {
+                    best = Incumbent {
+                        value: profit,
+                        chain: Some((parent.record, pending, class as u32)),
+                    };
+                }
+                // The Lagrangian bound is looser than the LP one but cheaper: try it first.
+                let lagrange = lagrangian(weight, profit);
+                let least = threshold(&best);
+                if lagrange < least {
+                    continue;
+                }
+                // States come by increasing weight, so the cursors only move one way.
+                let reach = if weight <= capacity {
+                    profit + up.gain(capacity - weight, &mut up_at)
+                } else {
+                    match down.loss(weight - capacity, &mut down_at) {
+                        Some(lost) => profit - lost,
+                        None => continue,
+                    }
+                };
+                if reach < least {
+                    continue;
+                }
+                if out == state_cap {
+                    return Err(too_small("CoreSolver scratch: state lists", state_cap));
+                }
+                lists.next[out] = State {
+                    weight,
+                    profit,
+                    record: parent.record,
+                    pending,
+                };
+                out += 1;
+                next_max = next_max.max(lagrange);
+            }
         }
         // Give every state that moved this class off its base a record.
         for i in 0..out {
@@ -624,6 +724,10 @@ fn collect(
     stats.collections += 1;
     kept as usize
 }
+
+/// A class is added through a table over the window of new weights (instead of the merge)
+/// when the window is at most this many times the shifted states.
+const DENSE: u64 = 4;
 
 /// Items merged by a linear scan up to this many; a heap above.
 const SCAN: usize = 6;

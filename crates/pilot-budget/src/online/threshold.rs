@@ -58,6 +58,47 @@ impl<F: Real> ThresholdParams<F> {
     }
 }
 
+/// ψ with a one-entry cache of its last `(z, ψ(z))`, so `powf` runs only when `z` moves;
+/// shared by both policies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CachedPsi<F: Real> {
+    params: ThresholdParams<F>,
+    last: (F, F),
+}
+
+impl<F: Real> CachedPsi<F> {
+    fn new(params: ThresholdParams<F>) -> Self {
+        Self {
+            params,
+            last: (F::ZERO, params.psi(F::ZERO)),
+        }
+    }
+
+    /// `ψ(z)`, from the cache when `z` has not moved.
+    fn at(&mut self, z: F) -> F {
+        if z != self.last.0 {
+            self.last = (z, self.params.psi(z));
+        }
+        self.last.1
+    }
+
+    /// The cache as two words for a snapshot.
+    fn words(&self) -> [u64; 2] {
+        [
+            self.last.0.to_f64().to_bits(),
+            self.last.1.to_f64().to_bits(),
+        ]
+    }
+
+    /// The cache from a snapshot's two words.
+    fn set_words(&mut self, [z, psi]: [u64; 2]) {
+        self.last = (
+            F::from_f64(f64::from_bits(z)),
+            F::from_f64(f64::from_bits(psi)),
+        );
+    }
+}
+
 /// Estimates `(U, L)` from observed values and costs: the largest and smallest value/cost
 /// ratio over the pairs with positive value and positive cost.
 ///
@@ -98,9 +139,7 @@ pub fn ratio_bounds<F: Real>(values: &[F], costs: &[F]) -> Result<ThresholdParam
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ThresholdPolicy<F: Real = f32> {
     ledger: Ledger<F>,
-    params: ThresholdParams<F>,
-    /// `(z, ψ(z))` of the last choice, so `powf` runs only when `z` moves.
-    cached: (F, F),
+    psi: CachedPsi<F>,
 }
 
 impl<F: Real> ThresholdPolicy<F> {
@@ -111,8 +150,7 @@ impl<F: Real> ThresholdPolicy<F> {
     pub fn new(config: OnlineConfig<F>, params: ThresholdParams<F>) -> Result<Self> {
         Ok(Self {
             ledger: Ledger::new(config)?,
-            params,
-            cached: (F::ZERO, params.psi(F::ZERO)),
+            psi: CachedPsi::new(params),
         })
     }
 
@@ -123,7 +161,7 @@ impl<F: Real> ThresholdPolicy<F> {
 
     /// The current threshold ψ(z).
     pub fn threshold(&self) -> F {
-        self.params.psi(self.fraction())
+        self.psi.params.psi(self.fraction())
     }
 
     /// Changes the reserve (the simulator may size it to the queries left).
@@ -149,10 +187,7 @@ impl<F: Real> CostPolicy<F> for ThresholdPolicy<F> {
     fn choose(&mut self, scores: &[ArmScore<F>], costs: &[F]) -> Result<Decision> {
         self.ledger.validate(scores, costs)?;
         let z = self.fraction();
-        if z != self.cached.0 {
-            self.cached = (z, self.params.psi(z));
-        }
-        let psi = self.cached.1;
+        let psi = self.psi.at(z);
         // `v >= ψ·c` is `v/c >= ψ` without dividing by a zero cost.
         Ok(self
             .ledger
@@ -186,10 +221,7 @@ impl<F: Real> Snapshot for ThresholdPolicy<F> {
     }
 
     fn save(&self, out: &mut [u8]) -> Result<usize> {
-        let extra = [
-            self.cached.0.to_f64().to_bits(),
-            self.cached.1.to_f64().to_bits(),
-        ];
+        let extra = self.psi.words();
         super::snapshot::save(
             out,
             *b"PTHR",
@@ -200,14 +232,10 @@ impl<F: Real> Snapshot for ThresholdPolicy<F> {
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-        let (ledger, [z, psi]) =
-            super::snapshot::open::<2>(bytes, *b"PTHR", self.ledger.config.arms)?;
+        let (ledger, cache) = super::snapshot::open::<2>(bytes, *b"PTHR", self.ledger.config.arms)?;
         let mut next = *self;
         next.ledger.restore_dynamic(ledger)?;
-        next.cached = (
-            F::from_f64(f64::from_bits(z)),
-            F::from_f64(f64::from_bits(psi)),
-        );
+        next.psi.set_words(cache);
         *self = next;
         Ok(())
     }
@@ -224,9 +252,7 @@ impl<F: Real> Snapshot for ThresholdPolicy<F> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ZclPolicy<F: Real = f32> {
     ledger: Ledger<F>,
-    params: ThresholdParams<F>,
-    /// `(z, ψ(z))` of the last choice, so `powf` runs only when `z` moves.
-    cached: (F, F),
+    psi: CachedPsi<F>,
 }
 
 impl<F: Real> ZclPolicy<F> {
@@ -245,8 +271,7 @@ impl<F: Real> ZclPolicy<F> {
         }
         Ok(Self {
             ledger: Ledger::new(config)?,
-            params,
-            cached: (F::ZERO, params.psi(F::ZERO)),
+            psi: CachedPsi::new(params),
         })
     }
 
@@ -257,7 +282,7 @@ impl<F: Real> ZclPolicy<F> {
 
     /// The current threshold ψ(z).
     pub fn threshold(&self) -> F {
-        self.params.psi(self.fraction())
+        self.psi.params.psi(self.fraction())
     }
 
     /// `z`: the fraction of the whole budget spent, in `[0, 1]` (1 for a zero budget).
@@ -275,10 +300,7 @@ impl<F: Real> CostPolicy<F> for ZclPolicy<F> {
     fn choose(&mut self, scores: &[ArmScore<F>], costs: &[F]) -> Result<Decision> {
         self.ledger.validate(scores, costs)?;
         let z = self.fraction();
-        if z != self.cached.0 {
-            self.cached = (z, self.params.psi(z));
-        }
-        let psi = self.cached.1;
+        let psi = self.psi.at(z);
         // `v >= ψ·c` is `v/c >= ψ` without dividing by a zero cost.
         let pick = self
             .ledger
