@@ -101,7 +101,8 @@ impl PluginEngine {
     /// # Errors
     /// [`PluginError::NotAComponent`] for bytes that are not a valid component (a core module,
     /// not wasm at all, or a malformed component), [`PluginError::Abi`] when it exports another
-    /// ABI version or world, or imports something this host does not provide.
+    /// ABI version or world, imports something this host does not provide, or lacks a function
+    /// of the world or has one of another type (named, with the expected and found signature).
     pub fn load_bytes(&self, bytes: &[u8], what: &str) -> Result<CompiledPlugin, PluginError> {
         check_component_header(bytes, what)?;
         let component =
@@ -110,6 +111,9 @@ impl PluginEngine {
                 reason: format!("invalid component: {e:#}"),
             })?;
         let kind = world_of(&self.inner.engine, &component)?;
+        // Every function of the world against the WIT: a wrong type is named here, with the
+        // expected and found signatures, rather than failing inside `instantiate`.
+        crate::signature::check(&self.inner.engine, &component, kind, what)?;
         let mut linker = Linker::<StoreState>::new(&self.inner.engine);
         // A type-only interface is harmless to provide even when the component does not import it.
         linker

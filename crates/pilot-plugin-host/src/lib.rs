@@ -33,6 +33,8 @@ pub mod locate;
 mod policy;
 #[cfg(feature = "runtime")]
 mod sandbox;
+#[cfg(feature = "runtime")]
+mod signature;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod text;

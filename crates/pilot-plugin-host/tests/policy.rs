@@ -187,6 +187,28 @@ fn an_embedder_is_not_a_policy() {
     assert!(matches!(err, PluginError::Abi(_)), "{err}");
 }
 
+#[test]
+fn a_wrong_function_type_in_a_policy_is_named_on_load() {
+    let Some(path) = common::plugin_path("wrong-type-policy") else {
+        return;
+    };
+    let err = common::engine().load_file(&path).unwrap_err();
+    assert!(matches!(err, PluginError::Abi(_)), "{err}");
+    let text = err.to_string();
+    for needle in [
+        "`[method]router.observe` of `pilot:plugin/policy@0.1.0` has the wrong type",
+        "expected `func(self: borrow<router>, arm: u32, context: list<f32>, reward: f32) -> \
+         result<_, failure>`",
+        "found `func(self: borrow<router>, arm: u32, context: list<f32>, reward: f64) -> \
+         result<_, failure>`",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in {text}");
+    }
+    // The functions before it, records included (`select` returns `result<selection,
+    // failure>`), matched: only the wrong one is named.
+    assert!(!text.contains("router.select"), "{text}");
+}
+
 const FAULT_RECURSE: f32 = 1008.0;
 
 /// Updates until one fails; returns how many succeeded and the error.

@@ -524,20 +524,28 @@ fn degenerate_embedders_fail_check_and_simulate_by_name() {
             "{config}: {needle} missing in {text}"
         );
     }
-    let out = simulate(&[
-        "--embedder-plugin",
-        bad.to_str().unwrap(),
-        "--embedder-config",
-        "out=same",
-    ]);
-    let (_, err) = printable(&out);
-    assert!(!out.status.success());
-    for needle in [
-        "--embedder-plugin",
-        "misbehaving_embedder.wasm: its vectors cannot carry information",
-        "all 3000 vectors are the same",
+    // `simulate` refuses each kind before fitting anything on the table, naming the plugin.
+    for (config, needle) in [
+        ("out=same", "all 3000 vectors are the same"),
+        ("out=zero", "vector 0 has norm 0e0, below 1e-6"),
+        ("out=subnormal", "vector 0 has norm 2.8"),
     ] {
-        assert!(err.contains(needle), "{needle} missing in {err}");
+        let out = simulate(&[
+            "--embedder-plugin",
+            bad.to_str().unwrap(),
+            "--embedder-config",
+            config,
+        ]);
+        let (_, err) = printable(&out);
+        assert!(!out.status.success(), "{config}");
+        for needle in [
+            "--embedder-plugin",
+            "misbehaving_embedder.wasm: its vectors cannot carry information",
+            needle,
+        ] {
+            assert!(err.contains(needle), "{config}: {needle} missing in {err}");
+        }
+        assert!(!err.contains("PCA"), "{config}: {err}");
     }
 }
 
@@ -584,7 +592,8 @@ fn plugin_check_reports_abi_traps_checkpoints_and_fields_in_detail() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("plugin ABI mismatch")
-            && err.contains("wrong type")
+            && err.contains("`[method]model.dim` of `pilot:plugin/embedder@0.1.0` has the wrong type")
+            && err.contains("expected `func(self: borrow<model>) -> u32`, found `func(self: borrow<model>) -> u64`")
             && !err.contains("trapped"),
         "{err}"
     );
@@ -613,7 +622,15 @@ fn a_policy_plugin_failing_mid_run_keeps_the_other_results() {
     ] {
         let config = format!("k={arms} d={dim} {mode}");
         let started = std::time::Instant::now();
-        let out = simulate(&["--policy-plugin", bad, "--plugin-config", &config]);
+        let dir = common::scratch(&format!("failed-{}", mode.replace('=', "-")));
+        let out = simulate(&[
+            "--policy-plugin",
+            bad,
+            "--plugin-config",
+            &config,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
         let (text, err) = printable(&out);
         assert_eq!(out.status.code(), Some(1), "{text}{err}");
         // Every native policy's row is there; the plugin has none, and a FAILED line instead.
@@ -627,7 +644,8 @@ fn a_policy_plugin_failing_mid_run_keeps_the_other_results() {
             "{text}"
         );
         for needle in [
-            "plugin[misbehaving_policy]  FAILED, its rows are left out:",
+            "plugin[misbehaving_policy]  FAILED, its rows are left out of the figures and \
+             marked failed in summary.csv:",
             "cause: policy plugin",
             "failed for good: 3 checkpoints in a row failed",
             reason,
@@ -638,6 +656,35 @@ fn a_policy_plugin_failing_mid_run_keeps_the_other_results() {
             err.contains("plugin[misbehaving_policy] failed mid-run"),
             "{err}"
         );
+        // summary.csv: the other policies' rows with an empty `error`, and the plugin's row
+        // (one per scenario × cost policy × budget) marked with the reason and its cause.
+        let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        assert_eq!(header.last(), Some(&"error"), "{csv}");
+        let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+        let (policy, seeds, quality) = (col("policy"), col("seeds"), col("quality_mean"));
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        let pilot = rows.iter().find(|r| r[policy] == "pilot").unwrap();
+        assert_eq!(pilot.len(), header.len(), "{csv}");
+        assert_eq!(pilot.last(), Some(&""), "{csv}");
+        let failed: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| r[policy] == "plugin[misbehaving_policy]")
+            .collect();
+        assert_eq!(failed.len(), 1, "{csv}");
+        let row = csv
+            .lines()
+            .find(|l| l.contains("plugin[misbehaving_policy]"))
+            .unwrap();
+        assert_eq!(failed[0][seeds], "0", "{row}");
+        assert_eq!(failed[0][quality], "", "{row}");
+        for needle in ["failed for good: 3 checkpoints in a row failed", reason] {
+            assert!(row.contains(needle), "{needle} missing in {row}");
+        }
         eprintln!("{mode}: {:?}", started.elapsed());
     }
 }

@@ -71,7 +71,7 @@ pub fn prior_config(vectors: &[Vec<f32>]) -> String {
 }
 
 /// The LinUCB plugin's configuration keys for `dim`, `arms` at `hyper`'s α and λ.
-fn linucb_config(dim: usize, arms: usize, hyper: &Hyper) -> String {
+pub fn linucb_config(dim: usize, arms: usize, hyper: &Hyper) -> String {
     format!(
         "d={dim} k={arms} alpha={} lambda={} reward_min=0 reward_max=1",
         hyper.alpha, hyper.lambda
@@ -230,6 +230,69 @@ pub fn add_plugin_policy(
         None => experiment.add_policy(&name, make)?,
     }
     Ok(PluginRun { name, log })
+}
+
+/// Makes fresh instances of a policy plugin (`pilot ope --policy-plugin`).
+pub type MakePlugin = Box<dyn Fn() -> anyhow::Result<Box<dyn pilot_core::Policy<f32>>>>;
+
+#[cfg(not(feature = "plugins"))]
+/// Without the `plugins` feature: the rebuild message.
+///
+/// # Errors
+/// Always.
+pub fn plugin_policy(_: &Path, _: &str, _: &str, _: usize, _: usize) -> anyhow::Result<MakePlugin> {
+    anyhow::bail!(
+        "--policy-plugin needs plugin support, which this `pilot` was built without; rebuild \
+         with --features plugins (`cargo build --release -p pilot --features plugins`)"
+    )
+}
+
+/// Loads the policy plugin at `path` once and returns a maker of instances started from
+/// `config` (`shown` is the part of it errors quote). One instance is made here to check that
+/// the plugin takes the configuration and has dimension `dim` and `arms` arms.
+///
+/// # Errors
+/// The file does not load, is no policy plugin, rejects the configuration, or has another shape.
+#[cfg(feature = "plugins")]
+pub fn plugin_policy(
+    path: &Path,
+    config: &str,
+    shown: &str,
+    dim: usize,
+    arms: usize,
+) -> anyhow::Result<MakePlugin> {
+    use anyhow::{Context, bail};
+    use pilot_core::Policy;
+    use pilot_plugin_host::{Limits, PluginEngine, PluginPolicy};
+
+    let compiled = PluginEngine::new(Limits::default())?
+        .load_file(path)
+        .with_context(|| format!("--policy-plugin {}", path.display()))?;
+    let probe = PluginPolicy::new(&compiled, config).with_context(|| {
+        format!(
+            "--policy-plugin {} with configuration \"{shown}\"",
+            path.display()
+        )
+    })?;
+    if probe.dim() != dim || probe.arm_count() != arms {
+        bail!(
+            "--policy-plugin {}: configuration \"{shown}\" gives dimension {} and {} arms, but \
+             the log's contexts have dimension {dim} and its pool {arms} LLMs",
+            path.display(),
+            probe.dim(),
+            probe.arm_count()
+        );
+    }
+    let (config, shown, file) = (config.to_owned(), shown.to_owned(), path.to_owned());
+    Ok(Box::new(move || {
+        let p = PluginPolicy::new(&compiled, &config).with_context(|| {
+            format!(
+                "--policy-plugin {} with configuration \"{shown}\"",
+                file.display()
+            )
+        })?;
+        Ok(Box::new(p) as Box<dyn Policy<f32>>)
+    }))
 }
 
 /// The detailed error behind an `--embedder-plugin` failure, read after the embedder (boxed as
