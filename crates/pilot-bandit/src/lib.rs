@@ -17,6 +17,7 @@ mod policies;
 pub mod random;
 mod ridge;
 pub mod storage;
+mod trust;
 
 #[cfg(feature = "dev")]
 pub mod conformance;
@@ -36,3 +37,6 @@ pub use ridge::{Estimate, MAX_DIM, Ridge, snapshot_max_len};
 #[cfg(feature = "alloc")]
 pub use storage::VecArms;
 pub use storage::{FixedArms, LinearArms, Pool};
+#[cfg(feature = "alloc")]
+pub use trust::PriorTrustVec;
+pub use trust::{ArmTrust, PriorTrust, PriorTrustFixed, TrustParams};

@@ -173,6 +173,17 @@ pub type LinUcbVec<F = f32> = LinUcb<crate::storage::VecArms<F>, F>;
 
 ridge_policy!(LinUcb, LinUcbParams, LinUcbConfig, alpha, b"PLUC", "LinUCB");
 
+impl<S: LinearArms<F>, F: Real> LinUcb<S, F> {
+    /// Moves the weight of `arm`'s prior by `delta` ([`Ridge::shift_prior_weight`]): what
+    /// [`PriorTrust`](crate::PriorTrust) uses to give each arm its own prior weight.
+    ///
+    /// # Errors
+    /// As [`Ridge::shift_prior_weight`]; nothing changes on error.
+    pub fn shift_prior_weight(&mut self, arm: ArmId, delta: F) -> Result<()> {
+        self.ridge.shift_prior_weight(arm, delta)
+    }
+}
+
 impl<S: LinearArms<F>, F: Real> Policy<F> for LinUcb<S, F> {
     fn dim(&self) -> usize {
         self.ridge.dim()

@@ -473,6 +473,97 @@ impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
     }
 }
 
+impl<S: LinearArms<F>, F: Real> Ridge<S, F> {
+    /// Moves the weight of `arm`'s prior by `delta`: A ← A + δ·I and b ← b + δ·θ₀, so the arm
+    /// behaves as if started with prior weight λ' = λ_now + δ (its data kept). Done as d
+    /// rank-1 steps on the unit directions (Sherman–Morrison, O(d³) in all) in the scratch
+    /// area, checked before anything is written: on error the arm is exactly as it was.
+    /// The caller keeps λ_now + δ > 0 (a shrink below zero weight is refused when A⁻¹'s
+    /// diagonal would not stay positive).
+    ///
+    /// # Errors
+    /// [`UnknownArm`](ErrorKind::UnknownArm), [`NonFinite`](ErrorKind::NonFinite) for a
+    /// non-finite `delta` or result, [`NotPositiveDefinite`](ErrorKind::NotPositiveDefinite)
+    /// when the shift would leave A not positive definite.
+    pub fn shift_prior_weight(&mut self, arm: ArmId, delta: F) -> Result<()> {
+        let count = self.arm_count();
+        check_finite("shift_prior_weight: delta", &[delta])?;
+        let Some((state, scratch)) = self.arms.arm_mut(arm.index()) else {
+            return Err(Error::unknown_arm("shift_prior_weight", arm.index(), count));
+        };
+        let Scratch { matrix, vectors } = scratch;
+        let [s, _, theta, b] = vectors;
+        matrix.copy_from_slice(state.a_inv);
+        theta.copy_from_slice(state.theta);
+        b.copy_from_slice(state.b);
+        let d = theta.len();
+        for k in 0..d {
+            // s = A⁻¹e_k (column k), q = its diagonal entry; A⁻¹ ← A⁻¹ − c·s·sᵀ with
+            // c = δ / (1 + δ·q), θ̂ ← θ̂ + c·s·(θ₀_k − θ̂_k), b_k ← b_k + δ·θ₀_k.
+            for (j, sj) in s.iter_mut().enumerate() {
+                *sj = matrix.get(packed::index(k, j)).copied().unwrap_or(F::ZERO);
+            }
+            let q = s.get(k).copied().unwrap_or(F::ZERO);
+            let target = state.prior.get(k).copied().unwrap_or(F::ZERO);
+            let theta_k = theta.get(k).copied().unwrap_or(F::ZERO);
+            let denom = F::ONE + delta * q;
+            if !(q > F::ZERO && denom > F::ZERO) {
+                return Err(Error::new(
+                    ErrorKind::NotPositiveDefinite,
+                    "shift_prior_weight: A would not stay positive definite",
+                )
+                .with_detail(Detail::Value(denom.to_f64())));
+            }
+            let c = delta / denom;
+            let residual = target - theta_k;
+            for (t, &sj) in theta.iter_mut().zip(s.iter()) {
+                *t += c * sj * residual;
+            }
+            for i in 0..d {
+                let si = s.get(i).copied().unwrap_or(F::ZERO);
+                for j in 0..=i {
+                    let sj = s.get(j).copied().unwrap_or(F::ZERO);
+                    if let Some(m) = matrix.get_mut(packed::index(i, j)) {
+                        *m -= c * si * sj;
+                    }
+                }
+            }
+            if let Some(bk) = b.get_mut(k) {
+                *bk += delta * target;
+            }
+        }
+        check_finite("shift_prior_weight", matrix)?;
+        check_finite("shift_prior_weight", theta)?;
+        check_finite("shift_prior_weight", b)?;
+        if (0..d).any(|i| {
+            matrix
+                .get(packed::diagonal(i))
+                .is_none_or(|&v| !(v > F::ZERO))
+        }) {
+            return Err(Error::new(
+                ErrorKind::NotPositiveDefinite,
+                "shift_prior_weight: A⁻¹ diagonal not positive",
+            ));
+        }
+        state.a_inv.copy_from_slice(matrix);
+        state.theta.copy_from_slice(theta);
+        state.b.copy_from_slice(b);
+        Ok(())
+    }
+
+    /// The prior θ₀ of `arm` (zeros for an arm started without one).
+    ///
+    /// # Errors
+    /// [`UnknownArm`](ErrorKind::UnknownArm).
+    pub fn prior(&self, arm: ArmId) -> Result<&[F]> {
+        let count = self.arm_count();
+        self.arms
+            .arm(arm.index())
+            .map(|a| a.prior)
+            .ok_or(Error::unknown_arm("prior", arm.index(), count))
+    }
+}
+
 /// Upper bound on the snapshot bytes of a ridge policy with `arm_count` arms of dimension `dim`
 /// and `scalar_bytes`-byte scalars, envelope included.
 ///

@@ -4,7 +4,7 @@
 use pilot_bandit::conformance::{KitOptions, assert_conforms, check_policy};
 use pilot_bandit::{
     EpsilonGreedy, EpsilonGreedyFixed, EpsilonGreedyVec, FixedArm, LinTs, LinTsFixed, LinTsVec,
-    LinUcb, LinUcbFixed, LinUcbVec, UniformRandom,
+    LinUcb, LinUcbFixed, LinUcbVec, PriorTrust, TrustParams, UniformRandom,
 };
 use pilot_core::{ArmId, ArmScore, Policy, Result, Reward, RngCore, Snapshot};
 
@@ -19,6 +19,23 @@ fn ridge_policies_conform_in_both_forms_and_widths() {
     let drifting = LinUcb::params().discount(0.9).check().unwrap();
     assert_conforms(
         || LinUcbVec::with_priors(drifting, &priors, 4).unwrap(),
+        &o32,
+    );
+    // PILOT with learned trust, in both forms: one arm a stand-in (fresh, small weight).
+    let trusting = || {
+        let inner = LinUcbVec::with_priors(ucb, &priors, 4).unwrap();
+        let slots = vec![pilot_bandit::ArmTrust::start(0.5); 3];
+        let mut p = PriorTrust::new(inner, slots, TrustParams::default()).unwrap();
+        p.mark_fresh(ArmId::new(1)).unwrap();
+        p
+    };
+    assert_conforms(trusting, &o32);
+    assert_conforms(
+        || {
+            let inner = LinUcbFixed::<3, 4>::with_priors(ucb, &priors, 4).unwrap();
+            let slots = [pilot_bandit::ArmTrust::start(0.5); 3];
+            PriorTrust::new(inner, slots, TrustParams::default()).unwrap()
+        },
         &o32,
     );
     let ts = LinTs::params().scale(0.5).check().unwrap();

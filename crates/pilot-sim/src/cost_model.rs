@@ -3,8 +3,18 @@
 //! Estimator: for arm `a` and a deployment query, the mean real cost of `a` on the query's `k`
 //! nearest learning queries (base-embedding space). Neighbours capture what a price list
 //! cannot: RouterBench's code questions (mbpp) have short prompts but long, expensive answers,
-//! so a prompt-length model underestimates them several-fold. The upper estimate used by the
-//! budget guard is the neighbours' maximum times a safety factor.
+//! so a prompt-length model underestimates them several-fold.
+//!
+//! The upper estimate the budget guard holds must be a true bound, or the budget can be
+//! overspent: the neighbours' maximum (times a safety factor) is not one when the deployment
+//! traffic is unlike the learning rows (a code task held out: its long answers cost more than
+//! any neighbour's). A deployment bounds a call by price × (prompt + `max_output`) tokens, a
+//! setting of the provider, not of the query (the router's `Quote::Tokens`). The simulator has
+//! no token counts, so its stand-in for that setting is each LLM's **cost cap**: the largest
+//! real cost of that LLM on any row of the dataset (learning or deployment), i.e. a
+//! `max_output` no answer of the dataset reached. The hold is the larger of the neighbours'
+//! bound and the cap, so no real cost exceeds its hold. The cap is used for the hold only;
+//! decisions use the neighbours' mean.
 
 use crate::{Neighbours, Problem, Result, SimError};
 
@@ -35,6 +45,7 @@ impl CostModel {
         let deployment = problem.deployment();
         let mut estimate = Vec::with_capacity(deployment.len() * k);
         let mut upper = Vec::with_capacity(deployment.len() * k);
+        let cap = cost_caps(problem);
         for i in 0..deployment.len() {
             let near = neighbours.of(i);
             if near.is_empty() || near.iter().any(|&j| j >= learning.len()) {
@@ -42,11 +53,11 @@ impl CostModel {
                     "cost model: neighbours of deployment query {i} do not match the problem"
                 )));
             }
-            for a in 0..k {
+            for (a, &cap_a) in cap.iter().enumerate() {
                 let costs = near.iter().map(|&j| learning.cost[j * k + a]);
                 let (sum, max) = costs.fold((0.0, 0.0f64), |(s, m), c| (s + c, m.max(c)));
                 estimate.push(sum / near.len() as f64);
-                upper.push(max * UPPER_SAFETY);
+                upper.push((max * UPPER_SAFETY).max(cap_a));
             }
         }
         let cheapest_sum: f64 = (0..learning.len())
@@ -70,6 +81,17 @@ impl CostModel {
             upper,
             reserve_per_query,
         })
+    }
+
+    /// Whether every real deployment cost is at most its upper estimate (the guard's hold):
+    /// the condition under which the budget guard guarantees no overspend.
+    pub fn bounds(&self, problem: &Problem) -> bool {
+        problem
+            .deployment()
+            .cost
+            .iter()
+            .zip(&self.upper)
+            .all(|(c, u)| c <= u)
     }
 
     /// Builds a model from explicit tables (`len × K` each), for tests and other estimators.
@@ -154,4 +176,20 @@ impl CostModel {
         }
         if n == 0 { 0.0 } else { sum / n as f64 }
     }
+}
+
+/// Each LLM's cost cap: its largest real cost on any row of the problem (see the module docs).
+fn cost_caps(problem: &Problem) -> Vec<f64> {
+    let k = problem.arm_count();
+    let mut cap = vec![0.0f64; k];
+    for split in [problem.learning(), problem.deployment()] {
+        for row in split.cost.chunks_exact(k.max(1)) {
+            for (c, &v) in cap.iter_mut().zip(row) {
+                if v.is_finite() {
+                    *c = c.max(v);
+                }
+            }
+        }
+    }
+    cap
 }

@@ -13,8 +13,13 @@
 //! exhausted), the guard falls back to the arm with the best estimate among those that fit,
 //! then to the cheapest arm that fits without the reserve; when nothing fits, the query is not
 //! served (quality 0, counted).
+//!
+//! A world that moves mid-stream ([`crate::world`]) is the same loop with a [`Changes`]
+//! schedule: the qualities and real costs of the changed world per position, and events
+//! applied through the router at their step (enable an LLM, a price factor on its quotes, a new
+//! budget), where a real deployment would be told them.
 
-use pilot_core::CostPolicy;
+use pilot_core::{ArmId, CostPolicy};
 use pilot_router::{
     Arm, Exploration, Input, Price, Quote, Record, Router, RouterConfig, RoutingPolicy,
 };
@@ -50,6 +55,44 @@ pub struct Episode<'a> {
     pub exploration: Exploration,
 }
 
+/// Something the world tells the router at a step of an episode.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    /// An LLM is disabled (withheld) or enabled (added) (`Router::set_enabled`).
+    Enabled {
+        /// The arm.
+        arm: usize,
+        /// Whether it is available from now on.
+        enabled: bool,
+    },
+    /// An LLM's price is multiplied by `factor` from now on (`Router::set_price`): its cost
+    /// quotes (estimate and worst case) are scaled.
+    Price {
+        /// The arm.
+        arm: usize,
+        /// Price multiplier.
+        factor: f64,
+    },
+    /// The budget becomes spent + `factor` × what is left (`Router::set_budget`).
+    BudgetLeft {
+        /// Multiplier of what is left.
+        factor: f64,
+    },
+}
+
+/// A changing world for one episode: what the router is told when, and what it really gets.
+#[derive(Clone, Copy, Debug)]
+pub struct Changes<'a> {
+    /// `(step, event)`, applied before routing the query at that step (steps ascending).
+    pub events: &'a [(usize, Event)],
+    /// Qualities per stream position (`n × K`), in place of the problem's.
+    pub quality: &'a [f32],
+    /// Real costs per stream position (`n × K`).
+    pub cost: &'a [f64],
+    /// The per-query oracle's quality per position (the best available LLM's).
+    pub oracle: &'a [f32],
+}
+
 /// What happened in one episode.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
@@ -71,6 +114,12 @@ pub struct Outcome {
     pub choices: Vec<Option<usize>>,
     /// The router's event log, when [`Episode::log`] asked for it.
     pub events: Vec<Record>,
+    /// With [`Changes`]: the quality obtained at each step (0 unserved).
+    pub qualities: Vec<f32>,
+    /// With [`Changes`]: the real cost at each step (0 unserved).
+    pub costs: Vec<f64>,
+    /// The budget at the end (after any budget event).
+    pub final_budget: f64,
 }
 
 /// Runs one episode of `policy` and `cost_policy` over `episode.order`, through a router.
@@ -84,10 +133,38 @@ pub fn run_episode(
     policy: &mut dyn RoutingPolicy,
     cost_policy: &mut dyn CostPolicy<f64>,
 ) -> Result<Outcome> {
+    run_episode_with(episode, None, policy, cost_policy)
+}
+
+/// [`run_episode`] in a world that changes: `changes` replaces the problem's qualities, real
+/// costs and oracle by the changed world's (per stream position) and tells the router its
+/// events at their steps. `None` is exactly [`run_episode`].
+///
+/// # Errors
+/// As [`run_episode`], plus [`SimError::Invalid`] for tables that do not match the stream,
+/// and the router's refusal of an event (naming the step).
+pub fn run_episode_with(
+    episode: &Episode<'_>,
+    changes: Option<&Changes<'_>>,
+    policy: &mut dyn RoutingPolicy,
+    cost_policy: &mut dyn CostPolicy<f64>,
+) -> Result<Outcome> {
     let problem = episode.problem;
     let k = problem.arm_count();
     let deployment = problem.deployment();
     check_shapes(episode, policy)?;
+    let n = episode.order.len();
+    if let Some(c) = changes
+        && (c.quality.len() != n * k || c.cost.len() != n * k || c.oracle.len() != n)
+    {
+        return Err(SimError::invalid(format!(
+            "changing world: {} qualities, {} costs and {} oracle values for {n} steps × {k} \
+             LLMs",
+            c.quality.len(),
+            c.cost.len(),
+            c.oracle.len()
+        )));
+    }
     let oracle = problem.oracle();
     let mut rng = rng_for(episode.seed, 2);
     let arms = problem
@@ -103,23 +180,66 @@ pub fn run_episode(
     };
     let mut router =
         Router::new(policy, cost_policy, arms, config).within(|| "episode: router".to_owned())?;
-    let n = episode.order.len();
     let mut out = Outcome {
         budget_held: true,
         regret: Vec::with_capacity(n),
         choices: Vec::with_capacity(n),
+        final_budget: episode.budget,
         ..Outcome::default()
     };
     let mut regret = 0.0f64;
+    let mut budget = episode.budget;
+    // Price factors told so far, and the scaled quotes (only with a price event).
+    let mut factor = vec![1.0f64; k];
+    let (mut estimate, mut worst) = (vec![0.0; k], vec![0.0; k]);
+    let mut next_event = 0;
     for (t, &i) in episode.order.iter().enumerate() {
         let now = t as u64;
+        if let Some(c) = changes {
+            while let Some(&(step, event)) = c.events.get(next_event)
+                && step <= t
+            {
+                next_event += 1;
+                match event {
+                    Event::Enabled { arm, enabled } => router
+                        .set_enabled(ArmId::new(arm), enabled, now)
+                        .within(|| format!("step {t}: enable/disable an LLM"))?,
+                    Event::Price { arm, factor: f } => {
+                        if let Some(slot) = factor.get_mut(arm) {
+                            *slot *= f;
+                        }
+                        router
+                            .set_price(ArmId::new(arm), scaled_price(f), now)
+                            .within(|| format!("step {t}: price change"))?;
+                    }
+                    Event::BudgetLeft { factor: f } => {
+                        budget = out.cost + f * (budget - out.cost).max(0.0);
+                        router
+                            .set_budget(budget, now)
+                            .within(|| format!("step {t}: budget change"))?;
+                        out.final_budget = budget;
+                    }
+                }
+            }
+        }
         let still_to_come = (n - t - 1) as f64;
         router
             .set_keep_aside(still_to_come * episode.costs.reserve_per_query())
             .within(|| format!("step {t}: reserve"))?;
-        let quote = Quote::PerArm {
-            estimate: episode.costs.estimate(i),
-            worst: episode.costs.upper(i),
+        let quote = if factor.iter().all(|&f| f == 1.0) {
+            Quote::PerArm {
+                estimate: episode.costs.estimate(i),
+                worst: episode.costs.upper(i),
+            }
+        } else {
+            for (a, f) in factor.iter().enumerate() {
+                estimate[a] = episode.costs.estimate(i).get(a).copied().unwrap_or(0.0) * f;
+                worst[a] = episode.costs.upper(i).get(a).copied().unwrap_or(0.0) * f;
+            }
+            Quote::PerArm {
+                estimate: &estimate,
+                worst: &worst,
+            }
         };
         let decision = router
             .route(
@@ -134,11 +254,20 @@ pub fn run_episode(
             out.overridden += 1;
         }
         let chosen = decision.arm.map(|a| a.index());
-        let best = oracle.get(i).map_or(0.0, |o| f64::from(o.1));
+        let best = match changes {
+            Some(c) => f64::from(c.oracle[t]),
+            None => oracle.get(i).map_or(0.0, |o| f64::from(o.1)),
+        };
         match chosen {
             Some(a) => {
-                let quality = deployment.quality[i * k + a];
-                let cost = deployment.cost[i * k + a];
+                let (quality, cost) = match changes {
+                    Some(c) => (c.quality[t * k + a], c.cost[t * k + a]),
+                    None => (deployment.quality[i * k + a], deployment.cost[i * k + a]),
+                };
+                if changes.is_some() {
+                    out.qualities.push(quality);
+                    out.costs.push(cost);
+                }
                 out.cost += cost;
                 out.quality += f64::from(quality);
                 out.served += 1;
@@ -153,10 +282,14 @@ pub fn run_episode(
             None => {
                 out.unserved += 1;
                 regret += best;
+                if changes.is_some() {
+                    out.qualities.push(0.0);
+                    out.costs.push(0.0);
+                }
             }
         }
         // A relative tolerance absorbs float summation order only.
-        if out.cost > episode.budget * (1.0 + 1e-9) {
+        if out.cost > budget * (1.0 + 1e-9) {
             out.budget_held = false;
         }
         out.regret.push(regret as f32);
@@ -164,6 +297,16 @@ pub fn run_episode(
     }
     out.events = router.drain_events();
     Ok(out)
+}
+
+/// The price recorded for a price change: the simulator quotes per arm, so the recorded price
+/// only carries the factor (per million input and output tokens) for the event log.
+fn scaled_price(factor: f64) -> Price {
+    Price {
+        input_per_mtok: factor,
+        output_per_mtok: factor,
+        ..Price::default()
+    }
 }
 
 fn check_shapes(episode: &Episode<'_>, policy: &dyn RoutingPolicy) -> Result<()> {

@@ -14,7 +14,7 @@ use pilot_core::CostPolicy;
 
 use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
 use crate::hyper::{Family, FamilyParams, Hyper};
-use crate::lineup::make_policy;
+use crate::lineup::make_policy_fresh;
 use crate::offline::{offline_optimum, reference_row, unbudgeted_references};
 use crate::summary::{RegretCurve, SummaryRow, aggregate, frontier_auc};
 use crate::{ContextTable, CostModel, Neighbours, Problem, Result, Scenario, SimError};
@@ -205,6 +205,8 @@ pub struct PilotSetup {
     pub dim: usize,
     /// Its settings (α, λ) and those of its cost policy.
     pub hyper: Hyper,
+    /// The LLMs whose vector is a stand-in (the prior had none: started at the mean).
+    pub fresh: Arc<Vec<usize>>,
 }
 
 fn core(what: &'static str) -> impl Fn(pilot_core::Error) -> SimError {
@@ -269,6 +271,7 @@ fn policy_factory(
     k: usize,
     dim: usize,
     prior: Option<(Arc<Vec<Vec<f32>>>, usize)>,
+    fresh: Arc<Vec<usize>>,
 ) -> Result<PolicyFactory> {
     let h = candidate.hyper;
     h.check(&candidate.name)?;
@@ -292,9 +295,17 @@ fn policy_factory(
         ),
     };
     // Build one now so bad settings fail at assembly, not in a worker.
-    make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))?;
+    let priors = || vectors.as_deref().map(Vec::as_slice);
+    make_policy_fresh(family, &h, k, pdim, priors(), &fresh)?;
     Ok(Box::new(move |_| {
-        make_policy(family, &h, k, pdim, vectors.as_deref().map(Vec::as_slice))
+        make_policy_fresh(
+            family,
+            &h,
+            k,
+            pdim,
+            vectors.as_deref().map(Vec::as_slice),
+            &fresh,
+        )
     }))
 }
 
@@ -381,10 +392,14 @@ impl Experiment {
                     missing.join(", ")
                 ));
             }
+            let fresh: Vec<usize> = (0..prior.vectors.len())
+                .filter(|&a| prior.vectors[a].is_none())
+                .collect();
             filled.push((
                 contexts.len(),
                 Arc::new(fill_missing(&prior.vectors)),
                 prior.contexts.dim(),
+                Arc::new(fresh),
             ));
             contexts.push(prior.contexts);
         }
@@ -410,20 +425,22 @@ impl Experiment {
             };
             let context = match (c.family, prior) {
                 (Family::KnnFullInfo, _) => 1,
-                (_, Some((index, _, _))) => *index,
+                (_, Some((index, _, _, _))) => *index,
                 (_, None) => 0,
             };
-            if let (Family::Pilot, Some((_, vectors, pdim))) = (c.family, prior) {
+            if let (Family::Pilot, Some((_, vectors, pdim, fresh))) = (c.family, prior) {
                 pilots.insert(
                     c.name.clone(),
                     PilotSetup {
                         vectors: vectors.clone(),
                         dim: *pdim,
                         hyper: c.hyper,
+                        fresh: fresh.clone(),
                     },
                 );
             }
-            let make = policy_factory(c, k, dim, prior.map(|(_, v, d)| (v.clone(), *d)))?;
+            let fresh = prior.map_or_else(Arc::default, |p| p.3.clone());
+            let make = policy_factory(c, k, dim, prior.map(|(_, v, d, _)| (v.clone(), *d)), fresh)?;
             policies.push(PolicySpec {
                 name: c.name.clone(),
                 context,

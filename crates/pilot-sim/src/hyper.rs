@@ -26,6 +26,13 @@ pub struct Hyper {
     /// Threshold policy: both ratio bounds `[L, U]` (from the learning split) are multiplied
     /// by this, so > 1 makes the policy more frugal and < 1 more generous.
     pub threshold_scale: f64,
+    /// PILOT's ridge discount γ ∈ (0, 1]: old feedback of an arm fades with a half-life of
+    /// ln 2 / (1 − γ) of its updates, the prior is kept (1: no discount).
+    pub discount: f32,
+    /// PILOT learns a per-LLM prior weight from the feedback (pilot-bandit's `PriorTrust`):
+    /// the prior's weight λ shrinks for an LLM whose rewards it predicts worse than the LLM's
+    /// own running mean, and a new LLM's stand-in prior starts at the smallest weight.
+    pub trust: bool,
 }
 
 impl Hyper {
@@ -39,6 +46,8 @@ impl Hyper {
         pacing_price: 0.1,
         pacing_step: 0.05,
         threshold_scale: 1.0,
+        discount: 1.0,
+        trust: false,
     };
 
     /// Checks every field (NaN fails).
@@ -63,6 +72,9 @@ impl Hyper {
         if !(0.0..=1.0).contains(&self.epsilon) {
             return bad("epsilon", f64::from(self.epsilon), "a value in [0, 1]");
         }
+        if !(self.discount > 0.0 && self.discount <= 1.0) {
+            return bad("discount", f64::from(self.discount), "a value in (0, 1]");
+        }
         for (field, v) in [
             ("pacing_price", self.pacing_price),
             ("pacing_step", self.pacing_step),
@@ -82,6 +94,12 @@ impl Hyper {
             Family::Pilot | Family::LinUcb => {
                 parts.push(format!("alpha={}", self.alpha));
                 parts.push(format!("lambda={}", self.lambda));
+                if family == Family::Pilot && self.discount < 1.0 {
+                    parts.push(format!("gamma={}", self.discount));
+                }
+                if family == Family::Pilot && self.trust {
+                    parts.push("trust".to_owned());
+                }
             }
             Family::LinTs => {
                 parts.push(format!("scale={}", self.ts_scale));
@@ -298,6 +316,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.1,
             pacing_step: 0.1,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -310,6 +330,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.03,
             pacing_step: 0.2,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -322,6 +344,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.1,
             pacing_step: 0.05,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -334,6 +358,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.1,
             pacing_step: 0.2,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -346,6 +372,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.1,
             pacing_step: 0.05,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -358,6 +386,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.03,
             pacing_step: 0.1,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -370,6 +400,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.03,
             pacing_step: 0.05,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -382,6 +414,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.01,
             pacing_step: 0.1,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
     (
@@ -394,6 +428,8 @@ const TUNED: &[(&str, Hyper)] = &[
             pacing_price: 0.01,
             pacing_step: 0.2,
             threshold_scale: 0.01,
+            discount: 1.0,
+            trust: false,
         },
     ),
 ];

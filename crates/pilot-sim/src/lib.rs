@@ -8,6 +8,9 @@
 //! spend within the budget. A [`Grid`] runs every combination of
 //! policies, cost policies, budgets and seeds on a few threads; [`summary`], [`report`] and
 //! [`plot`] turn the cells into CSV files, a table and SVG plots.
+//!
+//! [`plan`] is what a run is made of, as plain data (serde): loading, prior fitting, tuning
+//! and the experiment's assembly, so the `pilot simulate` CLI only builds a plan and prints.
 
 mod context;
 mod cost_model;
@@ -20,6 +23,7 @@ pub mod hyper;
 pub mod lineup;
 mod neighbours;
 pub mod offline;
+pub mod plan;
 pub mod plot;
 pub mod priors;
 mod problem;
@@ -33,7 +37,7 @@ pub mod world;
 
 pub use context::{ContextMap, ContextTable};
 pub use cost_model::{CostModel, UPPER_SAFETY};
-pub use engine::{Episode, Outcome, run_episode};
+pub use engine::{Changes, Episode, Event, Outcome, run_episode, run_episode_with};
 pub use error::{Result, SimError};
 pub use grid::{CellResult, CostPolicySpec, Grid, PolicySpec};
 pub use neighbours::Neighbours;

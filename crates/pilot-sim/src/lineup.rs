@@ -2,8 +2,10 @@
 //! grid, the tuner and `pilot replay`, so a name means the same policy everywhere.
 
 use pilot_bandit::{
-    EpsilonGreedy, EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, UniformRandom,
+    ArmTrust, EpsilonGreedy, EpsilonGreedyVec, LinTs, LinTsVec, LinUcb, LinUcbVec, PriorTrust,
+    TrustParams, UniformRandom,
 };
+use pilot_core::ArmId;
 use pilot_router::RoutingPolicy;
 
 use crate::hyper::{Family, Hyper};
@@ -27,26 +29,57 @@ pub fn make_policy(
     dim: usize,
     priors: Option<&[Vec<f32>]>,
 ) -> Result<Box<dyn RoutingPolicy>> {
-    let with_priors = |alpha: f32, lambda: f32, what: &'static str| -> Result<LinUcbVec<f32>> {
-        let priors = priors.ok_or_else(|| {
-            SimError::invalid(format!(
-                "policy '{}' needs a prior but none was given",
-                family.name()
-            ))
-        })?;
-        let params = LinUcb::params()
-            .alpha(alpha)
-            .lambda(lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(core(what))?;
-        let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-        LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
-    };
+    make_policy_fresh(family, h, arms, dim, priors, &[])
+}
+
+/// [`make_policy`], where the arms listed in `fresh` have a stand-in prior vector (an LLM the
+/// prior has no data for, started at the mean of the others): PILOT with learned trust
+/// ([`Hyper::trust`]) starts them at a small prior weight so they are explored; every other
+/// policy ignores `fresh`.
+///
+/// # Errors
+/// As [`make_policy`], plus an arm of `fresh` outside the pool.
+pub fn make_policy_fresh(
+    family: Family,
+    h: &Hyper,
+    arms: usize,
+    dim: usize,
+    priors: Option<&[Vec<f32>]>,
+    fresh: &[usize],
+) -> Result<Box<dyn RoutingPolicy>> {
+    let with_priors =
+        |alpha: f32, lambda: f32, discount: f32, what: &'static str| -> Result<LinUcbVec<f32>> {
+            let priors = priors.ok_or_else(|| {
+                SimError::invalid(format!(
+                    "policy '{}' needs a prior but none was given",
+                    family.name()
+                ))
+            })?;
+            let params = LinUcb::params()
+                .alpha(alpha)
+                .lambda(lambda)
+                .discount(discount)
+                .reward_range(0.0, 1.0)
+                .check()
+                .map_err(core(what))?;
+            let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
+            LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
+        };
     Ok(match family {
-        Family::Pilot => Box::new(with_priors(h.alpha, h.lambda, "PILOT")?),
+        Family::Pilot if h.trust => {
+            let inner = with_priors(h.alpha, h.lambda, h.discount, "PILOT with trust")?;
+            let slots = vec![ArmTrust::start(0.5); pilot_core::Policy::arm_count(&inner)];
+            let mut p = PriorTrust::new(inner, slots, TrustParams::default())
+                .map_err(core("PILOT with trust"))?;
+            for &a in fresh {
+                p.mark_fresh(ArmId::new(a))
+                    .map_err(core("PILOT with trust: a new LLM"))?;
+            }
+            Box::new(p)
+        }
+        Family::Pilot => Box::new(with_priors(h.alpha, h.lambda, h.discount, "PILOT")?),
         // λ and α do not matter: the policy never updates and scores its prior mean.
-        Family::PriorOnly => Box::new(Frozen::new(with_priors(0.0, 1.0, "prior-only")?)),
+        Family::PriorOnly => Box::new(Frozen::new(with_priors(0.0, 1.0, 1.0, "prior-only")?)),
         Family::LinUcb => {
             let params = LinUcb::params()
                 .alpha(h.alpha)

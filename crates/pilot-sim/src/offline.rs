@@ -109,6 +109,7 @@ pub fn reference_row(
         unserved_mean: 0.0,
         overridden_mean: 0.0,
         budget_held: budget_frac.map(|b| cost_sum <= b * ref_c * n * (1.0 + 1e-9)),
+        world: None,
     }
 }
 

@@ -364,6 +364,7 @@ mod tests {
             unserved_mean: 0.0,
             overridden_mean: 0.0,
             budget_held: budget.map(|_| true),
+            world: None,
         }
     }
 

@@ -40,6 +40,25 @@ pub struct SummaryRow {
     pub overridden_mean: f64,
     /// Whether every seed stayed within budget (`None`: no budget).
     pub budget_held: Option<bool>,
+    /// A world scenario's values (`None` for the grid's stream orders and the references).
+    pub world: Option<WorldColumns>,
+}
+
+/// The columns a world scenario (`--scenario new-llm,…`) adds to its `summary.csv` rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorldColumns {
+    /// The step of the change.
+    pub change_step: usize,
+    /// Quality before the change, % of the reference LLM's on the same queries.
+    pub quality_before_pct: f64,
+    /// Quality from the change on, likewise.
+    pub quality_after_pct: f64,
+    /// After-change quality minus the stationary run's (points).
+    pub delta_after: f64,
+    /// New LLM: queries after its addition until adoption (mean over the seeds that adopted).
+    pub adoption_steps: Option<f64>,
+    /// Price or budget change: queries until spending re-settles.
+    pub settle_steps: Option<f64>,
 }
 
 /// Mean regret curve of one (scenario, policy, cost policy, budget).
@@ -148,6 +167,7 @@ pub fn aggregate(
             unserved_mean: per_seed(|c| c.outcome.unserved),
             overridden_mean: per_seed(|c| c.outcome.overridden),
             budget_held: Some(group.iter().all(|c| c.outcome.budget_held)),
+            world: None,
         });
         curves.push(RegretCurve {
             scenario,

@@ -38,6 +38,8 @@ pub struct TuneGrid {
     pub pacing_steps: Vec<f64>,
     /// Threshold-bound scales.
     pub threshold_scales: Vec<f64>,
+    /// PILOT's ridge discounts γ (1: none), searched at the current α and λ.
+    pub discounts: Vec<f32>,
 }
 
 impl Default for TuneGrid {
@@ -51,6 +53,7 @@ impl Default for TuneGrid {
             pacing_prices: vec![0.01, 0.03, 0.1, 0.3, 1.0],
             pacing_steps: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
             threshold_scales: vec![1e-4, 1e-3, 1e-2, 0.1, 1.0],
+            discounts: vec![1.0, 0.999, 0.995, 0.99, 0.98],
         }
     }
 }
@@ -193,6 +196,10 @@ fn policy_variations(family: Family, h: Hyper, grid: &TuneGrid) -> Vec<Hyper> {
                 for &lambda in &grid.pilot_lambdas {
                     out.push(Hyper { alpha, lambda, ..h });
                 }
+            }
+            // γ at the current α and λ (a coordinate of its own: the stages alternate).
+            for &discount in grid.discounts.iter().filter(|&&g| g != h.discount) {
+                out.push(Hyper { discount, ..h });
             }
         }
         Family::LinUcb => {
@@ -519,7 +526,7 @@ mod tests {
         let h = Hyper::UNTUNED;
         assert_eq!(
             policy_variations(Family::Pilot, h, &g).len(),
-            g.alphas.len() * g.pilot_lambdas.len()
+            g.alphas.len() * g.pilot_lambdas.len() + g.discounts.len() - 1
         );
         assert_eq!(
             policy_variations(Family::LinUcb, h, &g).len(),
@@ -585,6 +592,7 @@ mod tests {
                 pacing_prices: vec![0.1],
                 pacing_steps: vec![0.05, 0.2],
                 threshold_scales: vec![0.01, 1.0],
+                discounts: vec![1.0],
             },
             ..TuneConfig::default()
         };

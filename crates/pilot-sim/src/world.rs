@@ -2,6 +2,10 @@
 //! silently worse LLM, the budget), replayed through the router with the change told live
 //! where a real deployment would be told it, and measured before and after the change.
 //!
+//! There is one episode loop: a world is a [`Changes`] schedule of
+//! [`run_episode_with`] (the grid's `run_episode` with no changes) — the changed world's
+//! qualities and costs per position, its oracle, and the router events of [`World::events`].
+//!
 //! A scenario is the standard stream order plus one [`Change`] at a step:
 //!
 //! - [`Change::NewLlm`]: the LLM is in the pool from the start but **disabled** until a third
@@ -27,15 +31,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pilot_budget::owned::Exact;
-use pilot_core::{ArmId, CostPolicy, MckpInstance, MckpSolver};
-use pilot_router::{Arm, Exploration, Input, Price, Quote, Router, RouterConfig, RoutingPolicy};
+use pilot_core::{CostPolicy, MckpInstance, MckpSolver};
+use pilot_router::{Exploration, RoutingPolicy};
 use rand_core::RngCore;
 
-use crate::error::CoreContext;
+use crate::engine::{Changes, Event, run_episode_with};
 use crate::grid::Grid;
 use crate::offline::KNAPSACK_RESOLUTION;
 use crate::stream::rng_for;
-use crate::{Problem, Result, Scenario, SimError, deployment_order};
+use crate::{Episode, Problem, Result, Scenario, SimError, deployment_order};
 
 /// What changes, and when (as a fraction of the stream).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -273,6 +277,27 @@ impl World {
         }
     }
 
+    /// What the router is told, and when: the new LLM withheld from the start and enabled at
+    /// the step, the price factor or the budget change at the step; nothing for drift (only
+    /// feedback shows it) or the stationary control.
+    pub fn events(&self) -> Vec<(usize, Event)> {
+        match self.change {
+            Change::NewLlm { arm } => vec![
+                (
+                    0,
+                    Event::Enabled {
+                        arm,
+                        enabled: false,
+                    },
+                ),
+                (self.step, Event::Enabled { arm, enabled: true }),
+            ],
+            Change::Price { arm, factor } => vec![(self.step, Event::Price { arm, factor })],
+            Change::Budget { factor } => vec![(self.step, Event::BudgetLeft { factor })],
+            Change::None | Change::Drift { .. } => Vec::new(),
+        }
+    }
+
     /// Best available quality at each position (the per-query oracle of the changed world).
     pub fn oracle(&self, k: usize) -> Vec<f32> {
         (0..self.quality.len() / k.max(1))
@@ -367,6 +392,10 @@ pub struct WorldOutcome {
     pub costs: Vec<f64>,
     /// The quality obtained at each position (0 unserved).
     pub qualities: Vec<f32>,
+    /// Cumulative regret against the changed world's per-query oracle after each step.
+    pub regret: Vec<f32>,
+    /// Queries where the budget guard replaced the cost policy's decision.
+    pub overridden: usize,
 }
 
 /// The inputs of one world episode.
@@ -388,8 +417,10 @@ pub struct WorldEpisode<'a> {
     pub seed: u64,
 }
 
-/// Runs one episode in a changing world through a router: route → settle → feedback per
-/// query, with the change applied (and told, except drift) at its step.
+/// Runs one episode in a changing world: [`run_episode_with`](crate::engine::run_episode_with)
+/// (the one episode loop: route → settle → feedback per query through a router) with the
+/// world's qualities and costs and its change told as events ([`World::events`]; drift is
+/// never told).
 ///
 /// # Errors
 /// [`SimError::Core`] naming the step when the router refuses an input.
@@ -398,8 +429,7 @@ pub fn run_world_episode(
     policy: &mut dyn RoutingPolicy,
     cost_policy: &mut dyn CostPolicy<f64>,
 ) -> Result<WorldOutcome> {
-    let problem = ep.problem;
-    let k = problem.arm_count();
+    let k = ep.problem.arm_count();
     let n = ep.order.len();
     let world = ep.world;
     if world.quality.len() != n * k || policy.arm_count() != k {
@@ -407,118 +437,42 @@ pub fn run_world_episode(
             "world episode: the world, the order and the policy do not match",
         ));
     }
-    let mut rng = rng_for(ep.seed, 2);
-    let arms = problem
-        .llms()
-        .iter()
-        .map(|name| Arm::new(name.clone(), Price::default()))
-        .collect();
-    let config = RouterConfig {
-        units_per_currency: crate::engine::SIM_UNITS_PER_USD,
-        record: false,
-        exploration: Exploration::Argmax,
-        ..RouterConfig::new(ep.budget)
+    let events = world.events();
+    let oracle = world.oracle(k);
+    let changes = Changes {
+        events: &events,
+        quality: &world.quality,
+        cost: &world.cost,
+        oracle: &oracle,
     };
-    let mut router =
-        Router::new(policy, cost_policy, arms, config).within(|| "world: router".to_owned())?;
-    if let Change::NewLlm { arm } = world.change {
-        router
-            .set_enabled(ArmId::new(arm), false, 0)
-            .within(|| "world: withhold the new LLM".to_owned())?;
-    }
+    let episode = Episode {
+        problem: ep.problem,
+        contexts: ep.contexts,
+        costs: ep.costs,
+        order: ep.order,
+        budget: ep.budget,
+        seed: ep.seed,
+        log: false,
+        exploration: Exploration::Argmax,
+    };
+    let o = run_episode_with(&episode, Some(&changes), policy, cost_policy)?;
     let mut out = WorldOutcome {
-        budget_held: true,
-        final_budget: ep.budget,
-        choices: Vec::with_capacity(n),
-        costs: Vec::with_capacity(n),
-        qualities: Vec::with_capacity(n),
+        unserved: o.unserved,
+        final_budget: o.final_budget,
+        budget_held: o.budget_held,
+        choices: o.choices,
+        costs: o.costs,
+        qualities: o.qualities,
+        regret: o.regret,
+        overridden: o.overridden,
         ..WorldOutcome::default()
     };
-    let mut budget = ep.budget;
-    let (mut estimate, mut worst) = (vec![0.0; k], vec![0.0; k]);
-    for (t, &i) in ep.order.iter().enumerate() {
-        let now = t as u64;
-        let after = t >= world.step;
-        if t == world.step {
-            match world.change {
-                Change::NewLlm { arm } => router
-                    .set_enabled(ArmId::new(arm), true, now)
-                    .within(|| format!("step {t}: add the new LLM"))?,
-                Change::Price { arm, factor } => router
-                    .set_price(ArmId::new(arm), scaled_price(factor), now)
-                    .within(|| format!("step {t}: price change"))?,
-                Change::Budget { factor } => {
-                    let spent = out.cost[0];
-                    budget = spent + factor * (budget - spent).max(0.0);
-                    router
-                        .set_budget(budget, now)
-                        .within(|| format!("step {t}: budget change"))?;
-                    out.final_budget = budget;
-                }
-                Change::None | Change::Drift { .. } => {}
-            }
-        }
-        let still_to_come = (n - t - 1) as f64;
-        router
-            .set_keep_aside(still_to_come * ep.costs.reserve_per_query())
-            .within(|| format!("step {t}: reserve"))?;
-        estimate.copy_from_slice(ep.costs.estimate(i));
-        worst.copy_from_slice(ep.costs.upper(i));
-        if let (true, Change::Price { arm, factor }) = (after, world.change) {
-            estimate[arm] *= factor;
-            worst[arm] *= factor;
-        }
-        let decision = router
-            .route(
-                now,
-                Input::Context(ep.contexts.row(i)),
-                Quote::PerArm {
-                    estimate: &estimate,
-                    worst: &worst,
-                },
-                now,
-                &mut rng,
-            )
-            .within(|| format!("step {t}: route"))?;
-        let chosen = decision.arm.map(|a| a.index());
-        let part = usize::from(after);
-        match chosen {
-            Some(a) => {
-                let quality = world.quality[t * k + a];
-                let cost = world.cost[t * k + a];
-                out.quality[part] += f64::from(quality);
-                out.cost[part] += cost;
-                out.costs.push(cost);
-                out.qualities.push(quality);
-                router
-                    .settle(now, cost, now)
-                    .within(|| format!("step {t}: settle"))?;
-                router
-                    .feedback(now, quality, now)
-                    .within(|| format!("step {t}: feedback"))?;
-            }
-            None => {
-                out.unserved += 1;
-                out.costs.push(0.0);
-                out.qualities.push(0.0);
-            }
-        }
-        if out.cost[0] + out.cost[1] > budget * (1.0 + 1e-9) {
-            out.budget_held = false;
-        }
-        out.choices.push(chosen);
+    for (t, (&q, &c)) in out.qualities.iter().zip(&out.costs).enumerate() {
+        let part = usize::from(t >= world.step);
+        out.quality[part] += f64::from(q);
+        out.cost[part] += c;
     }
     Ok(out)
-}
-
-/// The price recorded for a price change: the simulator quotes per arm, so the recorded price
-/// only carries the factor (per million input and output tokens) for the event log.
-fn scaled_price(factor: f64) -> Price {
-    Price {
-        input_per_mtok: factor,
-        output_per_mtok: factor,
-        ..Price::default()
-    }
 }
 
 /// One row of the scenario report: means over seeds.
@@ -563,6 +517,22 @@ pub struct WorldRow {
     pub budget_held: bool,
     /// Seeds.
     pub seeds: u64,
+    /// Mean per-query quality over the whole stream (mean over seeds).
+    pub quality_mean: f64,
+    /// Standard deviation over seeds of the per-seed mean quality.
+    pub quality_std: f64,
+    /// Real spend in % of always calling the reference LLM (unchanged prices).
+    pub cost_pct: f64,
+    /// Final cumulative regret against the changed world's oracle (mean over seeds).
+    pub regret_final: f64,
+    /// Regret after 100 queries.
+    pub regret_100: Option<f64>,
+    /// Regret after 300 queries.
+    pub regret_300: Option<f64>,
+    /// Mean unserved queries.
+    pub unserved_mean: f64,
+    /// Mean guard overrides.
+    pub overridden_mean: f64,
 }
 
 /// The window (queries) over which the new LLM's share is measured for adoption.
@@ -826,8 +796,34 @@ pub fn run_worlds(
                 captured: None,
                 budget_held: true,
                 seeds: grid.seeds,
+                quality_mean: 0.0,
+                quality_std: 0.0,
+                cost_pct: 0.0,
+                regret_final: 0.0,
+                regret_100: None,
+                regret_300: None,
+                unserved_mean: 0.0,
+                overridden_mean: 0.0,
             };
             let (mut adopt_sum, mut settle_sum, mut share_sum) = (0.0, 0.0, 0.0);
+            let mut per_seed = Vec::with_capacity(per_policy);
+            let (mut r100, mut r300) = (0.0, 0.0);
+            for seed in 0..per_policy {
+                let o = at(si, pi, seed);
+                let base = base_world(seed);
+                per_seed.push((o.quality[0] + o.quality[1]) / n.max(1) as f64);
+                let reference_cost: f64 =
+                    (0..n).map(|t| base.cost[t * k + grid.reference_arm]).sum();
+                row.cost_pct += 100.0 * (o.cost[0] + o.cost[1]) / reference_cost.max(1e-300) / s;
+                row.regret_final += o.regret.last().map_or(0.0, |&r| f64::from(r)) / s;
+                r100 += o.regret.get(99).map_or(f64::NAN, |&r| f64::from(r)) / s;
+                r300 += o.regret.get(299).map_or(f64::NAN, |&r| f64::from(r)) / s;
+                row.unserved_mean += o.unserved as f64 / s;
+                row.overridden_mean += o.overridden as f64 / s;
+            }
+            (row.quality_mean, row.quality_std) = crate::summary::mean_std(&per_seed);
+            row.regret_100 = r100.is_finite().then_some(r100);
+            row.regret_300 = r300.is_finite().then_some(r300);
             for seed in 0..per_policy {
                 let o = at(si, pi, seed);
                 let control = at(0, pi, seed);
@@ -903,6 +899,14 @@ pub fn run_worlds(
             captured: None,
             budget_held: true,
             seeds: grid.seeds,
+            quality_mean: f64::NAN,
+            quality_std: f64::NAN,
+            cost_pct: f64::NAN,
+            regret_final: f64::NAN,
+            regret_100: None,
+            regret_300: None,
+            unserved_mean: f64::NAN,
+            overridden_mean: f64::NAN,
         };
         rows.push(reference_row(
             "oracle",
@@ -957,6 +961,61 @@ pub fn world_csv(rows: &[WorldRow]) -> String {
     out
 }
 
+/// The rows as `summary.csv` rows ([`crate::summary::SummaryRow`]): the scenario name in the
+/// `scenario` column, the whole-stream figures in the usual columns (quality in % of the
+/// reference LLM's unchanged quality) and the change's values — change step, quality before
+/// and after, Δafter, adoption and re-settle steps — in the world columns. `cost_policy` names
+/// the cost policy the runs used.
+pub fn world_summary_rows(rows: &[WorldRow], cost_policy: &str) -> Vec<crate::summary::SummaryRow> {
+    rows.iter()
+        .map(|r| {
+            let reference = r.policy == "oracle" || r.policy.starts_with("offline-mckp");
+            crate::summary::SummaryRow {
+                scenario: r.scenario.clone(),
+                policy: r.policy.clone(),
+                cost_policy: if reference {
+                    "offline".to_owned()
+                } else {
+                    cost_policy.to_owned()
+                },
+                budget_frac: Some(r.budget_frac),
+                seeds: r.seeds as usize,
+                quality_mean: r.quality_mean,
+                quality_std: r.quality_std,
+                quality_pct_of_best: r.quality_pct,
+                cost_pct_of_best: r.cost_pct,
+                regret_final: r.regret_final,
+                regret_100: r.regret_100,
+                regret_300: r.regret_300,
+                unserved_mean: r.unserved_mean,
+                overridden_mean: r.overridden_mean,
+                budget_held: (!reference).then_some(r.budget_held),
+                world: Some(crate::summary::WorldColumns {
+                    change_step: r.change_step,
+                    quality_before_pct: r.quality_before_pct,
+                    quality_after_pct: r.quality_after_pct,
+                    delta_after: r.delta_after,
+                    adoption_steps: r.adoption_steps,
+                    settle_steps: r.settle_steps,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Writes a world run's `scenarios.csv` (every column of [`WorldRow`]) and `summary.csv` (the
+/// standard columns plus the world columns, [`world_summary_rows`]) into `dir`.
+///
+/// # Errors
+/// [`SimError::Io`](crate::SimError) when a file cannot be written.
+pub fn write_outputs(dir: &std::path::Path, rows: &[WorldRow], cost_policy: &str) -> Result<()> {
+    crate::report::write_text(&dir.join("scenarios.csv"), &world_csv(rows))?;
+    crate::report::write_text(
+        &dir.join("summary.csv"),
+        &crate::report::summary_csv(&world_summary_rows(rows, cost_policy)),
+    )
+}
+
 /// The rows as a text table.
 pub fn world_table(rows: &[WorldRow]) -> String {
     let mut out = format!(
@@ -1009,33 +1068,53 @@ pub fn add_discounted_pilots(
             "discount γ = {gamma}, expected a value in (0, 1]"
         )));
     }
+    add_pilot_variants(experiment, "pilot-γ", |h| h.discount = gamma)
+}
+
+/// Adds, next to every PILOT policy of `experiment`, the same policy learning how far to trust
+/// its prior per LLM ([`Hyper::trust`](crate::hyper::Hyper::trust)), named `pilot-trust…`;
+/// LLMs its prior has no vector for start at a small prior weight. Returns the names added.
+///
+/// # Errors
+/// The bandit's error for bad settings.
+pub fn add_trusting_pilots(experiment: &mut crate::experiment::Experiment) -> Result<Vec<String>> {
+    add_pilot_variants(experiment, "pilot-trust", |h| {
+        h.trust = true;
+        h.discount = 1.0;
+    })
+}
+
+/// Adds a variant of every plain PILOT policy (`pilot`, `pilot[x]`; not the variants), built
+/// through the line-up ([`make_policy_fresh`](crate::lineup::make_policy_fresh)) from the same
+/// prior, with its settings changed by `change`, named with `name` in place of `pilot`.
+fn add_pilot_variants(
+    experiment: &mut crate::experiment::Experiment,
+    name: &str,
+    change: impl Fn(&mut crate::hyper::Hyper),
+) -> Result<Vec<String>> {
+    use crate::hyper::Family;
+    use crate::lineup::make_policy_fresh;
     let pilots: Vec<String> = experiment
         .policy_names()
         .into_iter()
         .filter(|n| n == "pilot" || n.starts_with("pilot["))
         .collect();
+    let k = experiment.problem().arm_count();
     let mut added = Vec::new();
-    for name in pilots {
-        let Some(setup) = experiment.pilot_setup(&name).cloned() else {
+    for base in pilots {
+        let Some(setup) = experiment.pilot_setup(&base).cloned() else {
             continue;
         };
-        let params = pilot_bandit::LinUcb::params()
-            .alpha(setup.hyper.alpha)
-            .lambda(setup.hyper.lambda)
-            .discount(gamma)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(|e| SimError::core("PILOT-γ hyperparameters", e))?;
-        let vectors = setup.vectors.clone();
-        let dim = setup.dim;
-        let make: crate::grid::PolicyFactory = Box::new(move |_| {
-            let refs: Vec<Option<&[f32]>> = vectors.iter().map(|p| Some(p.as_slice())).collect();
-            let p = pilot_bandit::LinUcbVec::with_priors(params, &refs, dim)
-                .map_err(|e| SimError::core("PILOT-γ with priors", e))?;
-            Ok(Box::new(p) as Box<dyn RoutingPolicy>)
-        });
-        let new_name = name.replacen("pilot", "pilot-γ", 1);
-        experiment.add_policy_like(&new_name, make, &name)?;
+        let mut h = setup.hyper;
+        change(&mut h);
+        h.check(name)?;
+        let (vectors, dim, fresh) = (setup.vectors, setup.dim, setup.fresh);
+        // Build one now so bad settings fail here, not in a worker.
+        make_policy_fresh(Family::Pilot, &h, k, dim, Some(&vectors), &fresh)?;
+        let make: crate::grid::PolicyFactory =
+            Box::new(move |_| make_policy_fresh(Family::Pilot, &h, k, dim, Some(&vectors), &fresh));
+        let new_name = base.replacen("pilot", name, 1);
+        experiment.add_policy_like(&new_name, make, &base)?;
         added.push(new_name);
     }
     Ok(added)

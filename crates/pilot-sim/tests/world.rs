@@ -7,8 +7,10 @@ use pilot_prior::FitParams;
 use pilot_sim::experiment::{Experiment, ExperimentConfig, LEARNING_PRIOR};
 use pilot_sim::priors::{fit_prior, prior_source, synthetic_dataset};
 use pilot_sim::synthetic::{SyntheticConfig, generate};
-use pilot_sim::world::{Change, World, add_discounted_pilots, expand, run_worlds};
-use pilot_sim::{Scenario, deployment_order};
+use pilot_sim::world::{
+    Change, World, add_discounted_pilots, add_trusting_pilots, expand, run_worlds,
+};
+use pilot_sim::{CostModel, Neighbours, Scenario, deployment_order};
 
 fn experiment() -> Experiment {
     let mut embedder = HashingEmbedder::new(64).unwrap();
@@ -100,6 +102,8 @@ fn every_scenario_holds_its_budget_and_reports_the_change() {
     let mut e = experiment();
     let added = add_discounted_pilots(&mut e, 0.99).unwrap();
     assert_eq!(added, vec!["pilot-γ".to_owned()]);
+    let added = add_trusting_pilots(&mut e).unwrap();
+    assert_eq!(added, vec!["pilot-trust".to_owned()]);
     let names: Vec<String> = ["new-llm", "price-change", "drift", "budget-change"]
         .map(String::from)
         .to_vec();
@@ -140,5 +144,65 @@ fn every_scenario_holds_its_budget_and_reports_the_change() {
             rows.iter()
                 .any(|r| r.scenario == sc.name && r.policy == "oracle")
         );
+    }
+}
+
+/// Domain shift: each task held out of the learning rows in turn. The guard's holds must bound
+/// every real cost even though no learning row is of the deployed task (its answers can cost
+/// more than any neighbour's), so no policy overspends.
+#[test]
+fn holds_bound_the_real_costs_when_the_task_is_held_out() {
+    let mut embedder = HashingEmbedder::new(64).unwrap();
+    let config = SyntheticConfig {
+        learning: 400,
+        deployment: 300,
+        seed: 11,
+    };
+    let synthetic = generate(&config, &mut embedder).unwrap();
+    let (dataset, embeddings, learning) = synthetic_dataset(&synthetic).unwrap();
+    let is_learning: std::collections::HashSet<usize> = learning.iter().copied().collect();
+    let params = FitParams {
+        dim: 8,
+        embedder_id: "hash".into(),
+        contrastive_epochs: 1,
+        bt_max_epochs: 30,
+        ..FitParams::default()
+    };
+    for task in dataset.tasks() {
+        let fit: Vec<usize> = learning
+            .iter()
+            .copied()
+            .filter(|&i| dataset.rows[i].task != task)
+            .collect();
+        let deploy: Vec<usize> = (0..dataset.rows.len())
+            .filter(|&i| !is_learning.contains(&i) && dataset.rows[i].task == task)
+            .collect();
+        let problem =
+            pilot_sim::data::problem_from_rows(&dataset, &embeddings, &fit, &deploy).unwrap();
+        let near = Neighbours::find(&problem, 10).unwrap();
+        let costs = CostModel::from_neighbours(&problem, &near).unwrap();
+        assert!(costs.bounds(&problem), "{task}: a real cost above its hold");
+        let (prior, _) = fit_prior(&dataset, &embeddings, &fit, &params, 0.2).unwrap();
+        let source = prior_source(LEARNING_PRIOR, &prior, &problem).unwrap();
+        let config = ExperimentConfig {
+            budgets: vec![0.1, 0.25],
+            seeds: 2,
+            scenarios: vec![Scenario::Standard],
+            threads: 1,
+            ..ExperimentConfig::default()
+        };
+        let base = source.contexts.clone();
+        let mut e = Experiment::new(problem, base, vec![source], config).unwrap();
+        add_trusting_pilots(&mut e).unwrap();
+        let report = e.run(&|_, _| {}).unwrap();
+        for row in &report.rows {
+            assert_ne!(
+                row.budget_held,
+                Some(false),
+                "{task}: {} at {:?} overspent",
+                row.policy,
+                row.budget_frac
+            );
+        }
     }
 }

@@ -448,3 +448,82 @@ fn check_fails_the_run_when_it_cannot_show_pilot_beating_the_baselines() {
         text(&o.stdout)
     );
 }
+
+/// World scenarios on a small two-LLM dataset: `summary.csv` carries the world columns (and
+/// adoption steps for the new LLM), PILOT-trust runs beside PILOT and adopts the new LLM, and
+/// no scenario overspends, domain shift included.
+#[test]
+fn world_scenarios_write_their_columns_into_summary_csv_and_hold_the_budget() {
+    let dir = scratch("worlds");
+    let mut data = String::new();
+    for split in ["train", "test"] {
+        for i in 0..24 {
+            // Both tasks have rows where `a` is right and rows where it is wrong.
+            let qa = ((i / 2) % 2) as f64;
+            data.push_str(&format!(
+                "{{\"id\": \"{split}{i}\", \"task\": \"t{}\", \"split\": \"{split}\", \
+                 \"query\": \"q{i}\", \"quality\": {{\"a\": {qa}, \"b\": 1.0}}, \
+                 \"cost_usd\": {{\"a\": 0.001, \"b\": 0.01}}}}\n",
+                i % 2
+            ));
+        }
+    }
+    let data_path = dir.join("data.jsonl");
+    std::fs::write(&data_path, data).unwrap();
+    // Full-rank embeddings within each task (a one-hot pattern is not).
+    let mut bytes = Vec::new();
+    for r in 0..48u32 {
+        for j in 0..4u32 {
+            let v = ((r * 7 + j * 13) % 11) as f32 / 11.0 + if j == r % 4 { 1.0 } else { 0.0 };
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let emb = dir.join("emb.f32");
+    std::fs::write(&emb, bytes).unwrap();
+    let out = dir.join("out");
+    let o = pilot(&[
+        "simulate",
+        "--dataset",
+        data_path.to_str().unwrap(),
+        "--embeddings",
+        emb.to_str().unwrap(),
+        "--dim",
+        "4",
+        "--prior-dim",
+        "2",
+        "--knn-k",
+        "3",
+        "--seeds",
+        "1",
+        "--scenario",
+        "stationary,new-llm,domain-shift",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (policy, held, adoption) = (col("policy"), col("budget_held"), col("adoption_steps"));
+    for column in ["change_step", "quality_after_pct", "settle_steps"] {
+        col(column);
+    }
+    let rows: Vec<Vec<&str>> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(rows.iter().all(|r| r[held] != "false"), "{summary}");
+    let trust = rows
+        .iter()
+        .find(|r| r[0].starts_with("new-llm:") && r[policy] == "pilot-trust")
+        .unwrap();
+    assert!(!trust[adoption].is_empty(), "{summary}");
+    assert!(out.join("scenarios.csv").exists());
+    let shift = std::fs::read_to_string(out.join("domain-shift.csv")).unwrap();
+    assert!(
+        shift.lines().skip(1).all(|r| !r.ends_with(",NO")),
+        "{shift}"
+    );
+    assert!(shift.contains(",pilot-trust,"));
+}

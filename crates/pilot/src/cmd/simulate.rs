@@ -1,28 +1,32 @@
 //! `pilot simulate`: replay routing data with bandit feedback and compare policies under
 //! budgets. With no arguments it runs the built-in synthetic scenario (the main job).
+//!
+//! This file is arguments and printing: the arguments become a
+//! [`pilot_sim::plan::SimulationPlan`], the plan loads, fits, tunes and runs (calling back
+//! here, through [`CliHooks`], for the embedders and the policy plugin that live in this
+//! crate), and what it produced is printed and written here.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use pilot_prior::{Expect, FitParams, Prior};
-use pilot_sim::data::{SplitNames, problem_from_dataset};
-use pilot_sim::experiment::{
-    CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, LEARNING_PRIOR, PriorSource,
-    base_contexts,
+use pilot_data::{Embeddings, RoutingDataset};
+use pilot_sim::experiment::{CostPolicyKind, Experiment, ExperimentReport};
+use pilot_sim::hyper::Hyper;
+use pilot_sim::plan::{
+    self, ArenaSource, DataSource, DomainShiftReport, HookEmbedder, HookError, Overrides, Phase,
+    PlanEvent, PlanHooks, PluginRef, PolicyPlugin, PriorChoice, PriorFit, QueryVectors, Results,
+    Settings, SimulationPlan, TunePlan, WorldsReport,
 };
-use pilot_sim::hyper::{Family, FamilyParams};
-use pilot_sim::priors::{fit_judge_prior, fit_prior, prior_source, synthetic_dataset};
-use pilot_sim::synthetic::{SyntheticConfig, generate};
-use pilot_sim::tune::{ExtraPrior, FitPrior, TuneConfig, tune, tune_csv};
+use pilot_sim::tune::tune_csv;
 use pilot_sim::world::{self, WORLD_NAMES};
-use pilot_sim::{Problem, Scenario, plot, report};
+use pilot_sim::{Scenario, plot, report};
 
 use super::simulate_minilm::{EmbedOptions, QueryEmbedder, embed_queries};
-use super::simulate_plugins::{self, PluginStart};
+use super::simulate_plugins::{self, PluginRun, PluginStart};
 
 /// Arguments of `pilot simulate`.
 #[derive(clap::Args)]
@@ -49,7 +53,7 @@ pub struct Args {
     /// Stream orders: standard, task-shift [default: both on a dataset, standard synthetic];
     /// or worlds that change mid-stream: stationary, new-llm, price-change, drift,
     /// budget-change (run at the first `--budget`, default 0.25, against the stationary
-    /// control; writes scenarios.csv).
+    /// control; writes scenarios.csv and summary.csv).
     #[arg(long = "scenario", value_delimiter = ',')]
     scenarios: Vec<String>,
     /// Discount γ of the extra `pilot-γ` policies in world scenarios (1: none).
@@ -183,9 +187,6 @@ pub struct Args {
     evidence: super::simulate_checks::Evidence,
 }
 
-/// Dimension of the hashing embedder in the synthetic scenario.
-const SYNTHETIC_DIM: usize = 256;
-
 /// Runs `pilot simulate`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -194,72 +195,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!(simulate_plugins::NO_PLUGINS);
     }
-    let synthetic = args.dataset.is_none();
-    let loaded = load_problem(&args)?;
-    let mut config = experiment_config(&args, synthetic)?;
-    let arena = load_arena(&args, &loaded)?;
-    if args.tune {
-        config.params = run_tuning(&args, &loaded, arena.as_ref(), &config)?;
-        apply_overrides(&args, &mut config.params);
-    }
-    args.evidence.apply(&mut config.params);
-    let mut priors = if args.no_prior {
-        Vec::new()
-    } else {
-        load_priors(&args, &loaded)?
+    let plan = plan_from_args(&args)?;
+    let bars = PhaseBars::new(started);
+    let mut hooks = CliHooks {
+        plan: &plan,
+        bars: &bars,
+        plugin: None,
     };
-    if let Some(prior) = &arena {
-        priors.push(prior_source(ARENA, prior, &loaded.problem)?);
+    let outcome = plan.run(&mut hooks, &|phase, done, total| {
+        bars.tick(phase, done, total);
+    })?;
+    bars.finish();
+    let plugin = hooks.plugin.take();
+    if let Some(shift) = &outcome.domain_shift {
+        print_domain_shift(shift, plan.out.as_deref())?;
     }
-    if world_names(&args).iter().any(|n| n == DOMAIN_SHIFT) {
-        run_domain_shift(&args, &loaded, arena.as_ref(), &config)?;
-        if world_names(&args).iter().all(|n| n == DOMAIN_SHIFT) {
+    let Some(simulation) = outcome.simulation else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let experiment = &simulation.experiment;
+    let (report, failures) = match outcome.results {
+        Results::None => return Ok(ExitCode::SUCCESS),
+        Results::Worlds(worlds) => {
+            print_worlds(experiment, &worlds, plan.out.as_deref(), started)?;
             return Ok(ExitCode::SUCCESS);
         }
-    }
-    let base = base_contexts(&priors, &loaded.problem, args.context_dim)?;
-    let linucb = config.params.get(Family::LinUcb.name());
-    let world_inputs = (!world_names(&args).is_empty()).then(|| WorldInputs {
-        problem: loaded.problem.clone(),
-        base: base.clone(),
-        priors: priors.clone(),
-        config: config.clone(),
-    });
-    let mut experiment = Experiment::new(loaded.problem, base, priors, config)?;
-    let mut plugin = None;
-    if let Some(path) = &args.policy_plugin {
-        let start = match &args.plugin_prior {
-            Some(name) => PluginStart::Pilot(name.clone()),
-            None => PluginStart::Plain(linucb),
-        };
-        plugin = Some(simulate_plugins::add_plugin_policy(
-            &mut experiment,
-            path,
-            args.plugin_config.as_deref(),
-            start,
-        )?);
-    }
-    if let Some(inputs) = world_inputs {
-        return run_worlds(&args, &mut experiment, inputs, started);
-    }
+        Results::Grid { report, failures } => (report, failures),
+    };
     let grid_cells = experiment.grid().cell_count();
-    let bar = LazyBar::new(started);
-    // A plugin failing mid-run stops only the plugin: the other policies' results stand.
-    let isolate: Vec<&str> = plugin.iter().map(|p| p.name.as_str()).collect();
-    let (report, failures) =
-        experiment.run_isolating(&isolate, &|done, total| bar.tick(done, total))?;
-    bar.finish();
-    print_report(&experiment, &report);
+    print_report(experiment, &report);
+    let mut failed = Vec::new();
     for (name, err) in &failures {
         let message = err.to_string();
-        println!("{name}  FAILED, its rows are left out: {message}");
-        if let Some(cause) = plugin.as_ref().and_then(|p| p.cause(&message)) {
+        let cause = plugin.as_ref().and_then(|p| p.cause(&message));
+        println!(
+            "{name}  FAILED, its rows are left out{}: {message}",
+            if plan.out.is_some() {
+                " of the figures and marked failed in summary.csv"
+            } else {
+                ""
+            }
+        );
+        if let Some(cause) = &cause {
             println!("  cause: {cause}");
         }
+        failed.push(failed_rows(experiment, name, &message, cause.as_deref()));
     }
-    super::simulate_log::write_log(&args.log, &experiment)?;
-    if let Some(dir) = &args.out {
-        write_outputs(dir, &report)?;
+    super::simulate_log::write_log(&args.log, experiment)?;
+    if let Some(dir) = &plan.out {
+        write_outputs(dir, &report, &failed)?;
         println!(
             "wrote {}/{{summary,regret,frontier}}.csv and *.svg",
             dir.display()
@@ -279,76 +263,348 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    args.evidence.enforce(synthetic, &report.rows)?;
+    args.evidence.enforce(plan.synthetic(), &report.rows)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a world run rebuilds its per-scenario line-ups from.
-struct WorldInputs {
-    problem: Problem,
-    base: pilot_sim::ContextTable,
-    priors: Vec<PriorSource>,
-    config: ExperimentConfig,
-}
-
-/// The world-scenario names among `--scenario`.
-fn world_names(args: &Args) -> Vec<String> {
-    args.scenarios
+/// The plan `args` ask for.
+///
+/// # Errors
+/// A bad budget, seed count, scenario or cost policy, or a dataset without its vectors.
+fn plan_from_args(args: &Args) -> anyhow::Result<SimulationPlan> {
+    let mut plan = SimulationPlan::new(data_source(args)?);
+    if !args.budgets.is_empty() {
+        if let Some(b) = args.budgets.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
+            bail!("--budget {b}: a budget fraction must be finite and > 0");
+        }
+        plan.budgets = args.budgets.clone();
+    }
+    if let Some(&first) = args.budgets.first() {
+        plan.world_budget = first;
+    }
+    if let Some(seeds) = args.seeds {
+        plan.seeds = seeds;
+    }
+    if plan.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    plan.worlds = args
+        .scenarios
         .iter()
         .filter(|s| WORLD_NAMES.contains(&s.as_str()))
         .cloned()
-        .collect()
+        .collect();
+    let streams = args.scenarios.len() - plan.worlds.len();
+    if !plan.worlds.is_empty() {
+        if streams > 0 {
+            bail!("world scenarios (stationary, new-llm, …) run alone on the standard order");
+        }
+        plan.streams = vec![Scenario::Standard];
+    } else if !args.scenarios.is_empty() {
+        plan.streams = args
+            .scenarios
+            .iter()
+            .map(|s| {
+                Scenario::parse(s).with_context(|| {
+                    format!(
+                        "--scenario {s}: expected standard, task-shift or one of {}",
+                        WORLD_NAMES.join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    plan.discount = args.discount;
+    plan.cost_policies = args
+        .cost_policies
+        .iter()
+        .map(|s| {
+            CostPolicyKind::parse(s).with_context(|| {
+                format!("--cost-policy {s}: expected {}", CostPolicyKind::expected())
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    plan.threads = args.threads.max(1);
+    plan.knn_k = args.knn_k;
+    plan.reference_llm = args.reference_llm.clone();
+    plan.settings = Settings {
+        untuned: args.untuned,
+        overrides: Overrides {
+            alpha: args.alpha,
+            lambda: args.lambda,
+            pilot_lambda: args.pilot_lambda,
+            ts_scale: args.ts_scale,
+            epsilon: args.epsilon,
+        },
+        paired: args.evidence.paired(),
+    };
+    plan.priors = if args.no_prior {
+        PriorChoice::None
+    } else if args.priors.is_empty() {
+        PriorChoice::Learning
+    } else {
+        PriorChoice::Files(args.priors.clone())
+    };
+    plan.prior_fit = PriorFit {
+        dim: args.prior_dim,
+        tie_weight: args.tie_weight,
+    };
+    plan.context_dim = args.context_dim;
+    plan.arena = match (&args.arena, &args.arena_embeddings) {
+        (Some(judge), Some(embeddings)) => Some(ArenaSource {
+            judge: judge.clone(),
+            embeddings: embeddings.clone(),
+            dim: args.dim,
+        }),
+        _ => None,
+    };
+    plan.tune = args.tune.then_some(TunePlan {
+        seeds: args.tune_seeds,
+        fit_fraction: args.tune_fit_fraction,
+    });
+    plan.policy_plugin = args.policy_plugin.as_ref().map(|path| PolicyPlugin {
+        path: path.clone(),
+        config: args.plugin_config.clone(),
+        pilot: args.plugin_prior.clone(),
+    });
+    plan.out = args.out.clone();
+    // Checked here so a bad setting fails before anything is loaded.
+    plan.experiment_config()?;
+    Ok(plan)
 }
 
-/// `--scenario new-llm,…`: every policy (plus PILOT with the discount) in each changing world
-/// and the stationary control, at the first budget.
-fn run_worlds(
-    args: &Args,
-    experiment: &mut Experiment,
-    inputs: WorldInputs,
-    started: Instant,
-) -> anyhow::Result<ExitCode> {
-    let names = world_names(args);
-    if args.discount < 1.0 {
-        world::add_discounted_pilots(experiment, args.discount)?;
-    }
-    let scenarios = world::expand(&names, experiment.problem())?;
-    // A new LLM has no learning data: its runs start from priors without its vector (the
-    // mean of the others), except the arena prior, fitted on judge scores from elsewhere.
-    let mut extra = Vec::new();
-    let mut runs = Vec::new();
-    for sc in scenarios {
-        let mut grid = 0;
-        if let world::Change::NewLlm { arm } = sc.change {
-            let mut priors = inputs.priors.clone();
-            for p in priors.iter_mut().filter(|p| p.name != ARENA) {
-                if let Some(v) = p.vectors.get_mut(arm) {
-                    *v = None;
+/// Where `args` say the data and its vectors come from.
+fn data_source(args: &Args) -> anyhow::Result<DataSource> {
+    let embedder_plugin = args.embedder_plugin.as_ref().map(|path| PluginRef {
+        path: path.clone(),
+        config: args.embedder_config.clone(),
+    });
+    match (&args.dataset, &args.embeddings) {
+        (Some(dataset), embeddings) => {
+            let vectors = match (embeddings, args.embedder) {
+                (Some(path), None) => QueryVectors::File {
+                    path: path.clone(),
+                    dim: args.dim,
+                    embedder_id: args.embedder_id.clone(),
+                },
+                (None, Some(QueryEmbedder::Minilm)) => {
+                    QueryVectors::Embedder(plan::QueryEmbedder::Minilm {
+                        model_dir: args.model_dir.clone(),
+                        batch: args.embed_batch,
+                        save: args.save_embeddings.clone(),
+                    })
                 }
-            }
-            let mut e = Experiment::new(
-                inputs.problem.clone(),
-                inputs.base.clone(),
-                priors,
-                inputs.config.clone(),
-            )?;
-            if args.discount < 1.0 {
-                world::add_discounted_pilots(&mut e, args.discount)?;
-            }
-            extra.push(e);
-            grid = extra.len();
+                (None, None) => match embedder_plugin {
+                    Some(plugin) => QueryVectors::Embedder(plan::QueryEmbedder::Plugin(plugin)),
+                    None => bail!(
+                        "--dataset needs its vectors: --embeddings FILE, --embedder minilm or \
+                         --embedder-plugin FILE.wasm"
+                    ),
+                },
+                _ => bail!("--dataset needs its vectors: --embeddings FILE or --embedder minilm"),
+            };
+            Ok(DataSource::Dataset {
+                path: dataset.clone(),
+                vectors,
+                learning_split: args.learning_split.clone(),
+                deployment_split: args.deployment_split.clone(),
+            })
         }
-        runs.push((sc, grid));
+        (None, None) => Ok(DataSource::Synthetic {
+            embedder: embedder_plugin,
+        }),
+        (None, Some(_)) => bail!("--embeddings needs --dataset"),
     }
-    let frac = args.budgets.first().copied().unwrap_or(0.25);
-    let grids: Vec<_> = std::iter::once(experiment.grid())
-        .chain(extra.iter().map(Experiment::grid))
-        .collect();
-    let grid = &grids[0];
-    let bar = LazyBar::new(started);
-    let rows = world::run_worlds(&grids, &runs, frac, &|done, total| bar.tick(done, total))?;
-    bar.finish();
+}
+
+/// What the plan asks of this crate: the MiniLM and plugin embedders, the policy plugin, and
+/// printing what happened along the way.
+struct CliHooks<'a> {
+    plan: &'a SimulationPlan,
+    bars: &'a PhaseBars,
+    /// The policy plugin added to the line-up, for its failures' causes.
+    plugin: Option<PluginRun>,
+}
+
+impl PlanHooks for CliHooks<'_> {
+    fn embed_dataset(
+        &mut self,
+        data: &RoutingDataset,
+        embedder: &plan::QueryEmbedder,
+        prior_files: &[PathBuf],
+    ) -> Result<(Embeddings, String), HookError> {
+        match embedder {
+            plan::QueryEmbedder::Minilm {
+                model_dir,
+                batch,
+                save,
+            } => {
+                let options = EmbedOptions {
+                    model_dir: model_dir.as_deref(),
+                    batch: *batch,
+                    save: save.as_deref(),
+                    priors: prior_files,
+                };
+                let (id, emb) = embed_queries(data, QueryEmbedder::Minilm, &options)?;
+                Ok((emb, id))
+            }
+            plan::QueryEmbedder::Plugin(plugin) => Ok(simulate_plugins::embed_dataset(
+                &plugin.path,
+                &plugin.config,
+                data,
+            )?),
+        }
+    }
+
+    fn synthetic_embedder(
+        &mut self,
+        plugin: &PluginRef,
+        rows: usize,
+    ) -> Result<HookEmbedder, HookError> {
+        let (embedder, last) =
+            simulate_plugins::plugin_embedder(&plugin.path, &plugin.config, rows)?;
+        Ok(HookEmbedder {
+            embedder,
+            last_error: Some(last),
+        })
+    }
+
+    fn check_vectors(
+        &mut self,
+        plugin: &PluginRef,
+        embeddings: &Embeddings,
+    ) -> Result<(), HookError> {
+        Ok(simulate_plugins::check_spread(&plugin.path, embeddings)?)
+    }
+
+    fn add_policy_plugin(
+        &mut self,
+        experiment: &mut Experiment,
+        plugin: &PolicyPlugin,
+        linucb: Hyper,
+    ) -> Result<String, HookError> {
+        let start = match &plugin.pilot {
+            Some(name) => PluginStart::Pilot(name.clone()),
+            None => PluginStart::Plain(linucb),
+        };
+        let run = simulate_plugins::add_plugin_policy(
+            experiment,
+            &plugin.path,
+            plugin.config.as_deref(),
+            start,
+        )?;
+        let name = run.name.clone();
+        self.plugin = Some(run);
+        Ok(name)
+    }
+
+    fn event(&mut self, event: PlanEvent<'_>) -> Result<(), HookError> {
+        match event {
+            PlanEvent::PriorFitted { summary, seconds } => println!(
+                "prior: fitted on {} learning queries ({} preference pairs, held-out pairwise \
+                 accuracy {:.3} on {} pairs) in {seconds:.2} s",
+                summary.queries,
+                summary.train_pairs + summary.valid_pairs,
+                summary.valid_accuracy,
+                summary.valid_accuracy_pairs,
+            ),
+            PlanEvent::ArenaFitted {
+                summary,
+                warnings,
+                seconds,
+            } => {
+                for w in warnings {
+                    println!("note: arena prior: {w}");
+                }
+                println!(
+                    "arena prior: fitted on {} prompts ({} preference pairs, held-out pairwise \
+                     accuracy {:.3} on {} pairs) in {seconds:.2} s",
+                    summary.queries,
+                    summary.train_pairs + summary.valid_pairs,
+                    summary.valid_accuracy,
+                    summary.valid_accuracy_pairs,
+                );
+            }
+            PlanEvent::TuneIgnoresPriorFiles => println!(
+                "note: --tune ignores --prior files (they may have seen the validation rows); it \
+                 tunes PILOT on a prior fitted on the fit part"
+            ),
+            PlanEvent::Tuned { report, seconds } => {
+                self.bars.finish();
+                for note in &report.notes {
+                    println!("tune: {note}");
+                }
+                println!(
+                    "tune: chosen settings (validation mean quality over budgets: start → chosen)"
+                );
+                for (name, before, after) in &report.gains {
+                    let chosen = report
+                        .rows
+                        .iter()
+                        .filter(|r| &r.policy == name && r.chosen)
+                        .map(|r| format!("{} [{}]", r.settings, r.stage))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    println!("  {name:<20} {before:.4} → {after:.4}  {chosen}");
+                }
+                if let Some(dir) = &self.plan.out {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    report::write_text(&dir.join("tune.csv"), &tune_csv(&report.rows))?;
+                }
+                println!("tune: {seconds:.2} s");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--scenario domain-shift`'s table and `domain-shift.csv`.
+fn print_domain_shift(shift: &DomainShiftReport, out: Option<&Path>) -> anyhow::Result<()> {
+    for task in &shift.skipped {
+        println!("domain-shift: task {task}: nothing to hold out, skipped");
+    }
+    let (frac, reference) = (shift.budget, &shift.reference);
+    println!(
+        "domain-shift (prior fitted without the deployment task; budget {frac} of always \
+         calling {reference}; {} seeds): quality in % of {reference} on the task",
+        shift.seeds
+    );
+    let mut csv =
+        String::from("scenario,policy,budget_frac,seeds,quality_pct,cost_pct,budget_held\n");
+    for (task, row) in &shift.rows {
+        let held = row.budget_held.map_or("", |h| if h { "yes" } else { "NO" });
+        println!(
+            "  domain-shift:{task:<18} {:<20} {:>7.1} % quality {:>7.1} % cost  held {held}",
+            row.policy, row.quality_pct_of_best, row.cost_pct_of_best
+        );
+        csv.push_str(&format!(
+            "domain-shift:{task},{},{},{},{:.3},{:.3},{held}\n",
+            row.policy,
+            row.budget_frac.map_or_else(String::new, |b| b.to_string()),
+            row.seeds,
+            row.quality_pct_of_best,
+            row.cost_pct_of_best
+        ));
+    }
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        report::write_text(&dir.join("domain-shift.csv"), &csv)?;
+        println!("wrote {}/domain-shift.csv", dir.display());
+    }
+    Ok(())
+}
+
+/// The world scenarios' table, `scenarios.csv` and `summary.csv`.
+fn print_worlds(
+    experiment: &Experiment,
+    worlds: &WorldsReport,
+    out: Option<&Path>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let grid = experiment.grid();
     let problem = experiment.problem();
+    let frac = worlds.budget;
     println!(
         "pool: {} LLMs; deployment {} queries; budget {frac} of always calling {}; {} seeds; \
          quality in % of {} on the same queries",
@@ -364,481 +620,68 @@ fn run_worlds(
          Δafter; adopt/settle: queries after the change (mean over the seeds that got there); \
          spend↑: spend after the change / budget left at it"
     );
-    print!("{}", world::world_table(&rows));
-    if let Some(dir) = &args.out {
+    print!("{}", world::world_table(&worlds.rows));
+    if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        report::write_text(&dir.join("scenarios.csv"), &world::world_csv(&rows))?;
-        println!("wrote {}/scenarios.csv", dir.display());
+        let cost = grid.cost_policies.first().map_or("", |c| c.name.as_str());
+        world::write_outputs(dir, &worlds.rows, cost)?;
+        println!("wrote {}/{{scenarios,summary}}.csv", dir.display());
     }
     println!(
         "{} episodes in {:.2} s",
-        runs.len() * grid.policies.len() * grid.seeds as usize,
+        worlds.runs.len() * grid.policies.len() * grid.seeds as usize,
         started.elapsed().as_secs_f64()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The world scenario whose deployment task the learning prior never saw.
-const DOMAIN_SHIFT: &str = "domain-shift";
-
-/// `--scenario domain-shift`: each task held out in turn: the prior (and the kNN router and
-/// cost estimates) see the learning rows of the other tasks only, deployment is the held-out
-/// task's deployment rows; the `--arena` prior, fitted elsewhere, is unchanged. Every policy
-/// (plus PILOT with the discount) at the first budget, the standard order.
-fn run_domain_shift(
-    args: &Args,
-    loaded: &Loaded,
-    arena: Option<&Prior>,
-    config: &ExperimentConfig,
-) -> anyhow::Result<()> {
-    let frac = args.budgets.first().copied().unwrap_or(0.25);
-    let data = &loaded.dataset;
-    let reference = config
-        .reference_llm
-        .clone()
-        .unwrap_or_else(|| loaded.problem.llms()[loaded.problem.best_single_llm()].clone());
-    let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
-    let learning: std::collections::HashSet<usize> = loaded.learning_rows.iter().copied().collect();
-    let mut table = Vec::new();
-    for task in data.tasks() {
-        let fit_rows: Vec<usize> = loaded
-            .learning_rows
-            .iter()
-            .copied()
-            .filter(|&i| data.rows[i].task != task)
-            .collect();
-        let deploy_rows: Vec<usize> = (0..data.rows.len())
-            .filter(|&i| !learning.contains(&i) && data.rows[i].task == task)
-            .filter(|&i| data.rows[i].split == args.deployment_split || args.dataset.is_none())
-            .collect();
-        if fit_rows.is_empty() || deploy_rows.is_empty() {
-            println!("domain-shift: task {task}: nothing to hold out, skipped");
-            continue;
-        }
-        let problem =
-            pilot_sim::data::problem_from_rows(data, &loaded.embeddings, &fit_rows, &deploy_rows)?;
-        let (prior, _) = fit_prior(
-            data,
-            &loaded.embeddings,
-            &fit_rows,
-            &params,
-            args.tie_weight,
-        )?;
-        let mut priors = vec![prior_source(LEARNING_PRIOR, &prior, &problem)?];
-        if let Some(a) = arena {
-            priors.push(prior_source(ARENA, a, &problem)?);
-        }
-        let base = base_contexts(&priors, &problem, args.context_dim)?;
-        let task_config = ExperimentConfig {
-            budgets: vec![frac],
-            scenarios: vec![Scenario::Standard],
-            reference_llm: Some(reference.clone()),
-            ..config.clone()
-        };
-        let mut experiment = Experiment::new(problem, base, priors, task_config)?;
-        if args.discount < 1.0 {
-            world::add_discounted_pilots(&mut experiment, args.discount)?;
-        }
-        let report = experiment.run(&|_, _| {})?;
-        for row in report.rows {
-            if row.budget_frac == Some(frac) || row.budget_frac.is_none() {
-                table.push((task.clone(), row));
-            }
-        }
-    }
-    println!(
-        "domain-shift (prior fitted without the deployment task; budget {frac} of always \
-         calling {reference}; {} seeds): quality in % of {reference} on the task",
-        config.seeds
-    );
-    let mut csv =
-        String::from("scenario,policy,budget_frac,seeds,quality_pct,cost_pct,budget_held\n");
-    for (task, row) in &table {
-        let held = row.budget_held.map_or("", |h| if h { "yes" } else { "NO" });
-        println!(
-            "  domain-shift:{task:<18} {:<20} {:>7.1} % quality {:>7.1} % cost  held {held}",
-            row.policy, row.quality_pct_of_best, row.cost_pct_of_best
-        );
-        csv.push_str(&format!(
-            "domain-shift:{task},{},{},{},{:.3},{:.3},{held}\n",
-            row.policy,
-            row.budget_frac.map_or_else(String::new, |b| b.to_string()),
-            row.seeds,
-            row.quality_pct_of_best,
-            row.cost_pct_of_best
-        ));
-    }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        report::write_text(&dir.join("domain-shift.csv"), &csv)?;
-        println!("wrote {}/domain-shift.csv", dir.display());
-    }
     Ok(())
 }
 
-/// Name of the judge-score prior (its policies are `pilot[arena]`, `prior-only[arena]`).
-const ARENA: &str = "arena";
-
-/// Fits the `--arena` prior, if asked for.
-fn load_arena(args: &Args, loaded: &Loaded) -> anyhow::Result<Option<Prior>> {
-    let (Some(path), Some(emb_path)) = (&args.arena, &args.arena_embeddings) else {
-        return Ok(None);
-    };
-    let started = Instant::now();
-    let judge = pilot_data::JudgeDataset::load(path)?;
-    let emb = pilot_data::Embeddings::load(emb_path, args.dim)?;
-    if emb.dim() != loaded.problem.dim() {
-        bail!(
-            "{} has dimension {} but the dataset's embeddings have {}",
-            emb_path.display(),
-            emb.dim(),
-            loaded.problem.dim()
-        );
-    }
-    let params = prior_params(args, &loaded.embedder_id, false);
-    let (prior, summary, warnings) = fit_judge_prior(
-        &judge,
-        &emb,
-        loaded.problem.llms(),
-        &params,
-        args.tie_weight,
-    )?;
-    for w in warnings {
-        println!("note: arena prior: {w}");
-    }
-    println!(
-        "arena prior: fitted on {} prompts ({} preference pairs, held-out pairwise accuracy \
-         {:.3} on {} pairs) in {:.2} s",
-        summary.queries,
-        summary.train_pairs + summary.valid_pairs,
-        summary.valid_accuracy,
-        summary.valid_accuracy_pairs,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(Some(prior))
+/// One progress bar per part of the run (tuning, the grid, the worlds), each appearing only
+/// once the run has taken more than a second.
+struct PhaseBars {
+    started: Instant,
+    current: Mutex<Option<(&'static str, LazyBar)>>,
 }
 
-/// Fit settings of a prior fitted here; the synthetic demo's are lighter so that
-/// `pilot simulate` with no arguments stays within a few seconds.
-fn prior_params(args: &Args, embedder_id: &str, synthetic: bool) -> FitParams {
-    let mut params = FitParams {
-        dim: args.prior_dim,
-        seed: 0,
-        embedder_id: embedder_id.to_owned(),
-        ..FitParams::default()
-    };
-    if synthetic {
-        params.contrastive_epochs = 4;
-        params.bt_max_epochs = 120;
-    }
-    params
-}
-
-/// Tunes on the learning split and prints what was chosen.
-fn run_tuning(
-    args: &Args,
-    loaded: &Loaded,
-    arena: Option<&Prior>,
-    config: &ExperimentConfig,
-) -> anyhow::Result<FamilyParams> {
-    let started = Instant::now();
-    let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
-    let fit = |rows: &[usize]| -> pilot_sim::Result<Prior> {
-        fit_prior(
-            &loaded.dataset,
-            &loaded.embeddings,
-            rows,
-            &params,
-            args.tie_weight,
-        )
-        .map(|(prior, _)| prior)
-    };
-    let extra: Vec<ExtraPrior<'_>> = arena
-        .map(|prior| ExtraPrior {
-            name: ARENA.to_owned(),
-            prior,
-        })
-        .into_iter()
-        .collect();
-    let tune_config = TuneConfig {
-        fit_fraction: args.tune_fit_fraction,
-        seeds: args.tune_seeds.max(1),
-        budgets: config.budgets.clone(),
-        cost_policies: config.cost_policies.clone(),
-        threads: config.threads,
-        knn_k: config.knn_k,
-        reference_llm: config.reference_llm.clone(),
-        context_dim: args.context_dim,
-        ..TuneConfig::default()
-    };
-    let bar = LazyBar::new(started);
-    let learning_fit: Option<&FitPrior<'_>> = if args.no_prior { None } else { Some(&fit) };
-    if !args.priors.is_empty() {
-        println!(
-            "note: --tune ignores --prior files (they may have seen the validation rows); it \
-             tunes PILOT on a prior fitted on the fit part"
-        );
-    }
-    let report = tune(
-        &loaded.dataset,
-        &loaded.embeddings,
-        &loaded.learning_rows,
-        learning_fit,
-        &extra,
-        &tune_config,
-        &|_, done, total| bar.tick(done, total),
-    )?;
-    bar.finish();
-    for note in &report.notes {
-        println!("tune: {note}");
-    }
-    println!("tune: chosen settings (validation mean quality over budgets: start → chosen)");
-    for (name, before, after) in &report.gains {
-        let chosen = report
-            .rows
-            .iter()
-            .filter(|r| &r.policy == name && r.chosen)
-            .map(|r| format!("{} [{}]", r.settings, r.stage))
-            .collect::<Vec<_>>()
-            .join("; ");
-        println!("  {name:<20} {before:.4} → {after:.4}  {chosen}");
-    }
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        report::write_text(&dir.join("tune.csv"), &tune_csv(&report.rows))?;
-    }
-    println!("tune: {:.2} s", started.elapsed().as_secs_f64());
-    Ok(report.params)
-}
-
-/// The problem, and the same data in pilot-data's form for fitting a prior.
-struct Loaded {
-    problem: Problem,
-    dataset: pilot_data::RoutingDataset,
-    embeddings: pilot_data::Embeddings,
-    learning_rows: Vec<usize>,
-    embedder_id: String,
-}
-
-fn load_problem(args: &Args) -> anyhow::Result<Loaded> {
-    match (&args.dataset, &args.embeddings) {
-        (Some(dataset), embeddings) => {
-            let data = pilot_data::RoutingDataset::load(dataset)?;
-            let (emb, embedder_id) = match (embeddings, args.embedder) {
-                (Some(path), None) => (
-                    pilot_data::Embeddings::load(path, args.dim)?,
-                    args.embedder_id
-                        .clone()
-                        .unwrap_or_else(|| pilot_data::default_embedder_id(path, args.dim)),
-                ),
-                (None, Some(embedder)) => {
-                    let options = EmbedOptions {
-                        model_dir: args.model_dir.as_deref(),
-                        batch: args.embed_batch,
-                        save: args.save_embeddings.as_deref(),
-                        priors: &args.priors,
-                    };
-                    let (id, emb) = embed_queries(&data, embedder, &options)?;
-                    (emb, id)
-                }
-                (None, None) => match &args.embedder_plugin {
-                    Some(plugin) => {
-                        simulate_plugins::embed_dataset(plugin, &args.embedder_config, &data)?
-                    }
-                    None => bail!(
-                        "--dataset needs its vectors: --embeddings FILE, --embedder minilm or \
-                         --embedder-plugin FILE.wasm"
-                    ),
-                },
-                _ => bail!("--dataset needs its vectors: --embeddings FILE or --embedder minilm"),
-            };
-            let splits = SplitNames {
-                learning: args.learning_split.clone(),
-                deployment: args.deployment_split.clone(),
-            };
-            let problem = problem_from_dataset(&data, &emb, &splits)?;
-            let learning_rows = data.split_indices(&args.learning_split);
-            Ok(Loaded {
-                problem,
-                dataset: data,
-                embeddings: emb,
-                learning_rows,
-                embedder_id,
-            })
+impl PhaseBars {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            current: Mutex::new(None),
         }
-        (None, None) => {
-            let synthetic_config = SyntheticConfig::default();
-            let rows = synthetic_config.learning + synthetic_config.deployment;
-            let (mut embedder, last_error): (Box<dyn pilot_core::Embedder>, _) =
-                match &args.embedder_plugin {
-                    Some(path) => {
-                        let (e, last) =
-                            simulate_plugins::plugin_embedder(path, &args.embedder_config, rows)?;
-                        (e, Some(last))
-                    }
-                    None => (
-                        Box::new(
-                            pilot_embed::HashingEmbedder::new(SYNTHETIC_DIM)
-                                .map_err(|e| anyhow::anyhow!("hashing embedder: {e}"))?,
-                        ),
-                        None,
-                    ),
-                };
-            let embedder_id = embedder.id().to_owned();
-            let synthetic = generate(&synthetic_config, &mut *embedder).map_err(|e| {
-                // The plugin's detailed error (the trap's reason, the bad value's position)
-                // in place of the short one the `Embedder` trait carries.
-                match (last_error.as_ref().and_then(|last| last()), &e) {
-                    (Some(cause), pilot_sim::SimError::Core { what, .. }) => {
-                        anyhow::anyhow!("{what}: {cause}")
-                    }
-                    (Some(cause), _) => anyhow::anyhow!("{e}: {cause}"),
-                    (None, _) => anyhow::Error::from(e),
-                }
-            })?;
-            let (dataset, embeddings, learning_rows) = synthetic_dataset(&synthetic)?;
-            if let Some(path) = &args.embedder_plugin {
-                simulate_plugins::check_spread(path, &embeddings)?;
+    }
+
+    fn tick(&self, phase: Phase<'_>, done: usize, total: usize) {
+        let key = match phase {
+            Phase::Tune(_) => "tune",
+            Phase::Grid => "grid",
+            Phase::Worlds => "worlds",
+        };
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        if current.as_ref().is_none_or(|(k, _)| *k != key) {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
             }
-            Ok(Loaded {
-                problem: synthetic.problem,
-                dataset,
-                embeddings,
-                learning_rows,
-                embedder_id,
-            })
+            let started = if key == "tune" {
+                Instant::now()
+            } else {
+                self.started
+            };
+            *current = Some((key, LazyBar::new(started)));
         }
-        (None, Some(_)) => bail!("--embeddings needs --dataset"),
+        if let Some((_, bar)) = current.as_ref() {
+            bar.tick(done, total);
+        }
     }
-}
 
-fn experiment_config(args: &Args, synthetic: bool) -> anyhow::Result<ExperimentConfig> {
-    let mut config = ExperimentConfig::default();
-    if !args.budgets.is_empty() {
-        if let Some(b) = args.budgets.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
-            bail!("--budget {b}: a budget fraction must be finite and > 0");
+    fn finish(&self) {
+        if let Ok(mut current) = self.current.lock()
+            && let Some((_, bar)) = current.take()
+        {
+            bar.finish();
         }
-        config.budgets = args.budgets.clone();
     }
-    config.seeds = args.seeds.unwrap_or(if synthetic { 5 } else { 10 });
-    if config.seeds == 0 {
-        bail!("--seeds must be at least 1");
-    }
-    let streams: Vec<&String> = args
-        .scenarios
-        .iter()
-        .filter(|s| !WORLD_NAMES.contains(&s.as_str()))
-        .collect();
-    config.scenarios = if streams.len() < args.scenarios.len() {
-        if !streams.is_empty() {
-            bail!("world scenarios (stationary, new-llm, …) run alone on the standard order");
-        }
-        vec![Scenario::Standard]
-    } else if args.scenarios.is_empty() {
-        if synthetic {
-            vec![Scenario::Standard]
-        } else {
-            vec![Scenario::Standard, Scenario::TaskShift]
-        }
-    } else {
-        args.scenarios
-            .iter()
-            .map(|s| {
-                Scenario::parse(s).with_context(|| {
-                    format!(
-                        "--scenario {s}: expected standard, task-shift or one of {}",
-                        WORLD_NAMES.join(", ")
-                    )
-                })
-            })
-            .collect::<anyhow::Result<_>>()?
-    };
-    config.cost_policies = args
-        .cost_policies
-        .iter()
-        .map(|s| {
-            CostPolicyKind::parse(s).with_context(|| {
-                format!("--cost-policy {s}: expected {}", CostPolicyKind::expected())
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    config.threads = args.threads.max(1);
-    config.knn_k = args.knn_k;
-    if args.untuned {
-        config.params = FamilyParams::untuned();
-    }
-    apply_overrides(args, &mut config.params);
-    config.params.check()?;
-    config.reference_llm = args.reference_llm.clone();
-    Ok(config)
-}
-
-/// Explicit hyperparameter flags win over defaults and tuning.
-fn apply_overrides(args: &Args, params: &mut FamilyParams) {
-    if let Some(a) = args.alpha {
-        params.adjust(&[Family::Pilot, Family::LinUcb], |h| h.alpha = a);
-    }
-    if let Some(l) = args.lambda {
-        params.adjust(
-            &[Family::LinUcb, Family::LinTs, Family::EpsilonGreedy],
-            |h| h.lambda = l,
-        );
-    }
-    if let Some(l) = args.pilot_lambda {
-        params.adjust(&[Family::Pilot], |h| h.lambda = l);
-    }
-    if let Some(v) = args.ts_scale {
-        params.adjust(&[Family::LinTs], |h| h.ts_scale = v);
-    }
-    if let Some(e) = args.epsilon {
-        params.adjust(&[Family::EpsilonGreedy], |h| h.epsilon = e);
-    }
-}
-
-/// The priors PILOT starts from: the `--prior` files, or one fitted here on the learning
-/// split's observed qualities (RouterBench-style preferences).
-fn load_priors(args: &Args, loaded: &Loaded) -> anyhow::Result<Vec<PriorSource>> {
-    let problem = &loaded.problem;
-    if args.priors.is_empty() {
-        let started = Instant::now();
-        let params = prior_params(args, &loaded.embedder_id, args.dataset.is_none());
-        let (prior, summary) = fit_prior(
-            &loaded.dataset,
-            &loaded.embeddings,
-            &loaded.learning_rows,
-            &params,
-            args.tie_weight,
-        )?;
-        println!(
-            "prior: fitted on {} learning queries ({} preference pairs, held-out pairwise \
-             accuracy {:.3} on {} pairs) in {:.2} s",
-            summary.queries,
-            summary.train_pairs + summary.valid_pairs,
-            summary.valid_accuracy,
-            summary.valid_accuracy_pairs,
-            started.elapsed().as_secs_f64()
-        );
-        return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
-    }
-    // A prior file carries the id of the embedder it was fitted on; when this run chose the
-    // embedder itself, vectors of another embedder would be meaningless, so refuse them.
-    let expect = Expect {
-        embedder_id: (args.embedder_plugin.is_some() || args.embedder.is_some())
-            .then_some(loaded.embedder_id.as_str()),
-        d_in: Some(problem.dim()),
-    };
-    args.priors
-        .iter()
-        .map(|path| {
-            let prior = Prior::load(path, expect)?;
-            let name = path.file_stem().map_or_else(
-                || path.display().to_string(),
-                |s| s.to_string_lossy().into_owned(),
-            );
-            prior_source(&name, &prior, problem)
-                .with_context(|| format!("prior file {}", path.display()))
-        })
-        .collect()
 }
 
 /// A progress bar that appears only once a run has taken more than a second.
@@ -899,9 +742,44 @@ fn print_report(experiment: &Experiment, report: &ExperimentReport) {
     }
 }
 
-fn write_outputs(dir: &Path, report: &ExperimentReport) -> anyhow::Result<()> {
+/// The summary rows `name` would have had (every scenario, cost policy and budget of the grid),
+/// to mark failed with `message` and its detailed `cause`.
+fn failed_rows(
+    experiment: &Experiment,
+    name: &str,
+    message: &str,
+    cause: Option<&str>,
+) -> report::FailedPolicy {
+    let grid = experiment.grid();
+    let mut cells = Vec::new();
+    for scenario in grid.scenarios {
+        for cost in grid.cost_policies {
+            for &budget in grid.budget_fracs {
+                cells.push((scenario.name().to_owned(), cost.name.clone(), budget));
+            }
+        }
+    }
+    report::FailedPolicy {
+        policy: name.to_owned(),
+        reason: match cause {
+            Some(cause) => format!("{message} (cause: {cause})"),
+            None => message.to_owned(),
+        },
+        cells,
+    }
+}
+
+fn write_outputs(
+    dir: &Path,
+    report: &ExperimentReport,
+    failed: &[report::FailedPolicy],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    report::write_text(&dir.join("summary.csv"), &report::summary_csv(&report.rows))?;
+    // A last `error` column: empty where the policy ran, the reason on a failed policy's rows.
+    report::write_text(
+        &dir.join("summary.csv"),
+        &report::summary_csv_with_failures(&report.rows, failed),
+    )?;
     let longest = report
         .curves
         .iter()
@@ -926,4 +804,85 @@ fn write_outputs(dir: &Path, report: &ExperimentReport) -> anyhow::Result<()> {
         .unwrap_or(0.25);
     plot::regret_svg(&dir.join("regret.svg"), &report.curves, budget)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use pilot_sim::hyper::Family;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn plan_of(argv: &[&str]) -> anyhow::Result<SimulationPlan> {
+        let cli = Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied()))?;
+        plan_from_args(&cli.args)
+    }
+
+    #[test]
+    fn no_arguments_is_the_default_synthetic_plan() {
+        let plan = plan_of(&[]).unwrap();
+        assert_eq!(
+            plan,
+            SimulationPlan::new(DataSource::Synthetic { embedder: None })
+        );
+    }
+
+    #[test]
+    fn arguments_land_in_the_plan_and_the_tuner_reads_its_context_dimension() {
+        let plan = plan_of(&[
+            "--dataset",
+            "d.jsonl",
+            "--embeddings",
+            "d.f32",
+            "--no-prior",
+            "--context-dim",
+            "9",
+            "--budget",
+            "0.3,0.6",
+            "--scenario",
+            "task-shift",
+            "--cost-policy",
+            "pacing,zcl",
+            "--alpha",
+            "0.4",
+            "--pair-cost-settings",
+            "pilot",
+            "--tune",
+            "--tune-seeds",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(plan.priors, PriorChoice::None);
+        assert_eq!(plan.context_dim, 9);
+        assert_eq!(plan.budgets, vec![0.3, 0.6]);
+        assert_eq!(plan.world_budget, 0.3);
+        assert_eq!(plan.seeds, 10);
+        assert_eq!(plan.streams, vec![Scenario::TaskShift]);
+        assert_eq!(
+            plan.cost_policies,
+            vec![CostPolicyKind::Pacing, CostPolicyKind::Zcl]
+        );
+        assert_eq!(plan.settings.overrides.alpha, Some(0.4));
+        assert_eq!(plan.settings.paired, Some(Family::Pilot));
+        let tune = plan.tune.unwrap();
+        let config = plan.experiment_config().unwrap();
+        assert_eq!(plan.tune_config(&tune, &config).context_dim, 9);
+        assert_eq!(config.params.get("linucb").alpha, 0.4);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_flag_named() {
+        let err = plan_of(&["--budget", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--budget 0"), "{err}");
+        let err = plan_of(&["--scenario", "new-llm,task-shift"]).unwrap_err();
+        assert!(err.to_string().contains("run alone"), "{err}");
+        let err = plan_of(&["--cost-policy", "bidding"]).unwrap_err();
+        assert!(err.to_string().contains("--cost-policy bidding"), "{err}");
+    }
 }

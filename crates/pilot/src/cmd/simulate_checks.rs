@@ -12,7 +12,7 @@
 
 use anyhow::bail;
 use pilot_sim::experiment::CostPolicyKind;
-use pilot_sim::hyper::{Family, FamilyParams};
+use pilot_sim::hyper::Family;
 use pilot_sim::summary::SummaryRow;
 
 /// The policies every PILOT must beat at every budget.
@@ -37,13 +37,14 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Applies `--pair-cost-settings` to the settings the grid will run with.
-    pub fn apply(&self, params: &mut FamilyParams) {
-        params.paired = match self.pair_cost_settings.as_deref() {
+    /// The side of the pair whose cost-policy settings `--pair-cost-settings` asks for
+    /// (`None`: each its own), for the simulation plan.
+    pub fn paired(&self) -> Option<Family> {
+        match self.pair_cost_settings.as_deref() {
             Some("pilot") => Some(Family::Pilot),
             Some("prior-only") => Some(Family::PriorOnly),
-            _ => params.paired,
-        };
+            _ => None,
+        }
     }
 
     /// Runs the checks when they apply (see the module docs), prints what passed, and fails
@@ -205,6 +206,7 @@ mod tests {
             unserved_mean: 0.0,
             overridden_mean: 0.0,
             budget_held: Some(held),
+            world: None,
         }
     }
 
@@ -312,15 +314,12 @@ mod tests {
     }
 
     #[test]
-    fn pairing_sets_the_side() {
-        let mut p = FamilyParams::tuned();
-        Evidence::default().apply(&mut p);
-        assert_eq!(p.paired, None);
+    fn pairing_names_the_side() {
+        assert_eq!(Evidence::default().paired(), None);
         let e = Evidence {
             pair_cost_settings: Some("prior-only".into()),
             ..Evidence::default()
         };
-        e.apply(&mut p);
-        assert_eq!(p.paired, Some(Family::PriorOnly));
+        assert_eq!(e.paired(), Some(Family::PriorOnly));
     }
 }
