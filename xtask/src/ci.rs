@@ -32,8 +32,8 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
     // The plugin host's tests load the guests from target/plugins (and fail under CI=true
     // when they are missing), so build them first.
     crate::plugins::run(runner, &[]);
-    // `pilot simulate`/`pilot plugin check` with plugins: the workspace test below builds
-    // `pilot` without its `plugins` feature, so these run only here (CI=true: a missing
+    // `pilot simulate`/`pilot plugin check`/`pilot ope` with plugins: the workspace test below
+    // builds `pilot` without its `plugins` feature, so these run only here (CI=true: a missing
     // component fails instead of skipping).
     runner.run(
         "plugin CLI tests",
@@ -47,6 +47,22 @@ pub fn run(runner: &mut Runner, args: &[String]) -> bool {
             "plugin_cli",
             "--test",
             "plugin_notes_cli",
+            // `pilot ope --policy-plugin` (its plugin test needs the feature too).
+            "--test",
+            "ope_cli",
+        ]),
+    );
+    // `pilot serve` with a WebAssembly embedder plugin (the guests were just built).
+    runner.run(
+        "plugin embedder in pilot serve",
+        cargo().args([
+            "test",
+            "-p",
+            "pilot-serve",
+            "--features",
+            "plugins",
+            "--test",
+            "embedders",
         ]),
     );
     // The docs followed from outside the workspace: a plugin from the template passes

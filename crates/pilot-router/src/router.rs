@@ -450,6 +450,30 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 "Router::route: request id already pending",
             ));
         }
+        let (decision, step) = self.step(request, input, quote, exclude, rng)?;
+        if let Some(a) = step.arm {
+            let context = self.buf.context.clone();
+            self.open(request, a.index(), context, step.hold, now);
+        }
+        if self.config.record {
+            let event = Event::Decision(self.decision_event(request, &decision, &step));
+            self.push(now, event);
+        } else {
+            self.seq += 1;
+        }
+        Ok(decision)
+    }
+
+    /// One decision step on the current state: context, quote, score, guard, draw and hold
+    /// (the hold is taken in the guard); no pending entry and no event.
+    fn step(
+        &mut self,
+        request: u64,
+        input: Input<'_>,
+        quote: Quote<'_>,
+        exclude: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> Result<(Decision, crate::step::Step)> {
         self.write_context(input)?;
         self.write_quote(quote)?;
         for (x, &e) in self.buf.excluded.iter_mut().zip(exclude) {
@@ -496,31 +520,31 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
             overridden: step.overridden,
             arms,
         };
-        if let Some(a) = step.arm {
-            let context = self.buf.context.clone();
-            self.open(request, a.index(), context, step.hold, now);
+        Ok((decision, step))
+    }
+
+    /// The event of a decision just stepped (its context is in the buffers).
+    fn decision_event(
+        &self,
+        request: u64,
+        decision: &Decision,
+        step: &crate::step::Step,
+    ) -> DecisionEvent {
+        DecisionEvent {
+            request,
+            context: self.buf.context.clone(),
+            arms: decision.arms.clone(),
+            chosen: step.arm.map(|a| arm_index(a.index())),
+            proposed: match step.proposed {
+                Proposal::Route(a) => Some(arm_index(a.index())),
+                Proposal::BudgetExhausted => None,
+            },
+            overridden: step.overridden,
+            propensity: step.propensity,
+            draw: self.config.exploration,
+            hold: step.hold,
+            keep_aside: self.guard.keep_aside(),
         }
-        if self.config.record {
-            let event = Event::Decision(DecisionEvent {
-                request,
-                context: self.buf.context.clone(),
-                arms: decision.arms.clone(),
-                chosen: step.arm.map(|a| arm_index(a.index())),
-                proposed: match step.proposed {
-                    Proposal::Route(a) => Some(arm_index(a.index())),
-                    Proposal::BudgetExhausted => None,
-                },
-                overridden: step.overridden,
-                propensity: step.propensity,
-                draw: self.config.exploration,
-                hold: step.hold,
-                keep_aside: self.guard.keep_aside(),
-            });
-            self.push(now, event);
-        } else {
-            self.seq += 1;
-        }
-        Ok(decision)
     }
 
     /// The call of `request` finished and cost `cost` (currency). Returns whether it cost more
@@ -533,6 +557,19 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// bad cost. Nothing changes on error.
     pub fn settle(&mut self, request: u64, cost: f64, now: u64) -> Result<bool> {
         self.expire_due(now)?;
+        let event = self.settle_event(request, cost)?;
+        let overrun = matches!(event, Event::Settle { overrun: true, .. });
+        self.commit(now, event)?;
+        Ok(overrun)
+    }
+
+    /// The event [`settle`](Self::settle) would commit, checked against the current state
+    /// and not committed (no expiry runs): a replica commits it through a shared log, then
+    /// [`apply`](Self::apply)s it.
+    ///
+    /// # Errors
+    /// As [`settle`](Self::settle).
+    pub fn settle_event(&self, request: u64, cost: f64) -> Result<Event> {
         let p = self.pending_entry(
             request,
             "Router::settle: no pending decision with this request id",
@@ -545,15 +582,11 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         }
         let charged = self.guard.units(cost, "Router::settle: real cost")?;
         let overrun = charged > p.hold;
-        self.commit(
-            now,
-            Event::Settle {
-                request,
-                cost,
-                overrun,
-            },
-        )?;
-        Ok(overrun)
+        Ok(Event::Settle {
+            request,
+            cost,
+            overrun,
+        })
     }
 
     /// The call of `request` failed before it cost anything (refused connection, 429, 5xx):
@@ -563,6 +596,16 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// As [`settle`](Self::settle).
     pub fn release(&mut self, request: u64, now: u64) -> Result<()> {
         self.expire_due(now)?;
+        let event = self.release_event(request)?;
+        self.commit(now, event)
+    }
+
+    /// The event [`release`](Self::release) would commit, not committed (see
+    /// [`settle_event`](Self::settle_event)).
+    ///
+    /// # Errors
+    /// As [`release`](Self::release).
+    pub fn release_event(&self, request: u64) -> Result<Event> {
         let p = self.pending_entry(
             request,
             "Router::release: no pending decision with this request id",
@@ -573,7 +616,7 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 "Router::release: request already settled",
             ));
         }
-        self.commit(now, Event::Release { request })
+        Ok(Event::Release { request })
     }
 
     /// The reward of `request`'s answer, in `[0, 1]`; may come before or after settlement.
@@ -585,6 +628,16 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// reward. Nothing changes on error.
     pub fn feedback(&mut self, request: u64, reward: f32, now: u64) -> Result<()> {
         self.expire_due(now)?;
+        let event = self.feedback_event(request, reward, now)?;
+        self.commit(now, event)
+    }
+
+    /// The event [`feedback`](Self::feedback) would commit at `now`, not committed (see
+    /// [`settle_event`](Self::settle_event)).
+    ///
+    /// # Errors
+    /// As [`feedback`](Self::feedback).
+    pub fn feedback_event(&self, request: u64, reward: f32, now: u64) -> Result<Event> {
         Reward::new(reward)?;
         if !(0.0..=1.0).contains(&reward) {
             return Err(Error::out_of_range(
@@ -606,14 +659,11 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
             ));
         }
         let delay = now.saturating_sub(p.at);
-        self.commit(
-            now,
-            Event::Feedback {
-                request,
-                reward,
-                delay,
-            },
-        )
+        Ok(Event::Feedback {
+            request,
+            reward,
+            delay,
+        })
     }
 
     /// Expires every decision whose deadline is at or before `now`.
@@ -644,6 +694,17 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
         start: ArmStart,
         now: u64,
     ) -> Result<ArmId> {
+        let event = self.add_arm_event(name, price, start)?;
+        self.commit(now, event)?;
+        Ok(ArmId::new(self.arms.len() - 1))
+    }
+
+    /// The event [`add_arm`](Self::add_arm) would commit (its start resolved), not committed
+    /// (see [`settle_event`](Self::settle_event)).
+    ///
+    /// # Errors
+    /// As [`add_arm`](Self::add_arm).
+    pub fn add_arm_event(&self, name: &str, price: Price, start: ArmStart) -> Result<Event> {
         if self.arm_named(name).is_some() {
             return Err(Error::new(
                 ErrorKind::Duplicate,
@@ -665,15 +726,11 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
             pilot_core::check_len("Router::add_arm: start vector", v, self.policy.dim())?;
             pilot_core::check_finite("Router::add_arm: start vector", v)?;
         }
-        self.commit(
-            now,
-            Event::ArmAdded {
-                name: name.into(),
-                price,
-                start,
-            },
-        )?;
-        Ok(ArmId::new(self.arms.len() - 1))
+        Ok(Event::ArmAdded {
+            name: name.into(),
+            price,
+            start,
+        })
     }
 
     /// Disables (`enabled = false`) or re-enables an arm; what it learned is kept.
@@ -681,14 +738,21 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// # Errors
     /// [`UnknownArm`](ErrorKind::UnknownArm).
     pub fn set_enabled(&mut self, arm: ArmId, enabled: bool, now: u64) -> Result<()> {
+        let event = self.set_enabled_event(arm, enabled)?;
+        self.commit(now, event)
+    }
+
+    /// The event [`set_enabled`](Self::set_enabled) would commit, not committed (see
+    /// [`settle_event`](Self::settle_event)).
+    ///
+    /// # Errors
+    /// As [`set_enabled`](Self::set_enabled).
+    pub fn set_enabled_event(&self, arm: ArmId, enabled: bool) -> Result<Event> {
         self.check_arm(arm, "Router::set_enabled")?;
-        self.commit(
-            now,
-            Event::ArmEnabled {
-                arm: arm_index(arm.index()),
-                enabled,
-            },
-        )
+        Ok(Event::ArmEnabled {
+            arm: arm_index(arm.index()),
+            enabled,
+        })
     }
 
     /// Changes an arm's price.
@@ -696,6 +760,16 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
     /// # Errors
     /// [`UnknownArm`](ErrorKind::UnknownArm), [`InvalidParameter`](ErrorKind::InvalidParameter).
     pub fn set_price(&mut self, arm: ArmId, price: Price, now: u64) -> Result<()> {
+        let event = self.set_price_event(arm, price)?;
+        self.commit(now, event)
+    }
+
+    /// The event [`set_price`](Self::set_price) would commit, not committed (see
+    /// [`settle_event`](Self::settle_event)).
+    ///
+    /// # Errors
+    /// As [`set_price`](Self::set_price).
+    pub fn set_price_event(&self, arm: ArmId, price: Price) -> Result<Event> {
         self.check_arm(arm, "Router::set_price")?;
         if !price.is_valid() {
             return Err(Error::new(
@@ -703,13 +777,10 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
                 "Router::set_price: price (finite, >= 0)",
             ));
         }
-        self.commit(
-            now,
-            Event::PriceChanged {
-                arm: arm_index(arm.index()),
-                price,
-            },
-        )
+        Ok(Event::PriceChanged {
+            arm: arm_index(arm.index()),
+            price,
+        })
     }
 
     /// Raises or cuts the budget (currency), keeping what is spent and held.
@@ -1062,6 +1133,40 @@ impl<P: RoutingPolicy, C: CostPolicy<f64>, E: Embedder> Router<P, C, E> {
 }
 
 impl<P: LivePolicy, C: LiveCost, E: Embedder> Router<P, C, E> {
+    /// Decides for `request` as [`route_excluding`](Self::route_excluding) would, on the
+    /// current state, and returns the decision with its event **without committing it**: the
+    /// router is left as it was (the cost policy's and the guard's state are put back; the
+    /// policy's `select` must leave its learned state alone, as the bandit policies' does).
+    /// No expiry runs. A replica commits the event through a shared log and folds it with
+    /// [`apply`](Self::apply) at its place in that log; folded right away it gives the same
+    /// state as `route_excluding`.
+    ///
+    /// # Errors
+    /// As [`route_excluding`](Self::route_excluding); the cost policy's snapshot error.
+    pub fn propose(
+        &mut self,
+        request: u64,
+        input: Input<'_>,
+        quote: Quote<'_>,
+        exclude: &[bool],
+        rng: &mut dyn RngCore,
+    ) -> Result<(Decision, Event)> {
+        if self.pending.contains_key(&request) {
+            return Err(Error::new(
+                ErrorKind::Duplicate,
+                "Router::propose: request id already pending",
+            ));
+        }
+        let cost = self.guard.inner().save_vec()?;
+        let words = self.guard.words();
+        let out = self.step(request, input, quote, exclude, rng);
+        self.guard.inner_mut().restore(&cost)?;
+        self.guard.restore_words(words);
+        let (decision, step) = out?;
+        let event = Event::Decision(self.decision_event(request, &decision, &step));
+        Ok((decision, event))
+    }
+
     /// Saves everything learned and owed: policy, cost policy, ledger, arms, pending decisions,
     /// and the position of the next event.
     ///

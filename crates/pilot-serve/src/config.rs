@@ -176,12 +176,28 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedderConfig {
-    /// `hash` (the only kind this build serves).
+    /// `hash` (built in), `minilm` (feature `minilm`) or `plugin` (feature `plugins`).
     #[serde(default = "default_embedder")]
     pub kind: String,
-    /// Output dimension of the hashing embedder.
+    /// Output dimension of the hashing embedder (the others have their own).
     #[serde(default = "default_dim")]
     pub dim: usize,
+    /// `minilm`: the model directory (default `$PILOT_MODEL_DIR`, else the cache directory
+    /// `cargo xtask fetch-model` fills).
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+    /// `plugin`: the embedder plugin (a `.wasm` component).
+    #[serde(default)]
+    pub plugin: Option<PathBuf>,
+    /// `plugin`: its configuration string (plugin-defined, e.g. "d=64").
+    #[serde(default)]
+    pub plugin_config: String,
+    /// `minilm` / `plugin`: most texts of concurrent requests embedded in one call.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// `minilm`: encoder threads (0: every CPU).
+    #[serde(default)]
+    pub threads: usize,
 }
 
 fn default_embedder() -> String {
@@ -190,13 +206,72 @@ fn default_embedder() -> String {
 fn default_dim() -> usize {
     32
 }
+fn default_max_batch() -> usize {
+    32
+}
 
 impl Default for EmbedderConfig {
     fn default() -> Self {
         Self {
             kind: default_embedder(),
             dim: default_dim(),
+            model_dir: None,
+            plugin: None,
+            plugin_config: String::new(),
+            max_batch: default_max_batch(),
+            threads: 0,
         }
+    }
+}
+
+impl EmbedderConfig {
+    /// Checks the fields.
+    ///
+    /// # Errors
+    /// The first bad field.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self.kind.as_str() {
+            "hash" => {
+                if self.dim == 0 || self.dim > 4096 {
+                    return Err(bad("embedder.dim", "must be in 1..=4096"));
+                }
+            }
+            "minilm" => {
+                if !cfg!(feature = "minilm") {
+                    return Err(bad(
+                        "embedder.kind",
+                        "\"minilm\" is not in this build: rebuild with `--features minilm` (pilot-serve or pilot)",
+                    ));
+                }
+            }
+            "plugin" => {
+                if !cfg!(feature = "plugins") {
+                    return Err(bad(
+                        "embedder.kind",
+                        "\"plugin\" is not in this build: rebuild with `--features plugins` (pilot-serve or pilot)",
+                    ));
+                }
+                if self.plugin.is_none() {
+                    return Err(bad(
+                        "embedder.plugin",
+                        "kind = \"plugin\" needs the path of a .wasm embedder plugin",
+                    ));
+                }
+            }
+            other => {
+                return Err(bad(
+                    "embedder.kind",
+                    format!("must be \"hash\", \"minilm\" or \"plugin\", found {other:?}"),
+                ));
+            }
+        }
+        if self.max_batch == 0 || self.max_batch > 1024 {
+            return Err(bad("embedder.max_batch", "must be in 1..=1024"));
+        }
+        if self.threads > 256 {
+            return Err(bad("embedder.threads", "must be in 0..=256 (0: every CPU)"));
+        }
+        Ok(())
     }
 }
 
@@ -324,7 +399,13 @@ fn default_pacing_step() -> f64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
-    /// Directory of the SQLite database (`pilot.sqlite`).
+    /// Where the state lives: `"sqlite"` (the default, in `dir`), `"sqlite:DIR"` (the same,
+    /// naming the directory) or `"redis://HOST:PORT/DB"` (shared by every replica that names
+    /// the same database: one budget, one learned state; see `docs/serve.md`).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// Directory of the SQLite database (`pilot.sqlite`); not used with a Redis backend.
+    #[serde(default)]
     pub dir: PathBuf,
     /// A snapshot of the router every this many events.
     #[serde(default = "default_snapshot_every")]
@@ -336,6 +417,65 @@ pub struct StateConfig {
     /// `normal` (survives a process crash) or `full` (also a power loss; slower).
     #[serde(default = "default_sync")]
     pub sync: String,
+}
+
+fn default_backend() -> String {
+    "sqlite".into()
+}
+
+/// Where the state lives (from `state.backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    /// SQLite in `state.dir`.
+    Sqlite,
+    /// A Redis database shared by replicas (its URL).
+    Redis(String),
+}
+
+impl StateConfig {
+    /// The backend `state.backend` names (checked by [`Config::check`]).
+    pub fn backend(&self) -> StateBackend {
+        if is_redis_url(&self.backend) {
+            StateBackend::Redis(self.backend.clone())
+        } else {
+            StateBackend::Sqlite
+        }
+    }
+
+    /// Reads `sqlite:DIR` into `dir`.
+    fn resolve(&mut self) -> Result<(), ConfigError> {
+        let b = self.backend.trim();
+        if b == "sqlite" || is_redis_url(b) {
+            return Ok(());
+        }
+        if let Some(dir) = b.strip_prefix("sqlite:") {
+            if dir.is_empty() {
+                return Err(bad("state.backend", "`sqlite:` must name a directory"));
+            }
+            if !self.dir.as_os_str().is_empty() && self.dir != Path::new(dir) {
+                return Err(bad(
+                    "state.backend",
+                    format!(
+                        "names the directory {dir:?} and `state.dir` names {:?}: give one",
+                        self.dir
+                    ),
+                ));
+            }
+            self.dir = PathBuf::from(dir);
+            return Ok(());
+        }
+        Err(bad(
+            "state.backend",
+            format!(
+                "{b:?}: must be \"sqlite\" (with `state.dir`), \"sqlite:DIR\" or \"redis://HOST:PORT/DB\""
+            ),
+        ))
+    }
+}
+
+fn is_redis_url(s: &str) -> bool {
+    s.strip_prefix("redis://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 fn default_snapshot_every() -> u64 {
@@ -390,6 +530,14 @@ impl Config {
         {
             config.policy.prior = Some(base.join(p));
         }
+        for p in [&mut config.embedder.model_dir, &mut config.embedder.plugin]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         Ok(config)
     }
 
@@ -398,7 +546,7 @@ impl Config {
     /// # Errors
     /// TOML syntax or a bad value, naming the key.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
             // The toml error names unknown and missing fields in its message; its span gives
             // the place. Name the key from the message when it has one.
@@ -410,6 +558,7 @@ impl Config {
                 .unwrap_or_else(|| "(file)".into());
             bad(key, msg)
         })?;
+        config.state.resolve()?;
         config.check()?;
         Ok(config)
     }
@@ -469,18 +618,7 @@ impl Config {
                 ));
             }
         }
-        if self.embedder.kind != "hash" {
-            return Err(bad(
-                "embedder.kind",
-                format!(
-                    "{:?} is not served by this build (only \"hash\"; minilm and plugins are not wired into pilot serve yet)",
-                    self.embedder.kind
-                ),
-            ));
-        }
-        if self.embedder.dim == 0 || self.embedder.dim > 4096 {
-            return Err(bad("embedder.dim", "must be in 1..=4096"));
-        }
+        self.embedder.check()?;
         let p = &self.policy;
         match p.kind.as_str() {
             "linucb" => {}
@@ -523,7 +661,7 @@ impl Config {
             return Err(bad("budget.pacing_step", "must be finite and > 0"));
         }
         let st = &self.state;
-        if st.dir.as_os_str().is_empty() {
+        if st.backend() == StateBackend::Sqlite && st.dir.as_os_str().is_empty() {
             return Err(bad("state.dir", "must name a directory"));
         }
         if st.snapshot_every == 0 {
@@ -596,6 +734,21 @@ dir = "st"
     }
 
     #[test]
+    fn state_backends_parse() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.state.backend(), StateBackend::Sqlite);
+        let c = Config::parse(&GOOD.replace("dir = \"st\"", "backend = \"sqlite:st2\"")).unwrap();
+        assert_eq!(
+            (c.state.backend(), c.state.dir.as_path()),
+            (StateBackend::Sqlite, Path::new("st2"))
+        );
+        let url = "redis://127.0.0.1:6379/2";
+        let c =
+            Config::parse(&GOOD.replace("dir = \"st\"", &format!("backend = {url:?}"))).unwrap();
+        assert_eq!(c.state.backend(), StateBackend::Redis(url.into()));
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let c = Config::parse(include_str!("../pilot.example.toml")).unwrap();
         assert_eq!(c.upstreams.len(), 2);
@@ -626,6 +779,14 @@ dir = "st"
         for (text, key) in cases {
             let e = Config::parse(&text).unwrap_err();
             assert_eq!(e.key, key, "{e}");
+        }
+        for bad_backend in ["postgres://x", "redis://", "sqlite:", "sqlite:other"] {
+            let text = GOOD.replace(
+                "[state]\n",
+                &format!("[state]\nbackend = {bad_backend:?}\n"),
+            );
+            let e = Config::parse(&text).unwrap_err();
+            assert_eq!(e.key, "state.backend", "{bad_backend}: {e}");
         }
         let e = Config::parse(&GOOD.replace("usd = 1.0", "usd = 1.0\nbogus = 3")).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");

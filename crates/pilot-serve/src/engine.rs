@@ -1,5 +1,8 @@
-//! The serving engine: one `pilot_router::Router` behind one mutex, every event it drains
-//! written to SQLite before the caller answers, snapshots, recovery and the upstream table.
+//! The serving engine: one `pilot_router::Router` behind one mutex, held only for the
+//! in-memory decision or update; with SQLite its events are queued under it and stored by a
+//! group commit (`commit.rs`) before the caller answers; with Redis (`shared.rs`) each change is
+//! committed to the shared stream by a Lua script, then folded; snapshots, recovery and the
+//! upstream table.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,23 +13,26 @@ use anyhow::{Context, Result, anyhow, bail};
 use pilot_bandit::{LinUcb, LinUcbVec};
 use pilot_budget::{OnlineConfig, PacingParams, PacingPolicy, ValueOf};
 use pilot_core::{ArmId, ErrorKind};
-use pilot_embed::{HashingEmbedder, Projection};
+use pilot_embed::Projection;
 use pilot_prior::{Expect, Prior};
-use pilot_router::{ArmStart, Event, Input, Price, Quote, Record, Router, RouterConfig, Versions};
+use pilot_router::{ArmStart, Event, Input, Price, Quote, Router, RouterConfig, Versions};
 use rand_core::SeedableRng;
 use rand_pcg::Pcg64;
 use serde_json::{Value, json};
 
-use crate::config::{Config, UpstreamConfig};
+use crate::commit::{Committer, Item};
+use crate::config::{Config, StateBackend, UpstreamConfig};
+use crate::embed::ServeEmbedder;
 use crate::metrics::{Metrics, escape};
+use crate::shared::{AdminKind, Shared};
 use crate::store::Store;
 
 /// The policy the server runs.
 pub type ServePolicy = LinUcbVec<f32>;
 /// The cost policy the guard wraps.
 pub type ServeCost = PacingPolicy<f64>;
-/// The router the server runs.
-pub type ServeRouter = Router<ServePolicy, ServeCost, HashingEmbedder>;
+/// The router the server runs (texts are embedded before it, by [`ServeEmbedder`]).
+pub type ServeRouter = Router<ServePolicy, ServeCost>;
 
 /// An upstream and its key (read from the environment once, never logged).
 pub struct Upstream {
@@ -90,39 +96,45 @@ pub struct Routed {
     pub price: Price,
 }
 
+/// Where the state lives: this server's SQLite database, or Redis shared with other replicas.
+enum Backend {
+    Sqlite(Store),
+    Redis(Box<Shared>),
+}
+
 struct Inner {
     router: ServeRouter,
-    store: Store,
+    backend: Backend,
     rng: Pcg64,
-    unsaved: Vec<Record>,
+    /// The sequence number of the last snapshot queued (SQLite).
+    snap_seq: u64,
     snapshot_every: u64,
 }
 
 impl Inner {
-    /// Writes every drained event (and any left over from a failed write) to the store.
-    fn persist(&mut self) -> Result<(), OpError> {
-        let mut records = self.router.drain_events();
-        if !self.unsaved.is_empty() {
-            let mut all = std::mem::take(&mut self.unsaved);
-            all.append(&mut records);
-            records = all;
+    /// The shared state, when the backend is Redis.
+    fn shared(&mut self) -> Option<(&mut ServeRouter, &mut Shared)> {
+        match &mut self.backend {
+            Backend::Redis(s) => Some((&mut self.router, s)),
+            Backend::Sqlite(_) => None,
         }
-        if let Err(e) = self.store.append(&records) {
-            self.unsaved = records;
-            return Err(OpError::Store(e));
+    }
+
+    /// The SQLite store, when the backend is SQLite.
+    fn store(&self) -> Option<&Store> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s),
+            Backend::Redis(_) => None,
         }
-        let seq = self.router.seq();
-        if seq.saturating_sub(self.store.last_snapshot()) >= self.snapshot_every {
-            let bytes = self.router.save()?;
-            self.store.snapshot(seq, &bytes).map_err(OpError::Store)?;
-        }
-        Ok(())
     }
 }
 
 /// The shared state of a running server.
 pub struct Engine {
     inner: Mutex<Inner>,
+    /// The writer of the events (group commit); queued to under the lock. `None` with Redis,
+    /// whose events the Lua scripts commit.
+    commit: Option<Committer>,
     /// Counters and histograms.
     pub metrics: Metrics,
     upstreams: RwLock<HashMap<String, Arc<Upstream>>>,
@@ -131,6 +143,8 @@ pub struct Engine {
     pub config: Config,
     prior: Option<Prior>,
     started: Instant,
+    /// The embedder requests are routed on.
+    pub embedder: ServeEmbedder,
 }
 
 /// Milliseconds since the Unix epoch: the router's clock.
@@ -140,28 +154,32 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn policy_fingerprint(config: &Config) -> String {
+fn policy_fingerprint(config: &Config, embedder: &ServeEmbedder) -> String {
     let p = &config.policy;
     format!(
-        "{} alpha={} lambda={} discount={} embedder={}:{} prior={}",
+        "{} alpha={} lambda={} discount={} embedder={} prior={}",
         p.kind,
         p.alpha,
         p.lambda,
         p.discount,
-        config.embedder.kind,
-        config.embedder.dim,
+        embedder.label(),
         p.prior
             .as_ref()
             .map_or("none".into(), |x| x.display().to_string())
     )
 }
 
-fn build_router(
+/// The router a config starts from over the pool `arms`: contexts of the prior's dimension,
+/// else of the embedder's (`embedding_dim`).
+///
+/// # Errors
+/// Bad policy or budget settings; a prior that does not fit.
+pub fn build_router(
     config: &Config,
     prior: Option<&Prior>,
     arms: &[UpstreamConfig],
+    embedding_dim: usize,
 ) -> Result<ServeRouter> {
-    let embedder = HashingEmbedder::new(config.embedder.dim)?;
     let p = &config.policy;
     let params = LinUcb::<(), f32>::params()
         .alpha(p.alpha as f32)
@@ -169,7 +187,7 @@ fn build_router(
         .discount(p.discount as f32)
         .check()
         .map_err(|e| anyhow!("policy settings: {e}"))?;
-    let dim = prior.map_or(config.embedder.dim, Prior::context_dim);
+    let dim = prior.map_or(embedding_dim, Prior::context_dim);
     let policy = match (p.kind.as_str(), prior) {
         ("pilot", Some(prior)) => {
             let starts: Vec<Option<&[f32]>> = arms.iter().map(|a| prior.theta(&a.name)).collect();
@@ -202,7 +220,7 @@ fn build_router(
         .iter()
         .map(|a| pilot_router::Arm::new(a.name.clone(), a.price()))
         .collect();
-    let mut router = Router::with_embedder(policy, cost, Some(embedder), pool, rc)?;
+    let mut router = Router::new(policy, cost, pool, rc)?;
     if let Some(prior) = prior {
         let map = prior.projection_map().map_err(|e| anyhow!("prior: {e}"))?;
         let owned = Projection::new(map.matrix().to_vec(), map.offset().to_vec(), map.d_in())?;
@@ -234,25 +252,13 @@ impl Engine {
     /// # Errors
     /// A bad prior, an unreadable or damaged state, a missing API key.
     pub fn open(config: Config) -> Result<Arc<Self>> {
-        let prior = match &config.policy.prior {
-            Some(path) => {
-                let embedder = HashingEmbedder::new(config.embedder.dim)?;
-                let id = pilot_core::Embedder::id(&embedder).to_string();
-                Some(
-                    Prior::load(
-                        path,
-                        Expect {
-                            embedder_id: Some(&id),
-                            d_in: Some(config.embedder.dim),
-                        },
-                    )
-                    .map_err(|e| anyhow!("config key `policy.prior`: {e}"))?,
-                )
-            }
-            None => None,
-        };
+        let embedder = ServeEmbedder::open(&config.embedder)?;
+        let prior = load_prior(&config, &embedder)?;
+        if let StateBackend::Redis(url) = config.state.backend() {
+            return Self::open_redis(config, prior, embedder, &url);
+        }
         let store = Store::open(&config.state.dir, config.state.sync == "full")?;
-        let fingerprint = policy_fingerprint(&config);
+        let fingerprint = policy_fingerprint(&config, &embedder);
         let genesis: Vec<UpstreamConfig> = match store.meta("genesis")? {
             Some(g) => {
                 let stored = store.meta("policy")?.unwrap_or_default();
@@ -270,7 +276,7 @@ impl Engine {
                 config.upstreams.clone()
             }
         };
-        let mut router = build_router(&config, prior.as_ref(), &genesis)?;
+        let mut router = build_router(&config, prior.as_ref(), &genesis, embedder.dim())?;
         let fresh = store.event_count()? == 0 && store.latest_snapshot()?.is_none();
         let mut max_request = 0u64;
         if let Some((seq, bytes)) = store.latest_snapshot()? {
@@ -297,7 +303,7 @@ impl Engine {
                         .prior
                         .as_ref()
                         .map_or(String::new(), |p| p.display().to_string()),
-                    embedder: format!("hash:{}", config.embedder.dim),
+                    embedder: format!("{} {}", embedder.id(), embedder.label()),
                 },
                 now,
             )?;
@@ -340,28 +346,191 @@ impl Engine {
         }
         let snapshot_every = config.state.snapshot_every;
         let seed = config.server.seed ^ router.seq();
-        let mut inner = Inner {
+        // What opening changed is stored now; from here on the writer thread stores events.
+        let mut store = store;
+        store.append(&router.drain_events())?;
+        let commit = Committer::start(
+            Store::open(&config.state.dir, config.state.sync == "full")?,
+            router.seq(),
+        )?;
+        if config.budget.period_secs > 0 && store.meta("period")?.is_none() {
+            let idx = now / 1000 / config.budget.period_secs;
+            store.set_meta("period", &idx.to_string())?;
+        }
+        let inner = Inner {
             router,
-            store,
+            snap_seq: store.last_snapshot(),
+            backend: Backend::Sqlite(store),
             rng: Pcg64::seed_from_u64(seed),
-            unsaved: Vec::new(),
             snapshot_every,
         };
-        inner.persist().map_err(|e| anyhow!("{e}"))?;
-        if config.budget.period_secs > 0 && inner.store.meta("period")?.is_none() {
-            let idx = now / 1000 / config.budget.period_secs;
-            inner.store.set_meta("period", &idx.to_string())?;
-        }
         let first_id = (now.saturating_mul(1000)).max(max_request.saturating_add(1));
         Ok(Arc::new(Self {
             inner: Mutex::new(inner),
+            commit: Some(commit),
             metrics: Metrics::new(),
             upstreams: RwLock::new(table),
             next_id: AtomicU64::new(first_id),
             config,
             prior,
             started: Instant::now(),
+            embedder,
         }))
+    }
+
+    /// Opens a replica on the Redis state at `url`: stores the genesis (pool, settings, first
+    /// budget) if it is the first, else checks the settings match; restores the newest shared
+    /// snapshot, folds the stream after it, and adds the config's LLMs the pool lacks.
+    fn open_redis(
+        config: Config,
+        prior: Option<Prior>,
+        embedder: ServeEmbedder,
+        url: &str,
+    ) -> Result<Arc<Self>> {
+        let ttl_ms = config.state.feedback_window_secs.saturating_mul(1000);
+        let mut shared = Shared::connect(url, config.state.snapshot_every, ttl_ms)?;
+        let b = &config.budget;
+        let fingerprint = format!(
+            "{} expected_requests={} pacing_price={} pacing_step={} period_secs={} feedback_window_secs={}",
+            policy_fingerprint(&config, &embedder),
+            b.expected_requests,
+            b.pacing_price,
+            b.pacing_step,
+            b.period_secs,
+            config.state.feedback_window_secs
+        );
+        let now = now_ms();
+        let period = (b.period_secs > 0).then(|| now / 1000 / b.period_secs);
+        let units = pilot_budget::to_units(b.usd, 1e9, "config key `budget.usd`")
+            .map_err(|e| anyhow!("{e}"))?;
+        let genesis = shared.init(
+            &serde_json::to_string(&config.upstreams)?,
+            &fingerprint,
+            b.usd,
+            units,
+            period,
+        )?;
+        if genesis.policy != fingerprint {
+            bail!(
+                "the shared state at {url} was learned with `{}`, this replica's config asks for `{fingerprint}`: every replica needs the same policy, embedder, budget pacing and period, and feedback window",
+                genesis.policy
+            );
+        }
+        let pool: Vec<UpstreamConfig> = serde_json::from_str(&genesis.pool)
+            .context("shared state: the stored pool does not decode")?;
+        let mut first = config.clone();
+        first.budget.usd = genesis.budget;
+        let mut router = build_router(&first, prior.as_ref(), &pool, embedder.dim())?;
+        shared.restore_snapshot(&mut router)?;
+        let e = |e: OpError| anyhow!("{e}");
+        shared.catch_up(&mut router).map_err(e)?;
+        let versions = Versions {
+            router: format!("pilot-serve {}", env!("CARGO_PKG_VERSION")),
+            policy: fingerprint.clone(),
+            prior: config
+                .policy
+                .prior
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            embedder: format!("{} {}", embedder.id(), embedder.label()),
+        };
+        shared
+            .admin(&mut router, now, |r| {
+                Ok((r.seq() == 0).then(|| (Event::Versions(versions.clone()), AdminKind::Plain)))
+            })
+            .map_err(e)?;
+        let mut table = HashMap::new();
+        let extra = shared.upstreams().map_err(e)?;
+        for spec in config.upstreams.iter().cloned().chain(extra) {
+            table.insert(spec.name.clone(), Arc::new(upstream(&spec)?));
+        }
+        for spec in &config.upstreams {
+            let start = start_for(&config, prior.as_ref(), &spec.name);
+            shared
+                .admin(&mut router, now, |r| match r.arm_named(&spec.name) {
+                    Some(_) => Ok(None),
+                    None => Ok(Some((
+                        r.add_arm_event(&spec.name, spec.price(), start.clone())?,
+                        AdminKind::Pool,
+                    ))),
+                })
+                .map_err(e)?;
+        }
+        for a in router.arms() {
+            if !table.contains_key(&a.name) && a.enabled {
+                eprintln!(
+                    "pilot serve: {}: in the shared pool but no upstream is configured on this replica (it stays enabled for the others)",
+                    a.name
+                );
+            }
+        }
+        // Folded events are already in the stream: none is stored again here.
+        router.drain_events();
+        let first_id = shared.id_block().map_err(e)? - crate::shared::ID_BLOCK + 1;
+        let seed = config.server.seed ^ router.seq() ^ first_id;
+        let inner = Inner {
+            router,
+            backend: Backend::Redis(Box::new(shared)),
+            rng: Pcg64::seed_from_u64(seed),
+            snap_seq: 0,
+            snapshot_every: config.state.snapshot_every,
+        };
+        Ok(Arc::new(Self {
+            inner: Mutex::new(inner),
+            commit: None,
+            metrics: Metrics::new(),
+            upstreams: RwLock::new(table),
+            next_id: AtomicU64::new(first_id),
+            config,
+            prior,
+            started: Instant::now(),
+            embedder,
+        }))
+    }
+
+    /// Queues every event drained from the router (and a snapshot when one is due) for the
+    /// writer, under the lock so they keep their order; returns the ticket to
+    /// [`wait`](Self::wait) on before answering. With Redis every change was committed to the
+    /// shared stream before it was folded: the drained events are dropped.
+    fn persist(&self, g: &mut Inner) -> Result<u64, OpError> {
+        let records = g.router.drain_events();
+        let seq = g.router.seq();
+        let Some(commit) = &self.commit else {
+            return Ok(seq);
+        };
+        if !records.is_empty() {
+            commit
+                .queue(Item::Records(records))
+                .map_err(OpError::Store)?;
+        }
+        if seq.saturating_sub(g.snap_seq) >= g.snapshot_every {
+            let bytes = g.router.save()?;
+            commit
+                .queue(Item::Snapshot(seq, bytes))
+                .map_err(OpError::Store)?;
+            g.snap_seq = seq;
+        }
+        Ok(seq)
+    }
+
+    /// Resolves when the events before `ticket` are stored (at once with Redis: its scripts
+    /// committed them before they were folded).
+    async fn wait(&self, ticket: u64) -> Result<(), OpError> {
+        let Some(commit) = &self.commit else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let r = commit.commit(ticket).map_err(OpError::Store);
+        self.metrics.commit_ring.push(t.elapsed().as_nanos() as u64);
+        r
+    }
+
+    /// Stores everything queued (SQLite; nothing to do with Redis).
+    fn flush(&self) -> Result<(), OpError> {
+        match &self.commit {
+            Some(c) => c.flush().map_err(OpError::Store),
+            None => Ok(()),
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, OpError> {
@@ -393,21 +562,49 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Routes request `id` on `text`, with `input_tokens` (a bound) and `max_output` asked;
+    /// Embeds a request's text (outside the router's lock; batched with concurrent requests'
+    /// for a model on a worker thread).
+    ///
+    /// # Errors
+    /// The embedder's error (e.g. a text the hashing embedder finds no word in).
+    pub async fn embed(&self, text: &str) -> Result<Vec<f32>, String> {
+        let (v, took) = self.embedder.embed(text).await?;
+        self.metrics.embed.observe(took.as_secs_f64());
+        self.metrics.embed_ring.push(took.as_nanos() as u64);
+        Ok(v)
+    }
+
+    /// Routes request `id` on its embedding `base` ([`embed`](Self::embed)), with
+    /// `input_tokens` (a bound) and `max_output` asked;
     /// arms where `exclude` is true are left out; `only` pins the request to the LLM of that
     /// name. `Ok(None)`: nothing fits the budget.
     ///
     /// # Errors
     /// The router's error; the store's.
-    pub fn route(
+    pub async fn route(
         &self,
         id: u64,
-        text: &str,
+        base: &[f32],
         input_tokens: u64,
         max_output: u64,
         exclude: &[bool],
         only: Option<&str>,
     ) -> Result<Option<Routed>, OpError> {
+        let (routed, ticket) =
+            self.route_locked(id, base, input_tokens, max_output, exclude, only)?;
+        self.wait(ticket).await?;
+        Ok(routed)
+    }
+
+    fn route_locked(
+        &self,
+        id: u64,
+        base: &[f32],
+        input_tokens: u64,
+        max_output: u64,
+        exclude: &[bool],
+        only: Option<&str>,
+    ) -> Result<(Option<Routed>, u64), OpError> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         // A request pinned to one LLM: the mask is made under the lock, so an LLM added
@@ -424,87 +621,154 @@ impl Engine {
             None => exclude,
         };
         let t = Instant::now();
-        let d = inner.router.route_excluding(
-            id,
-            Input::Text(text),
-            Quote::Tokens {
-                input: input_tokens,
-                expected_output: self.config.policy.expected_output_tokens.min(max_output),
-                max_output,
-            },
-            exclude,
-            now_ms(),
-            &mut inner.rng,
-        )?;
+        let input = if self.prior.is_some() {
+            Input::Base(base)
+        } else {
+            Input::Context(base)
+        };
+        let quote = Quote::Tokens {
+            input: input_tokens,
+            expected_output: self.config.policy.expected_output_tokens.min(max_output),
+            max_output,
+        };
+        let d = match &mut inner.backend {
+            // The decision, its commit to the shared stream and the fold are one step here.
+            Backend::Redis(shared) => shared.route(
+                &mut inner.router,
+                &mut inner.rng,
+                id,
+                input,
+                quote,
+                exclude,
+                now_ms(),
+            )?,
+            Backend::Sqlite(_) => {
+                inner
+                    .router
+                    .route_excluding(id, input, quote, exclude, now_ms(), &mut inner.rng)?
+            }
+        };
         let el = t.elapsed();
         self.metrics.route.observe(el.as_secs_f64());
         self.metrics.route_ring.push(el.as_nanos() as u64);
-        inner.persist()?;
+        let ticket = self.persist(inner)?;
         let Some(arm) = d.arm else {
-            return Ok(None);
+            return Ok((None, ticket));
         };
         let a = &inner.router.arms()[arm.index()];
-        Ok(Some(Routed {
+        let routed = Some(Routed {
             arm: arm.index(),
             name: a.name.clone(),
             propensity: d.propensity,
             hold_units: d.arms[arm.index()].worst,
             max_output: max_output.min(a.price.max_output_tokens.max(1)),
             price: a.price,
-        }))
+        });
+        Ok((routed, ticket))
     }
 
     /// The call finished and cost `cost` USD.
     ///
     /// # Errors
     /// The router's error; the store's.
-    pub fn settle(&self, id: u64, cost: f64) -> Result<bool, OpError> {
+    pub async fn settle(&self, id: u64, cost: f64) -> Result<bool, OpError> {
+        let (overrun, ticket) = self.settle_nowait(id, cost)?;
+        self.wait(ticket).await?;
+        Ok(overrun)
+    }
+
+    /// [`settle`](Self::settle) without waiting for the event to be stored (a stream's end,
+    /// where no answer waits on it); returns whether it overran and the ticket.
+    ///
+    /// # Errors
+    /// The router's error; the writer's.
+    pub fn settle_nowait(&self, id: u64, cost: f64) -> Result<(bool, u64), OpError> {
         let mut g = self.lock()?;
-        let overrun = g.router.settle(id, cost, now_ms())?;
-        g.persist()?;
+        let overrun = match g.shared() {
+            Some((router, shared)) => {
+                let event = router.settle_event(id, cost)?;
+                let charged = router.guard().units(cost, "settle: real cost")?;
+                let overrun = matches!(event, Event::Settle { overrun: true, .. });
+                shared.close(router, "settle", id, event, charged, now_ms())?;
+                overrun
+            }
+            None => g.router.settle(id, cost, now_ms())?,
+        };
+        let ticket = self.persist(&mut g)?;
         if overrun {
             self.metrics.overruns.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(overrun)
+        Ok((overrun, ticket))
+    }
+
+    /// The cost charged for a call without a usable `usage`: its whole hold.
+    pub fn hold_cost(&self, hold_units: u64) -> f64 {
+        self.metrics.missing_usage.fetch_add(1, Ordering::Relaxed);
+        // The guard rounds currency up to units: a quarter unit below the hold is the hold.
+        (hold_units as f64 - 0.25).max(0.0) / 1e9
     }
 
     /// The call finished without a usable `usage`: it is charged its whole hold.
     ///
     /// # Errors
     /// As [`settle`](Self::settle).
-    pub fn settle_hold(&self, id: u64, hold_units: u64) -> Result<(), OpError> {
-        self.metrics.missing_usage.fetch_add(1, Ordering::Relaxed);
-        // The guard rounds currency up to units: a quarter unit below the hold is the hold.
-        let cost = (hold_units as f64 - 0.25).max(0.0) / 1e9;
-        self.settle(id, cost).map(|_| ())
+    pub async fn settle_hold(&self, id: u64, hold_units: u64) -> Result<(), OpError> {
+        let cost = self.hold_cost(hold_units);
+        self.settle(id, cost).await.map(|_| ())
     }
 
     /// The call failed before costing anything.
     ///
     /// # Errors
     /// The router's error; the store's.
-    pub fn release(&self, id: u64) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        g.router.release(id, now_ms())?;
-        g.persist()
+    pub async fn release(&self, id: u64) -> Result<(), OpError> {
+        let ticket = {
+            let mut g = self.lock()?;
+            match g.shared() {
+                Some((router, shared)) => {
+                    let event = router.release_event(id)?;
+                    shared.close(router, "release", id, event, 0, now_ms())?;
+                }
+                None => g.router.release(id, now_ms())?,
+            }
+            self.persist(&mut g)?
+        };
+        self.wait(ticket).await
     }
 
     /// A reward for request `id`; durable when this returns `Ok`.
     ///
     /// # Errors
     /// The router's error (unknown, duplicate, out of range); the store's.
-    pub fn feedback(&self, id: u64, reward: f32) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        let now = now_ms();
-        g.router.feedback(id, reward, now)?;
-        let delay = g.router.drain_events();
-        for r in &delay {
-            if let Event::Feedback { delay, .. } = r.event {
-                self.metrics.feedback_delay.observe(delay as f64 / 1000.0);
+    pub async fn feedback(&self, id: u64, reward: f32) -> Result<(), OpError> {
+        let ticket = {
+            let mut g = self.lock()?;
+            let now = now_ms();
+            if let Some((router, shared)) = g.shared() {
+                // Feedback may come to any replica: the decision is in the folded stream.
+                shared.catch_up(router)?;
+                let event = router.feedback_event(id, reward, now)?;
+                if let Event::Feedback { delay, .. } = event {
+                    self.metrics.feedback_delay.observe(delay as f64 / 1000.0);
+                }
+                shared.close(router, "feedback", id, event, 0, now)?;
+            } else {
+                g.router.feedback(id, reward, now)?;
+                let records = g.router.drain_events();
+                for r in &records {
+                    if let Event::Feedback { delay, .. } = r.event {
+                        self.metrics.feedback_delay.observe(delay as f64 / 1000.0);
+                    }
+                }
+                if let Some(commit) = &self.commit {
+                    commit
+                        .queue(Item::Records(records))
+                        .map_err(OpError::Store)?;
+                }
             }
-        }
-        g.unsaved.extend(delay);
-        g.persist()?;
+            self.persist(&mut g)?
+        };
+        self.wait(ticket).await?;
         self.metrics.feedbacks.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -513,16 +777,41 @@ impl Engine {
     ///
     /// # Errors
     /// A bad spec, a missing key, the router's or store's error.
-    pub fn add_llm(&self, spec: UpstreamConfig) -> Result<usize, OpError> {
+    pub async fn add_llm(&self, spec: UpstreamConfig) -> Result<usize, OpError> {
         spec.check("llm").map_err(|e| OpError::Bad(e.to_string()))?;
         let up = upstream(&spec).map_err(|e| OpError::Bad(format!("{e:#}")))?;
-        let mut g = self.lock()?;
-        let start = start_for(&self.config, self.prior.as_ref(), &spec.name);
-        let arm = g
-            .router
-            .add_arm(&spec.name, spec.price(), start, now_ms())?;
-        g.store.put_upstream(&spec).map_err(OpError::Store)?;
-        g.persist()?;
+        let (arm, ticket) = {
+            let mut g = self.lock()?;
+            let start = start_for(&self.config, self.prior.as_ref(), &spec.name);
+            let arm = match g.shared() {
+                Some((router, shared)) => {
+                    shared.put_upstream(&spec)?;
+                    shared.admin(router, now_ms(), |r| {
+                        Ok(Some((
+                            r.add_arm_event(&spec.name, spec.price(), start.clone())?,
+                            AdminKind::Pool,
+                        )))
+                    })?;
+                    router
+                        .arm_named(&spec.name)
+                        .ok_or(OpError::Router(pilot_core::Error::new(
+                            ErrorKind::UnknownArm,
+                            "the added LLM is missing",
+                        )))?
+                }
+                None => {
+                    let arm = g
+                        .router
+                        .add_arm(&spec.name, spec.price(), start, now_ms())?;
+                    if let Some(store) = g.store() {
+                        store.put_upstream(&spec).map_err(OpError::Store)?;
+                    }
+                    arm
+                }
+            };
+            (arm, self.persist(&mut g)?)
+        };
+        self.wait(ticket).await?;
         if let Ok(mut t) = self.upstreams.write() {
             t.insert(spec.name.clone(), Arc::new(up));
         }
@@ -542,22 +831,54 @@ impl Engine {
     ///
     /// # Errors
     /// Unknown name; the store's error.
-    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        let a = self.arm(&g, name)?;
-        g.router.set_enabled(a, enabled, now_ms())?;
-        g.persist()
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), OpError> {
+        self.commit_op(|g| {
+            let a = self.arm(g, name)?;
+            if let Some((router, shared)) = g.shared() {
+                return shared
+                    .admin(router, now_ms(), |r| {
+                        Ok(Some((r.set_enabled_event(a, enabled)?, AdminKind::Pool)))
+                    })
+                    .map(|_| ());
+            }
+            g.router.set_enabled(a, enabled, now_ms())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `op` on the router under the lock, queues its events, and waits until they are
+    /// stored.
+    async fn commit_op(
+        &self,
+        op: impl FnOnce(&mut Inner) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
+        let ticket = {
+            let mut g = self.lock()?;
+            op(&mut g)?;
+            self.persist(&mut g)?
+        };
+        self.wait(ticket).await
     }
 
     /// Changes an LLM's price.
     ///
     /// # Errors
     /// Unknown name, bad price; the store's error.
-    pub fn set_price(&self, name: &str, price: Price) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        let a = self.arm(&g, name)?;
-        g.router.set_price(a, price, now_ms())?;
-        g.persist()
+    pub async fn set_price(&self, name: &str, price: Price) -> Result<(), OpError> {
+        self.commit_op(|g| {
+            let a = self.arm(g, name)?;
+            if let Some((router, shared)) = g.shared() {
+                return shared
+                    .admin(router, now_ms(), |r| {
+                        Ok(Some((r.set_price_event(a, price)?, AdminKind::Pool)))
+                    })
+                    .map(|_| ());
+            }
+            g.router.set_price(a, price, now_ms())?;
+            Ok(())
+        })
+        .await
     }
 
     /// The price of an LLM.
@@ -571,51 +892,105 @@ impl Engine {
     ///
     /// # Errors
     /// A cut below spent + reserved; the store's error.
-    pub fn set_budget(&self, usd: f64) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        g.router.set_budget(usd, now_ms())?;
-        g.persist()
+    pub async fn set_budget(&self, usd: f64) -> Result<(), OpError> {
+        self.commit_op(|g| {
+            if let Some((router, shared)) = g.shared() {
+                return shared
+                    .admin(router, now_ms(), |r| {
+                        let units = r.guard().check_budget(usd)?;
+                        Ok(Some((
+                            Event::BudgetChanged { budget: usd },
+                            AdminKind::Budget(units),
+                        )))
+                    })
+                    .map(|_| ());
+            }
+            Ok(g.router.set_budget(usd, now_ms())?)
+        })
+        .await
     }
 
     /// Starts a new budget period (USD; `None`: the current budget).
     ///
     /// # Errors
     /// As [`set_budget`](Self::set_budget).
-    pub fn new_period(&self, usd: Option<f64>) -> Result<(), OpError> {
-        let mut g = self.lock()?;
-        let usd = usd.unwrap_or_else(|| g.router.guard().to_currency(g.router.ledger().budget));
-        g.router.new_period(usd, now_ms())?;
-        g.persist()
+    pub async fn new_period(&self, usd: Option<f64>) -> Result<(), OpError> {
+        self.commit_op(|g| {
+            if let Some((router, shared)) = g.shared() {
+                return shared
+                    .admin(router, now_ms(), |r| {
+                        let usd = usd.unwrap_or_else(|| r.guard().to_currency(r.ledger().budget));
+                        let units = r.guard().check_period(usd)?;
+                        Ok(Some((
+                            Event::NewPeriod { budget: usd },
+                            AdminKind::Period(units, None),
+                        )))
+                    })
+                    .map(|_| ());
+            }
+            let usd = usd.unwrap_or_else(|| g.router.guard().to_currency(g.router.ledger().budget));
+            Ok(g.router.new_period(usd, now_ms())?)
+        })
+        .await
     }
 
     /// Starts a new period when the configured period length has passed; expires old holds.
     ///
     /// # Errors
     /// The router's or store's error.
-    pub fn tick(&self) -> Result<(), OpError> {
+    pub async fn tick(&self) -> Result<(), OpError> {
         let now = now_ms();
         let period = self.config.budget.period_secs;
         {
             let mut g = self.lock()?;
+            if let Some((router, shared)) = g.shared() {
+                shared.tick(router)?;
+                let Some(idx) = (now / 1000).checked_div(period) else {
+                    return Ok(());
+                };
+                if shared.period()? == Some(idx) {
+                    return Ok(());
+                }
+                // Idempotent per period index: of all replicas ticking, one starts it.
+                shared.admin(router, now, |r| {
+                    let usd = r.guard().to_currency(r.ledger().budget);
+                    let units = r.guard().check_period(usd)?;
+                    Ok(Some((
+                        Event::NewPeriod { budget: usd },
+                        AdminKind::Period(units, Some(idx)),
+                    )))
+                })?;
+                return Ok(());
+            }
+        }
+        let (ticket, roll) = {
+            let mut g = self.lock()?;
             g.router.expire_due(now)?;
-            g.persist()?;
-            if period == 0 {
-                return Ok(());
+            let mut roll = None;
+            if let Some(idx) = (now / 1000).checked_div(period)
+                && let Some(store) = g.store()
+            {
+                let stored: u64 = store
+                    .meta("period")
+                    .map_err(OpError::Store)?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(idx);
+                if stored != idx {
+                    let usd = g.router.guard().to_currency(g.router.ledger().budget);
+                    g.router.new_period(usd, now)?;
+                    roll = Some(idx);
+                }
             }
-            let idx = now / 1000 / period;
-            let stored: u64 = g
-                .store
-                .meta("period")
-                .map_err(OpError::Store)?
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(idx);
-            if stored == idx {
-                return Ok(());
-            }
-            let usd = g.router.guard().to_currency(g.router.ledger().budget);
-            g.router.new_period(usd, now)?;
-            g.persist()?;
-            g.store
+            (self.persist(&mut g)?, roll)
+        };
+        self.wait(ticket).await?;
+        // Settlements queued without waiting (streams' ends) are stored at least this often.
+        self.flush()?;
+        // The new period is stored: now remember which one it is.
+        if let Some(idx) = roll
+            && let Some(store) = self.lock()?.store()
+        {
+            store
                 .set_meta("period", &idx.to_string())
                 .map_err(OpError::Store)?;
         }
@@ -636,9 +1011,13 @@ impl Engine {
 
     /// `/v1/router/state` as JSON.
     pub fn state_json(&self) -> Value {
-        let Ok(g) = self.lock() else {
+        let Ok(mut g) = self.lock() else {
             return json!({"error": "router lock poisoned"});
         };
+        if let Some((router, shared)) = g.shared() {
+            // What the other replicas did, too (best effort: the folded state otherwise).
+            let _ = shared.catch_up(router);
+        }
         let r = &g.router;
         let c = |u| r.guard().to_currency(u);
         let l = r.ledger();
@@ -659,7 +1038,9 @@ impl Engine {
                 })
             })
             .collect();
+        let (e50, e99, emax, en) = self.metrics.embed_ring.percentiles();
         let (r50, r99, rmax, rn) = self.metrics.route_ring.percentiles();
+        let (c50, c99, cmax, cn) = self.metrics.commit_ring.percentiles();
         let (p50, p99, pmax, pn) = self.metrics.proxy_ring.percentiles();
         let (over_n, over_units) = r.guard().overruns();
         json!({
@@ -677,7 +1058,9 @@ impl Engine {
             "versions": r.versions(),
             "uptime_secs": self.started.elapsed().as_secs_f64(),
             "overhead_us": {
+                "embed": {"p50": e50, "p99": e99, "max": emax, "samples": en},
                 "route": {"p50": r50, "p99": r99, "max": rmax, "samples": rn},
+                "commit_wait": {"p50": c50, "p99": c99, "max": cmax, "samples": cn},
                 "proxy": {"p50": p50, "p99": p99, "max": pmax, "samples": pn},
             },
         })
@@ -731,12 +1114,56 @@ impl Engine {
     ///
     /// # Errors
     /// The router's or store's error.
-    pub fn snapshot_now(&self) -> Result<(), OpError> {
+    pub async fn snapshot_now(&self) -> Result<(), OpError> {
+        {
+            let mut g = self.lock()?;
+            if let Some((router, shared)) = g.shared() {
+                return shared.snapshot_now(router);
+            }
+            let ticket = self.persist(&mut g)?;
+            let bytes = g.router.save()?;
+            if let Some(commit) = &self.commit {
+                commit
+                    .queue(Item::Snapshot(ticket, bytes))
+                    .map_err(OpError::Store)?;
+            }
+            g.snap_seq = ticket;
+        }
+        self.flush()
+    }
+
+    /// With the Redis backend: folds what other replicas appended, then returns the router's
+    /// snapshot bytes and the number of events folded (tests compare replicas with it).
+    ///
+    /// # Errors
+    /// Redis errors; the SQLite backend.
+    pub fn fold_and_save(&self) -> Result<(u64, Vec<u8>), OpError> {
         let mut g = self.lock()?;
-        g.persist()?;
-        let seq = g.router.seq();
-        let bytes = g.router.save()?;
-        g.store.snapshot(seq, &bytes).map_err(OpError::Store)
+        let Some((router, shared)) = g.shared() else {
+            return Err(OpError::Bad(
+                "fold_and_save: not a shared (Redis) state".into(),
+            ));
+        };
+        shared.catch_up(router)?;
+        Ok((router.seq(), router.save()?))
+    }
+
+    /// With the Redis backend: the shared ledger as Redis holds it (budget, spent, reserved,
+    /// USD) and the same from this replica's folded router.
+    ///
+    /// # Errors
+    /// Redis errors; the SQLite backend.
+    pub fn shared_ledgers(&self) -> Result<([u64; 3], [u64; 3]), OpError> {
+        let mut g = self.lock()?;
+        let Some((router, shared)) = g.shared() else {
+            return Err(OpError::Bad(
+                "shared_ledgers: not a shared (Redis) state".into(),
+            ));
+        };
+        shared.catch_up(router)?;
+        let (b, s, r) = shared.ledger()?;
+        let l = router.ledger();
+        Ok(([b, s, r], [l.budget, l.spent, l.reserved]))
     }
 }
 
@@ -747,26 +1174,28 @@ impl Engine {
 /// # Errors
 /// A damaged state, or the two differing.
 pub fn check_replay(config: &Config) -> Result<u64> {
-    let prior = match &config.policy.prior {
-        Some(path) => {
-            Some(Prior::load(path, Expect::default()).map_err(|e| anyhow!("policy.prior: {e}"))?)
-        }
-        None => None,
-    };
+    if let StateBackend::Redis(_) = config.state.backend() {
+        bail!(
+            "check-replay reads a SQLite state; with Redis every replica folds the shared stream (compare the replicas' snapshots instead)"
+        );
+    }
+    let embedder = ServeEmbedder::open(&config.embedder)?;
+    let prior = load_prior(config, &embedder)?;
+    let dim = embedder.dim();
     let store = Store::open(&config.state.dir, false)?;
     let genesis: Vec<UpstreamConfig> = serde_json::from_str(
         &store
             .meta("genesis")?
             .ok_or_else(|| anyhow!("no state in {}", config.state.dir.display()))?,
     )?;
-    let mut recovered = build_router(config, prior.as_ref(), &genesis)?;
+    let mut recovered = build_router(config, prior.as_ref(), &genesis, dim)?;
     if let Some((_, bytes)) = store.latest_snapshot()? {
         recovered.restore(&bytes)?;
     }
     for r in store.events_from(recovered.seq())? {
         recovered.apply(&r)?;
     }
-    let mut replayed = build_router(config, prior.as_ref(), &genesis)?;
+    let mut replayed = build_router(config, prior.as_ref(), &genesis, dim)?;
     for r in store.events_from(0)? {
         replayed.apply(&r)?;
     }
@@ -788,4 +1217,32 @@ fn start_for(config: &Config, prior: Option<&Prior>, name: &str) -> ArmStart {
         },
         _ => ArmStart::Neutral,
     }
+}
+
+/// The config's prior, checked against the embedder: fitted in its embedding space, on
+/// vectors of its dimension.
+///
+/// # Errors
+/// The file does not load, or was fitted for another embedder or dimension (the message names
+/// `policy.prior` and both).
+pub fn load_prior(config: &Config, embedder: &ServeEmbedder) -> Result<Option<Prior>> {
+    let Some(path) = &config.policy.prior else {
+        return Ok(None);
+    };
+    let prior = Prior::load(
+        path,
+        Expect {
+            embedder_id: Some(embedder.id()),
+            d_in: Some(embedder.dim()),
+        },
+    )
+    .map_err(|e| {
+        anyhow!(
+            "config key `policy.prior` ({}): {e} (the embedder is {} with dimension {})",
+            path.display(),
+            embedder.id(),
+            embedder.dim()
+        )
+    })?;
+    Ok(Some(prior))
 }

@@ -149,165 +149,27 @@ fn check_admin(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+/// The answer to a refused body.
+pub fn parse_error(e: pilot_serve_parse::ParseError) -> Response {
+    error(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        e.kind,
+        e.message,
+    )
+}
+
 fn parse_json(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    pilot_serve_parse::parse_json(body).map_err(parse_error)
 }
 
-/// What the proxy needs from a chat completion request.
-pub struct ChatRequest {
-    /// The parsed body.
-    pub body: Value,
-    /// `model`.
-    pub model: String,
-    /// `stream`.
-    pub stream: bool,
-    /// Whether the client asked for usage in the stream.
-    pub wants_stream_usage: bool,
-    /// The text routed on (the last user message).
-    pub text: String,
-    /// A bound on the input tokens: UTF-8 bytes of the prompt parts plus message overhead.
-    pub input_tokens: u64,
-    /// `max_completion_tokens` / `max_tokens` asked (`u64::MAX`: none).
-    pub max_output: u64,
-    /// Whether the client used `max_completion_tokens`.
-    pub uses_completion_field: bool,
-}
+pub use pilot_serve_parse::{ChatRequest, MESSAGE_OVERHEAD, REQUEST_OVERHEAD};
 
-/// Tokens added per message by chat templates (role markers, separators): a generous bound.
-pub const MESSAGE_OVERHEAD: u64 = 8;
-/// Tokens added per request (the assistant's reply prefix).
-pub const REQUEST_OVERHEAD: u64 = 16;
-
-fn text_bytes(v: &Value) -> u64 {
-    match v {
-        Value::String(s) => s.len() as u64,
-        Value::Array(a) => a.iter().map(text_bytes).sum(),
-        Value::Object(o) => o.iter().map(|(k, v)| k.len() as u64 + text_bytes(v)).sum(),
-        Value::Number(n) => n.to_string().len() as u64,
-        Value::Bool(_) => 5,
-        Value::Null => 0,
-    }
-}
-
-fn content_text(content: &Value, at: usize) -> Result<String, String> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
-        Value::Array(parts) => {
-            let mut out = String::new();
-            for (j, p) in parts.iter().enumerate() {
-                match (p.get("type").and_then(Value::as_str), p.get("text")) {
-                    (Some("text"), Some(Value::String(t))) => {
-                        if !out.is_empty() {
-                            out.push('\n');
-                        }
-                        out.push_str(t);
-                    }
-                    _ => {
-                        return Err(format!(
-                            "messages[{at}].content[{j}]: only text parts are served (the budget hold bounds tokens by bytes)"
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-        _ => Err(format!(
-            "messages[{at}].content: expected a string, null or an array of text parts"
-        )),
-    }
-}
-
-/// Parses and checks a chat completion body.
+/// Parses and checks a chat completion body ([`pilot_serve_parse::parse_chat`]).
 ///
 /// # Errors
 /// 400 with the reason for malformed JSON or a missing/mistyped field.
 pub fn parse_chat(raw: &[u8]) -> Result<ChatRequest, Response> {
-    let body = parse_json(raw)?;
-    let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request", m);
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("the body must be a JSON object".into()))?;
-    let model = obj
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("`model` (a string) is required".into()))?
-        .to_string();
-    let messages = obj
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("`messages` (an array) is required".into()))?;
-    if messages.is_empty() {
-        return Err(bad("`messages` must not be empty".into()));
-    }
-    let mut last_user = None;
-    let mut all = String::new();
-    for (i, m) in messages.iter().enumerate() {
-        let role = m
-            .get("role")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(format!("messages[{i}].role (a string) is required")))?;
-        let text = content_text(m.get("content").unwrap_or(&Value::Null), i).map_err(bad)?;
-        if role == "user" {
-            last_user = Some(text.clone());
-        }
-        all.push_str(&text);
-    }
-    let stream = match obj.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("`stream` must be a boolean".into())),
-    };
-    let wants_stream_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let mut max_output = u64::MAX;
-    let mut uses_completion_field = false;
-    for field in ["max_tokens", "max_completion_tokens"] {
-        match obj.get(field) {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                let n = v
-                    .as_u64()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| bad(format!("`{field}` must be a positive integer")))?;
-                max_output = max_output.min(n);
-                if field == "max_completion_tokens" {
-                    uses_completion_field = true;
-                }
-            }
-        }
-    }
-    let mut input_tokens = REQUEST_OVERHEAD + MESSAGE_OVERHEAD * messages.len() as u64;
-    for field in [
-        "messages",
-        "tools",
-        "functions",
-        "tool_choice",
-        "response_format",
-    ] {
-        if let Some(v) = obj.get(field) {
-            input_tokens += text_bytes(v);
-        }
-    }
-    Ok(ChatRequest {
-        text: last_user.unwrap_or(all),
-        body,
-        model,
-        stream,
-        wants_stream_usage,
-        input_tokens,
-        max_output,
-        uses_completion_field,
-    })
+    pilot_serve_parse::parse_chat(raw).map_err(parse_error)
 }
 
 fn pilot_headers(resp: &mut Response, id: u64, routed: &Routed) {
@@ -356,10 +218,11 @@ async fn chat(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let pool = st.engine.pool();
-    let mut exclude = vec![false; pool.len()];
+    // Arms left out after failures (shorter than the pool: the rest are in).
+    let mut exclude: Vec<bool> = Vec::new();
     let pinned = req.model != "pilot";
     if pinned {
+        let pool = st.engine.pool();
         match pool.iter().position(|(n, _)| *n == req.model) {
             None => {
                 return error(
@@ -381,6 +244,16 @@ async fn chat(
             Some(_) => {}
         }
     }
+    let base = match st.engine.embed(&req.text).await {
+        Ok(v) => v,
+        Err(why) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("the request's text cannot be embedded: {why}"),
+            );
+        }
+    };
     let id = st.engine.next_request_id();
     let attempts = if pinned {
         1
@@ -390,14 +263,18 @@ async fn chat(
     let mut upstream_time = Duration::ZERO;
     let mut last_failure = String::new();
     for attempt in 0..attempts {
-        let routed = match st.engine.route(
-            id,
-            &req.text,
-            req.input_tokens,
-            req.max_output,
-            &exclude,
-            pinned.then_some(req.model.as_str()),
-        ) {
+        let routed = match st
+            .engine
+            .route(
+                id,
+                &base,
+                req.input_tokens,
+                req.max_output,
+                &exclude,
+                pinned.then_some(req.model.as_str()),
+            )
+            .await
+        {
             Ok(Some(r)) => r,
             Ok(None) if attempt == 0 => {
                 st.engine
@@ -418,13 +295,14 @@ async fn chat(
         match outcome {
             Attempt::Done(resp) => return resp,
             Attempt::Retry(why) => {
-                if let Err(e) = st.engine.release(id) {
+                if let Err(e) = st.engine.release(id).await {
                     return op_error(&e);
                 }
                 last_failure = format!("{}: {why}", routed.name);
-                if let Some(x) = exclude.get_mut(routed.arm) {
-                    *x = true;
+                if exclude.len() <= routed.arm {
+                    exclude.resize(routed.arm + 1, false);
                 }
+                exclude[routed.arm] = true;
                 upstream_time += t_up.elapsed();
             }
         }
@@ -520,7 +398,7 @@ async fn call(
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default();
-        if let Err(e) = engine.release(id) {
+        if let Err(e) = engine.release(id).await {
             return Attempt::Done(op_error(&e));
         }
         *upstream_time += t_up.elapsed();
@@ -545,7 +423,7 @@ async fn call(
             // Headers came, the body did not: the call may have cost; charge the hold.
             engine.metrics.upstream_error(&routed.name, "body");
             *upstream_time += t_up.elapsed();
-            return match engine.settle_hold(id, routed.hold_units) {
+            return match engine.settle_hold(id, routed.hold_units).await {
                 Ok(()) => Attempt::Done(error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_failed",
@@ -560,7 +438,7 @@ async fn call(
         Ok(v) => v,
         Err(_) => {
             engine.metrics.upstream_error(&routed.name, "bad_json");
-            return match engine.settle_hold(id, routed.hold_units) {
+            return match engine.settle_hold(id, routed.hold_units).await {
                 Ok(()) => Attempt::Done(error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_failed",
@@ -571,8 +449,12 @@ async fn call(
         }
     };
     let settled = match usage_cost(value.get("usage"), &routed.price) {
-        Some(cost) => engine.settle(id, cost).map(|_| ()),
-        None => engine.settle_hold(id, routed.hold_units),
+        // Not waited for: should the process die before it is stored, the hold stays open
+        // and is charged in full (conservative); the answer does not depend on it.
+        Some(cost) => engine.settle_nowait(id, cost).map(|_| ()),
+        None => engine
+            .settle_nowait(id, engine.hold_cost(routed.hold_units))
+            .map(|_| ()),
     };
     if let Err(e) = settled {
         return Attempt::Done(op_error(&e));
@@ -604,8 +486,10 @@ struct StreamSettle {
 impl Drop for StreamSettle {
     fn drop(&mut self) {
         let r = match usage_cost(self.usage.as_ref(), &self.price) {
-            Some(cost) => self.engine.settle(self.id, cost).map(|_| ()),
-            None => self.engine.settle_hold(self.id, self.hold_units),
+            Some(cost) => self.engine.settle_nowait(self.id, cost),
+            None => self
+                .engine
+                .settle_nowait(self.id, self.engine.hold_cost(self.hold_units)),
         };
         if let Err(e) = r {
             eprintln!("pilot serve: settling streamed request {}: {e}", self.id);
@@ -756,27 +640,12 @@ fn stream_response(
     r
 }
 
-/// Parses a feedback body: `{request_id, reward}`.
+/// Parses a feedback body: `{request_id, reward}` ([`pilot_serve_parse::parse_feedback`]).
 ///
 /// # Errors
 /// 400 for malformed JSON, 422 for a missing or bad field.
 pub fn parse_feedback(raw: &[u8]) -> Result<(u64, f32), Response> {
-    let v = parse_json(raw)?;
-    let bad = |m: &str| error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", m);
-    let id = match v.get("request_id") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| bad("`request_id` must be the x-pilot-request-id of a request (an integer)"))?;
-    let reward = v
-        .get("reward")
-        .and_then(Value::as_f64)
-        .ok_or_else(|| bad("`reward` must be a number in [0, 1]"))?;
-    if !(0.0..=1.0).contains(&reward) {
-        return Err(bad("`reward` must be a number in [0, 1]"));
-    }
-    Ok((id, reward as f32))
+    pilot_serve_parse::parse_feedback(raw).map_err(parse_error)
 }
 
 async fn feedback(
@@ -795,7 +664,7 @@ async fn feedback(
         Ok(x) => x,
         Err(r) => return r,
     };
-    match st.engine.feedback(id, reward) {
+    match st.engine.feedback(id, reward).await {
         Ok(()) => axum::Json(json!({"ok": true, "request_id": id})).into_response(),
         Err(e) => op_error(&e),
     }
@@ -882,7 +751,7 @@ async fn admin_add(
             );
         }
     };
-    match st.engine.add_llm(spec) {
+    match st.engine.add_llm(spec).await {
         Ok(arm) => axum::Json(json!({"ok": true, "arm": arm})).into_response(),
         Err(e) => op_error(&e),
     }
@@ -897,7 +766,7 @@ async fn admin_enable(
         Ok(v) => v,
         Err(r) => return r,
     };
-    done(st.engine.set_enabled(&v, true))
+    done(st.engine.set_enabled(&v, true).await)
 }
 
 async fn admin_disable(
@@ -909,7 +778,7 @@ async fn admin_disable(
         Ok(v) => v,
         Err(r) => return r,
     };
-    done(st.engine.set_enabled(&v, false))
+    done(st.engine.set_enabled(&v, false).await)
 }
 
 async fn admin_price(
@@ -956,14 +825,18 @@ async fn admin_price(
             }
         },
     };
-    done(st.engine.set_price(
-        &name,
-        Price {
-            input_per_mtok: i,
-            output_per_mtok: o,
-            max_output_tokens: m,
-        },
-    ))
+    done(
+        st.engine
+            .set_price(
+                &name,
+                Price {
+                    input_per_mtok: i,
+                    output_per_mtok: o,
+                    max_output_tokens: m,
+                },
+            )
+            .await,
+    )
 }
 
 async fn admin_budget(
@@ -976,7 +849,7 @@ async fn admin_budget(
         Err(r) => return r,
     };
     match v.get("usd").and_then(Value::as_f64) {
-        Some(usd) => done(st.engine.set_budget(usd)),
+        Some(usd) => done(st.engine.set_budget(usd).await),
         None => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_value",
@@ -1007,5 +880,5 @@ async fn admin_new_period(
             }
         },
     };
-    done(st.engine.new_period(usd))
+    done(st.engine.new_period(usd).await)
 }

@@ -4,12 +4,16 @@
 //! See `docs/serve.md` for the quick start, the configuration and the endpoints.
 
 pub mod cli;
+pub mod commit;
 pub mod config;
+pub mod embed;
 pub mod engine;
+pub mod export;
 pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod replay;
+pub mod shared;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -51,18 +55,24 @@ pub async fn start(config: Config, listen: Option<SocketAddr>) -> Result<Running
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
-    let weak = Arc::downgrade(&engine);
-    store::Store::checkpointer(
-        &engine.config.state.dir,
-        Duration::from_millis(500),
-        move || weak.strong_count() > 0,
-    )?;
-    let ticker = engine.clone();
+    if engine.config.state.backend() == config::StateBackend::Sqlite {
+        let weak = Arc::downgrade(&engine);
+        store::Store::checkpointer(
+            &engine.config.state.dir,
+            Duration::from_millis(500),
+            move || weak.strong_count() > 0,
+        )?;
+    }
+    // The ticker holds the engine weakly: it stops with the server.
+    let ticker = Arc::downgrade(&engine);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
             every.tick().await;
-            if let Err(e) = ticker.tick() {
+            let Some(ticker) = ticker.upgrade() else {
+                break;
+            };
+            if let Err(e) = ticker.tick().await {
                 eprintln!("pilot serve: periodic tick: {e}");
             }
         }
@@ -92,11 +102,11 @@ pub fn run_serve(config_path: &std::path::Path) -> Result<()> {
         );
         tokio::select! {
             _ = terminate() => {
-                running.engine.snapshot_now().map_err(|e| anyhow::anyhow!("{e}"))?;
+                running.engine.snapshot_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 eprintln!("pilot serve: stopped by SIGTERM (state saved)");
             }
             _ = tokio::signal::ctrl_c() => {
-                running.engine.snapshot_now().map_err(|e| anyhow::anyhow!("{e}"))?;
+                running.engine.snapshot_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 eprintln!("pilot serve: stopped (state saved)");
             }
             _ = running.task => {}

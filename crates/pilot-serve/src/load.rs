@@ -57,6 +57,21 @@ pub struct LoadArgs {
     /// Exploration (`argmax`, `epsilon`, `softmax`).
     #[arg(long, default_value = "argmax")]
     pub exploration: String,
+    /// Share the state through this Redis database (`redis://HOST:PORT/DB`, an empty one)
+    /// instead of SQLite.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Replicas of `pilot serve` (more than one needs `--redis`); request i goes to replica
+    /// i mod n and its feedback to the next one.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// The server's embedder (`hash`, or `minilm` with a server built with `--features
+    /// minilm`).
+    #[arg(long, default_value = "hash")]
+    pub embedder: String,
+    /// Most texts embedded in one call (`minilm`).
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
 }
 
 /// What a load run measured.
@@ -76,6 +91,10 @@ pub struct LoadReport {
     pub route_us: (f64, f64),
     /// Server proxy overhead (outside the upstream call) p50 / p99 (µs).
     pub proxy_us: (f64, f64),
+    /// Server embedding time p50 / p99 (µs).
+    pub embed_us: (f64, f64),
+    /// Server wait for events to be stored, per operation, p50 / p99 (µs).
+    pub commit_us: (f64, f64),
     /// Feedbacks answered 200.
     pub feedback_acked: u64,
     /// Feedbacks the server's state holds at the end.
@@ -153,8 +172,15 @@ pub fn run(args: &LoadArgs) -> Result<()> {
 /// Prints a report.
 pub fn print_report(args: &LoadArgs, r: &LoadReport) {
     println!(
-        "load: {} clients, {} requests, error rate {}, kill at {} ({} kills), stream every {}",
-        args.clients, args.requests, args.error_rate, args.kill_at, r.kills, args.stream_every
+        "load: {} clients, {} requests, error rate {}, kill at {} ({} kills), stream every {}; {} replica(s), state {}",
+        args.clients,
+        args.requests,
+        args.error_rate,
+        args.kill_at,
+        r.kills,
+        args.stream_every,
+        args.replicas.max(1),
+        args.redis.as_deref().unwrap_or("SQLite")
     );
     println!(
         "  answered {} ok, {} budget_exhausted, {} failed in {:.2} s: {:.0} requests/s",
@@ -171,6 +197,10 @@ pub fn print_report(args: &LoadArgs, r: &LoadReport) {
     println!(
         "  routing overhead (Router::route) p50 {:.1} µs p99 {:.1} µs; proxy overhead outside the upstream call p50 {:.1} µs p99 {:.1} µs (server samples since its last start)",
         r.route_us.0, r.route_us.1, r.proxy_us.0, r.proxy_us.1
+    );
+    println!(
+        "  embedding p50 {:.1} µs p99 {:.1} µs; wait for the events to be stored (group commit, per operation) p50 {:.1} µs p99 {:.1} µs",
+        r.embed_us.0, r.embed_us.1, r.commit_us.0, r.commit_us.1
     );
     println!(
         "  budget {:.4} USD, spent {:.4}, reserved {:.4}; upstream billed {:.4}: overspend {}",
@@ -251,7 +281,12 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         )),
     };
     std::fs::create_dir_all(&state_dir)?;
-    let addr = free_port()?;
+    let n = args.replicas.max(1);
+    if n > 1 && args.redis.is_none() {
+        bail!("--replicas {n} needs --redis (SQLite replicas would each have their own budget)");
+    }
+    let addrs: Vec<SocketAddr> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
+    let addr = addrs[0];
     let mut config = replay::config_for(
         up.addr,
         &up.llms,
@@ -264,12 +299,34 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         "[exploration]\nkind = {:?}\n\n[policy]\nkind = \"linucb\"\n",
         args.exploration
     ));
+    if args.embedder != "hash" {
+        config.push_str(&format!(
+            "\n[embedder]\nkind = {:?}\nmax_batch = {}\n",
+            args.embedder, args.max_batch
+        ));
+    }
     config = config.replace(
         "expected_requests = 1000",
         &format!("expected_requests = {}", args.requests.max(1)),
     );
-    let config_path = state_dir.join("pilot.toml");
-    std::fs::write(&config_path, &config)?;
+    if let Some(url) = &args.redis {
+        let dir_line = format!("dir = {:?}", state_dir.join("state").display().to_string());
+        config = config.replace(&dir_line, &format!("backend = {url:?}"));
+    }
+    let mut config_paths = Vec::new();
+    for (k, a) in addrs.iter().enumerate() {
+        let path = match k {
+            0 => state_dir.join("pilot.toml"),
+            _ => state_dir.join(format!("pilot-{k}.toml")),
+        };
+        let text = config.replace(
+            &format!("listen = \"{addr}\""),
+            &format!("listen = \"{a}\""),
+        );
+        std::fs::write(&path, text)?;
+        config_paths.push(path);
+    }
+    let config_path = config_paths[0].clone();
     let bin = match &args.serve_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?,
@@ -280,8 +337,16 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         .timeout(Duration::from_secs(60))
         .build()?;
     let base = format!("http://{addr}");
+    let bases: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("http://{a}")).collect());
     let mut child = spawn_serve(&bin, &config_path, &log)?;
     wait_healthy(&client, &base, &mut child, &log).await?;
+    let mut others = Vec::new();
+    for k in 1..n {
+        let log_k = state_dir.join(format!("serve-{k}.log"));
+        let mut c = spawn_serve(&bin, &config_paths[k], &log_k)?;
+        wait_healthy(&client, &bases[k], &mut c, &log_k).await?;
+        others.push(c);
+    }
     let shared = Arc::new(Shared {
         next: AtomicUsize::new(0),
         ok: AtomicU64::new(0),
@@ -298,9 +363,9 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (client, base, shared, ds, rows) = (
+        let (client, bases, shared, ds, rows) = (
             client.clone(),
-            base.clone(),
+            bases.clone(),
             shared.clone(),
             ds.clone(),
             rows.clone(),
@@ -314,7 +379,8 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
                 }
                 let row = &ds.rows[rows[i % rows.len()]];
                 let stream = stream_every > 0 && i % stream_every == 0;
-                one_request(&client, &base, &shared, &ds, row, stream).await;
+                let (to, fb) = (&bases[i % bases.len()], &bases[(i + 1) % bases.len()]);
+                one_request(&client, to, fb, &shared, &ds, row, stream).await;
                 shared.done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -351,6 +417,10 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         .await?;
     let _ = child.kill();
     let _ = child.wait();
+    for mut c in others {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     let f = |v: &Value, p: &[&str]| {
         let mut x = v;
         for k in p {
@@ -382,6 +452,14 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
             f(&state, &["overhead_us", "proxy", "p50"]),
             f(&state, &["overhead_us", "proxy", "p99"]),
         ),
+        embed_us: (
+            f(&state, &["overhead_us", "embed", "p50"]),
+            f(&state, &["overhead_us", "embed", "p99"]),
+        ),
+        commit_us: (
+            f(&state, &["overhead_us", "commit_wait", "p50"]),
+            f(&state, &["overhead_us", "commit_wait", "p99"]),
+        ),
         feedback_acked: shared.fb_acked.load(Ordering::Relaxed),
         feedback_in_state: in_state,
         feedback_sent: shared.fb_sent.load(Ordering::Relaxed),
@@ -405,6 +483,7 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
 async fn one_request(
     client: &reqwest::Client,
     base: &str,
+    feedback_base: &str,
     shared: &Shared,
     ds: &RoutingDataset,
     row: &pilot_data::RoutingRow,
@@ -485,7 +564,7 @@ async fn one_request(
     shared.fb_sent.fetch_add(1, Ordering::Relaxed);
     for _ in 0..400 {
         match client
-            .post(format!("{base}/v1/feedback"))
+            .post(format!("{feedback_base}/v1/feedback"))
             .json(&fb)
             .send()
             .await

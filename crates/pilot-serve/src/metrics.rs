@@ -60,6 +60,9 @@ impl Histogram {
 const OVERHEAD: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05,
 ];
+const EMBED: &[f64] = &[
+    0.000_025, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 const DELAY: &[f64] = &[0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86400.0];
 
 /// The last `RING` samples of a duration, for percentiles.
@@ -115,15 +118,21 @@ impl Ring {
 
 /// Everything `/metrics` shows besides the router's own counts.
 pub struct Metrics {
-    /// Time in `Router::route` (embedding, scoring, budget, draw).
+    /// Time in `Router::route` (scoring, budget, draw; the text is embedded before).
     pub route: Histogram,
     /// Time the proxy spends on a request outside the upstream call (parsing, routing,
     /// durable writes, forwarding).
     pub proxy: Histogram,
     /// Delay from decision to feedback.
     pub feedback_delay: Histogram,
+    /// Time to embed a request's text (queueing for a batch included).
+    pub embed: Histogram,
+    /// Recent embedding times.
+    pub embed_ring: Ring,
     /// Recent route times.
     pub route_ring: Ring,
+    /// Recent waits for events to be stored (group commit), per operation.
+    pub commit_ring: Ring,
     /// Recent proxy overheads.
     pub proxy_ring: Ring,
     /// Upstream errors by (LLM, kind).
@@ -153,7 +162,10 @@ impl Metrics {
             route: Histogram::new(OVERHEAD),
             proxy: Histogram::new(OVERHEAD),
             feedback_delay: Histogram::new(DELAY),
+            embed: Histogram::new(EMBED),
+            embed_ring: Ring::new(),
             route_ring: Ring::new(),
+            commit_ring: Ring::new(),
             proxy_ring: Ring::new(),
             upstream_errors: Mutex::new(BTreeMap::new()),
             budget_exhausted: AtomicU64::new(0),
@@ -176,7 +188,12 @@ impl Metrics {
         self.route.write(
             out,
             "pilot_routing_overhead_seconds",
-            "Time to decide (embed, score, budget, draw)",
+            "Time to decide (score, budget, draw; embedding apart)",
+        );
+        self.embed.write(
+            out,
+            "pilot_embedding_seconds",
+            "Time to embed a request's text (batch queueing included)",
         );
         self.proxy.write(
             out,

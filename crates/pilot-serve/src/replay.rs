@@ -102,6 +102,24 @@ pub fn prices(ds: &RoutingDataset) -> Vec<ReplayPrice> {
         .collect()
 }
 
+/// The `usage` the replay answers `query` with for an LLM at `price`: prompt and completion
+/// tokens whose cost is the recorded cost `recorded` (USD; `None`: a short made-up answer),
+/// the completion cut at `max_out`.
+pub fn usage_tokens(
+    query: &str,
+    recorded: Option<f64>,
+    price: &ReplayPrice,
+    max_out: u64,
+) -> (u64, u64) {
+    let prompt_bound = (query.len() as u64).div_ceil(4);
+    let total = match recorded {
+        Some(cost) => (cost * 1e6 / price.per_mtok).round() as u64,
+        None => prompt_bound + 16,
+    };
+    let prompt = prompt_bound.min(total);
+    (prompt, (total - prompt).min(max_out))
+}
+
 /// A `pilot serve` config for every LLM of the replay at `addr`.
 pub fn config_for(
     addr: SocketAddr,
@@ -248,18 +266,17 @@ async fn chat(State(st): State<Arc<Replay>>, body: Bytes) -> Response {
     let query = last_user(&body).unwrap_or_default();
     let row = st.index.get(&query).copied();
     let price = &st.prices[llm];
-    let prompt_bound = (query.len() as u64).div_ceil(4);
-    let total = match row.and_then(|r| st.ds.rows[r].cost[llm]) {
-        Some(cost) => (cost * 1e6 / price.per_mtok).round() as u64,
-        None => prompt_bound + 16,
-    };
-    let prompt = prompt_bound.min(total);
     let max_out = body
         .get("max_completion_tokens")
         .or_else(|| body.get("max_tokens"))
         .and_then(Value::as_u64)
         .unwrap_or(u64::MAX);
-    let completion = (total - prompt).min(max_out);
+    let (prompt, completion) = usage_tokens(
+        &query,
+        row.and_then(|r| st.ds.rows[r].cost[llm]),
+        price,
+        max_out,
+    );
     let billed = ((prompt + completion) as f64 * price.per_mtok / 1e6 * 1e9).round() as u64;
     st.billed_nano.fetch_add(billed, Ordering::Relaxed);
     st.calls.fetch_add(1, Ordering::Relaxed);

@@ -154,7 +154,7 @@ async fn replay_split_with_feedback_then_restart_keeps_state() {
 
     // Restart on the same state directory: the learned state and the ledger are the same.
     running.task.abort();
-    running.engine.snapshot_now().unwrap();
+    running.engine.snapshot_now().await.unwrap();
     drop(running);
     let again = serve(cfg).await;
     let base2 = format!("http://{}", again.addr);
@@ -504,6 +504,10 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
         serve_bin: Some(env!("CARGO_BIN_EXE_pilot-serve").into()),
         state_dir: Some(tempdir("kill9")),
         exploration: "epsilon".into(),
+        redis: None,
+        replicas: 1,
+        embedder: "hash".into(),
+        max_batch: 32,
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
     // The state after kill -9 and restart is the replay of the stored events.

@@ -33,9 +33,10 @@ enum Command {
     Plugin(cmd::plugin::Command),
     /// Embed the queries of a JSON-lines file into raw little-endian f32 rows.
     Embed(cmd::embed::Args),
-    /// The OpenAI-compatible routing proxy (see docs/serve.md).
+    /// The OpenAI-compatible routing proxy (see docs/serve.md); `serve export` writes its events
+    /// as a decision log.
     #[cfg(feature = "serve")]
-    Serve(cmd::serve::ServeArgs),
+    Serve(cmd::serve::Serve),
     /// An OpenAI-compatible replay of a routing dataset on loopback (for tests).
     #[cfg(feature = "serve")]
     UpstreamReplay(cmd::serve::ReplayArgs),

@@ -133,8 +133,19 @@ fn ope_reports_bad_input_cleanly() {
         &["--policy pilot needs --prior"],
     );
     fails_with(
-        &pilot(&["ope", "--log", path, "--policy", "lints"]),
+        &pilot(&["ope", "--log", path, "--policy", "magic"]),
         &["expected pilot, prior-only, linucb or random"],
+    );
+    // Built by the simulator's line-up, then refused for what they are.
+    for sampler in ["lints", "egreedy"] {
+        fails_with(
+            &pilot(&["ope", "--log", path, "--policy", sampler]),
+            &["its scores depend on its random draws"],
+        );
+    }
+    fails_with(
+        &pilot(&["ope", "--log", path, "--policy", "knn-full-info"]),
+        &["predictions made offline"],
     );
     fails_with(
         &pilot(&[
@@ -158,5 +169,123 @@ fn ope_reports_bad_input_cleanly() {
     fails_with(
         &pilot(&["ope", "--log", torn.to_str().unwrap(), "--policy", "linucb"]),
         &["truncated"],
+    );
+}
+
+/// A decision log written by `pilot simulate --log-decisions` (LinUCB drawing ε-mix 0.3 on the
+/// synthetic scenario, one episode).
+#[cfg(feature = "plugins")]
+fn simulated_log(dir: &std::path::Path) -> std::path::PathBuf {
+    let log = dir.join("simulated.jsonl");
+    succeeded(&pilot(&[
+        "simulate",
+        "--seeds",
+        "1",
+        "--budget",
+        "0.25",
+        "--no-prior",
+        "--log-decisions",
+        log.to_str().unwrap(),
+        "--log-policy",
+        "linucb",
+        "--log-explore",
+        "eps:0.3",
+    ]));
+    log
+}
+
+/// The LinUCB plugin as the target, on a log from `pilot simulate --log-decisions`: it is
+/// evaluated frozen (and by replay, learning) exactly as the native LinUCB at the same settings,
+/// and the output says how its propensities were formed.
+#[cfg(feature = "plugins")]
+#[test]
+fn a_policy_plugin_is_evaluated_like_the_native_policy() {
+    let file = match pilot_plugin_host::locate::find("linucb-policy") {
+        Ok(p) => p,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true and {why}"),
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let dir = scratch("plugin");
+    let log = simulated_log(&dir);
+    let (log, file) = (log.to_str().unwrap(), file.to_str().unwrap());
+    let run = |target: &[&str]| -> serde_json::Value {
+        let mut args = vec!["ope", "--log", log, "--warm", "300", "--json"];
+        args.extend_from_slice(target);
+        serde_json::from_str(&succeeded(&pilot(&args))).unwrap()
+    };
+    let plugin = run(&["--policy-plugin", file]);
+    let native = run(&["--policy", "linucb"]);
+    assert!(
+        plugin["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin[linucb_policy] (configuration \"d="),
+        "{plugin}"
+    );
+    // Same settings (the default configuration is LinUCB's tuned keys), same warm-up: every
+    // estimate, interval and ESS is the same.
+    assert_eq!(plugin["estimates"], native["estimates"]);
+    let rows = plugin["estimates"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for row in rows {
+        assert!(row["estimate"].as_f64().unwrap().is_finite(), "{row}");
+    }
+    let notes = plugin["notes"].to_string();
+    assert!(
+        notes.contains("propensity is 1 for its best-scoring candidate"),
+        "{notes}"
+    );
+    // Softmax over the plugin's scores is a different target, still estimated.
+    let soft = run(&["--policy-plugin", file, "--temperature", "0.05"]);
+    assert_ne!(soft["estimates"], plugin["estimates"]);
+
+    // A plugin whose shape does not match the log, and an embedder, are refused up front.
+    fails_with(
+        &pilot(&[
+            "ope",
+            "--log",
+            log,
+            "--policy-plugin",
+            file,
+            "--plugin-config",
+            "d=3 k=2",
+        ]),
+        &[
+            "gives dimension 3 and 2 arms",
+            "the log's contexts have dimension",
+        ],
+    );
+    if let Ok(hash) = pilot_plugin_host::locate::find("hash-embedder") {
+        fails_with(
+            &pilot(&[
+                "ope",
+                "--log",
+                log,
+                "--policy-plugin",
+                hash.to_str().unwrap(),
+            ]),
+            &["is an embedder-plugin, not a policy-plugin"],
+        );
+    }
+}
+
+#[cfg(not(feature = "plugins"))]
+#[test]
+fn a_policy_plugin_target_says_how_to_rebuild() {
+    let dir = scratch("noplugin");
+    let log = dir.join("log.jsonl");
+    write_log(&log, 50, Exploration::EpsilonMix { epsilon: 0.5 });
+    fails_with(
+        &pilot(&[
+            "ope",
+            "--log",
+            log.to_str().unwrap(),
+            "--policy-plugin",
+            "x.wasm",
+        ]),
+        &["--features plugins"],
     );
 }

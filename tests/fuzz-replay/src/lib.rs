@@ -66,6 +66,12 @@ pub const TARGETS: &[Target] = &[
         oracle: pilot_plugin_host::testkit::check_plugin_outputs,
         seeds: || Ok(pilot_plugin_host::testkit::plugin_output_seeds()),
     },
+    Target {
+        name: "serve_parsers",
+        calls: "pilot_serve_parse::testkit::check_serve_parsers",
+        oracle: pilot_serve_parse::testkit::check_serve_parsers,
+        seeds: || Ok(pilot_serve_parse::testkit::serve_parser_seeds()),
+    },
 ];
 
 /// MCKP instances in `pilot_budget::testkit::instance_from_bytes` form: classes, capacity,

@@ -1,18 +1,21 @@
 //! `pilot ope`: off-policy evaluation of a target policy on a router decision log (JSON lines of
-//! `pilot_router::Record`): one table of estimates, intervals and effective sample sizes.
+//! `pilot_router::Record`, or a `pilot serve` state read directly): one table of estimates,
+//! intervals and effective sample sizes. The target is a line-up policy built by
+//! `pilot_sim::lineup::make_policy` (the same constructor the simulator runs) or a policy plugin.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use pilot_bandit::{LinUcb, LinUcbVec};
 use pilot_core::{ArmId, Policy, Reward};
 use pilot_ope::{
-    Estimator, IntervalMethod, Log, OpeConfig, PolicyTarget, Report, Verdict, evaluate, read_log,
+    Estimator, IntervalMethod, Log, Logged, OpeConfig, PolicyTarget, Report, Verdict, evaluate,
+    read_log,
 };
 use pilot_prior::{Expect, Prior};
 use pilot_router::Exploration;
-use pilot_sim::hyper::FamilyParams;
+use pilot_sim::hyper::{Family, FamilyParams};
+use pilot_sim::lineup::make_policy;
 use rand_pcg::Pcg64;
 use serde_json::json;
 
@@ -20,14 +23,27 @@ use serde_json::json;
 #[derive(clap::Args)]
 pub struct Args {
     /// The decision log: JSON lines of router events (`Router::drain_events` through
-    /// `pilot_router::log::to_line`).
+    /// `pilot_router::log::to_line`, `pilot simulate --log-decisions`, `pilot serve export`),
+    /// or a `pilot serve` state (its directory or its pilot.sqlite), read directly.
     #[arg(long)]
     log: PathBuf,
-    /// Target policy: pilot (needs --prior), prior-only (needs --prior), linucb, random.
-    #[arg(long)]
-    policy: String,
-    /// Prior file from `pilot prior fit`: the per-LLM start vectors of pilot and prior-only. Its
-    /// map must be the one the log's contexts came from.
+    /// Target policy from the line-up: pilot (needs --prior), prior-only (needs --prior),
+    /// linucb, random (lints and egreedy score by random draws and knn-full-info reads offline
+    /// predictions: refused with the reason).
+    #[arg(long, required_unless_present = "policy_plugin")]
+    policy: Option<String>,
+    /// Target policy from a policy plugin (a WebAssembly component, as
+    /// `pilot simulate --policy-plugin` runs), evaluated on the scores its `select` returns.
+    /// Needs the `plugins` feature.
+    #[arg(long, conflicts_with = "policy")]
+    policy_plugin: Option<PathBuf>,
+    /// The plugin's configuration [default: the LinUCB plugin's keys for the log's dimension
+    /// and pool at linucb's settings, or at pilot's with --prior].
+    #[arg(long, requires = "policy_plugin")]
+    plugin_config: Option<String>,
+    /// Prior file from `pilot prior fit`: the per-LLM start vectors of pilot and prior-only
+    /// (with --policy-plugin: one `prior.<arm>` key per LLM, as `--plugin-prior` in
+    /// `pilot simulate`). Its map must be the one the log's contexts came from.
     #[arg(long)]
     prior: Option<PathBuf>,
     /// Estimators, comma-separated: ips, snips, dm, dr, switch-dr, replay [default: all].
@@ -83,9 +99,7 @@ pub struct Args {
 
 /// Runs `pilot ope`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bytes =
-        std::fs::read(&args.log).with_context(|| format!("reading {}", args.log.display()))?;
-    let mut log = read_log(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", args.log.display()))?;
+    let mut log = load_log(&args.log)?;
     let Some(first) = log.decisions.first() else {
         bail!(
             "{}: no decision with both a chosen LLM and a reward ({} decision events)",
@@ -101,18 +115,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (_, Some(temperature)) => Exploration::Softmax { temperature },
         _ => Exploration::Argmax,
     };
-    let (policy, learns, settings) = build(&args, &log, dim, k)?;
-    let exploration = if args.policy == "random" {
+    let built = build(&args, &log, dim, k)?;
+    let exploration = if built.uniform {
         Exploration::EpsilonMix { epsilon: 1.0 }
     } else {
         exploration
     };
-    let mut policy = policy;
+    let mut warm = Vec::new();
     if args.warm > 0 {
-        if !learns {
+        if !built.learns {
             bail!(
                 "--warm: {} does not learn, so it has no snapshot to warm",
-                args.policy
+                built.name
             );
         }
         if args.warm >= log.decisions.len() {
@@ -122,37 +136,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 log.decisions.len()
             );
         }
-        for d in log.decisions.drain(..args.warm) {
-            let r = Reward::new(d.reward.unwrap_or(0.0))?;
-            policy.update(ArmId::new(d.chosen), &d.context, r)?;
-        }
+        warm = log.decisions.drain(..args.warm).collect();
     }
-    let learner = learns.then(|| policy.clone());
-    let mut target =
-        PolicyTarget::frozen(policy, exploration)?.with_cost_weight(args.cost_weight)?;
-    let mut learner = match learner {
-        Some(p) => {
-            Some(PolicyTarget::learning(p, exploration)?.with_cost_weight(args.cost_weight)?)
-        }
-        None => None,
+    // The frozen target and (for replay) a learning copy: two instances from the same start,
+    // both warmed on the same decisions.
+    let mut target = PolicyTarget::frozen(warmed(&built, &warm)?, exploration)?
+        .with_cost_weight(args.cost_weight)?;
+    let mut learner = if built.learns {
+        Some(
+            PolicyTarget::learning(warmed(&built, &warm)?, exploration)?
+                .with_cost_weight(args.cost_weight)?,
+        )
+    } else {
+        None
     };
     let mut rng = Pcg64::new(
         u128::from(args.seed),
         0x0a02_bdbf_7bb3_c0a7_ac28_fa16_a64a_bf96,
     );
-    let report = evaluate(
+    let mut report = evaluate(
         &log,
         &mut target,
         learner.as_mut().map(|l| l as &mut dyn pilot_ope::Target),
         &config,
         &mut rng,
     )?;
+    if let Some(note) = &built.note {
+        report.notes.insert(0, note.clone());
+    }
     let draw = match exploration {
         Exploration::Argmax => "argmax".to_owned(),
         Exploration::EpsilonMix { epsilon } => format!("ε-mix {epsilon}"),
         Exploration::Softmax { temperature } => format!("softmax T {temperature}"),
     };
-    let mut description = format!("{} ({settings}, {draw}", args.policy);
+    let mut description = format!("{} ({}, {draw}", built.name, built.settings);
     if args.cost_weight > 0.0 {
         description.push_str(&format!(", cost weight {}", args.cost_weight));
     }
@@ -169,6 +186,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_table(&args, &log, &description, &report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The decision log at `path`: JSON lines, or a `pilot serve` state (directory or database).
+fn load_log(path: &std::path::Path) -> anyhow::Result<Log> {
+    if is_serve_state(path) {
+        return serve_log(path);
+    }
+    if path.is_dir() {
+        bail!(
+            "{}: a directory without pilot.sqlite; --log takes a JSON-lines log or a pilot \
+             serve state",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    read_log(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+#[cfg(feature = "serve")]
+fn is_serve_state(path: &std::path::Path) -> bool {
+    pilot_serve::export::is_state(path)
+}
+
+#[cfg(not(feature = "serve"))]
+fn is_serve_state(path: &std::path::Path) -> bool {
+    path.join("pilot.sqlite").is_file()
+        || std::fs::read(path).is_ok_and(|b| b.starts_with(b"SQLite format 3\0"))
+}
+
+#[cfg(feature = "serve")]
+fn serve_log(path: &std::path::Path) -> anyhow::Result<Log> {
+    let records = pilot_serve::export::read_events(path)?;
+    pilot_ope::join(&records).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+#[cfg(not(feature = "serve"))]
+fn serve_log(path: &std::path::Path) -> anyhow::Result<Log> {
+    bail!(
+        "{}: a pilot serve state, and this `pilot` was built without the `serve` feature; \
+         rebuild with it (the default) or export the log with `pilot serve export`",
+        path.display()
+    )
+}
+
+/// A fresh instance of the target, warmed on `warm` (their chosen LLM and reward).
+fn warmed(built: &Built, warm: &[Logged]) -> anyhow::Result<Box<dyn Policy<f32>>> {
+    let mut policy = (built.make)()?;
+    for d in warm {
+        let r = Reward::new(d.reward.unwrap_or(0.0))?;
+        policy
+            .update(ArmId::new(d.chosen), &d.context, r)
+            .with_context(|| format!("--warm: {} update", built.name))?;
+    }
+    Ok(policy)
 }
 
 fn config(args: &Args) -> anyhow::Result<OpeConfig> {
@@ -198,74 +269,176 @@ fn config(args: &Args) -> anyhow::Result<OpeConfig> {
     })
 }
 
-/// The target's policy, whether it learns (for replay), and its settings in words.
-fn build(
+/// Makes a fresh instance of the target policy.
+type Make = Box<dyn Fn() -> anyhow::Result<Box<dyn Policy<f32>>>>;
+
+/// The target: how to make it, its name and settings in words, whether it learns (for replay
+/// and --warm), whether it draws uniformly, and a note on how its propensities are formed.
+struct Built {
+    make: Make,
+    name: String,
+    settings: String,
+    learns: bool,
+    uniform: bool,
+    note: Option<String>,
+}
+
+/// The target's policy: a line-up family through `lineup::make_policy`, or a plugin.
+fn build(args: &Args, log: &Log, dim: usize, k: usize) -> anyhow::Result<Built> {
+    let tuned = FamilyParams::tuned();
+    if let Some(path) = &args.policy_plugin {
+        return build_plugin(args, path, log, dim, k, &tuned);
+    }
+    let name = args.policy.clone().unwrap_or_default();
+    let Some(family) = Family::parse(&name) else {
+        bail!(
+            "--policy {name}: expected pilot, prior-only, linucb or random (or \
+             --policy-plugin FILE)"
+        );
+    };
+    let mut hyper = tuned.get(&name);
+    if let Some(alpha) = args.alpha {
+        hyper.alpha = alpha;
+    }
+    if let Some(lambda) = args.lambda {
+        hyper.lambda = lambda;
+    }
+    let (learns, settings, uniform) = match family {
+        Family::Pilot | Family::LinUcb => (
+            true,
+            format!("α {}, λ {}", hyper.alpha, hyper.lambda),
+            false,
+        ),
+        Family::PriorOnly => (false, "its prior's mean".to_owned(), false),
+        Family::EpsilonGreedy => (true, format!("λ {}", hyper.lambda), false),
+        Family::LinTs => (
+            true,
+            format!("scale {}, λ {}", hyper.ts_scale, hyper.lambda),
+            false,
+        ),
+        // Its scores are random draws; its probabilities are uniform over the candidates.
+        Family::Random => (false, "uniform over the candidates".to_owned(), true),
+        Family::KnnFullInfo => bail!(
+            "--policy knn-full-info: it reads per-LLM predictions made offline from full \
+             information, not the logged contexts, so it cannot be evaluated on a decision log"
+        ),
+    };
+    let priors = match family {
+        Family::Pilot | Family::PriorOnly => {
+            let Some(path) = &args.prior else {
+                bail!("--policy {name} needs --prior FILE (from `pilot prior fit`)");
+            };
+            Some(prior_vectors(args, log, &load_prior(path, log, dim)?, k)?)
+        }
+        _ => None,
+    };
+    // Random's scores are drawn from its RNG; the draw is ε-mix 1 over any policy's scores.
+    let (family, hyper) = if uniform {
+        (Family::LinUcb, hyper)
+    } else {
+        (family, hyper)
+    };
+    let make: Make = Box::new(move || {
+        let p: Box<dyn Policy<f32>> = make_policy(family, &hyper, k, dim, priors.as_deref())
+            .map_err(|e| anyhow::anyhow!("--policy {}: {e}", family.name()))?;
+        Ok(p)
+    });
+    Ok(Built {
+        make,
+        name,
+        settings,
+        learns,
+        uniform,
+        note: None,
+    })
+}
+
+/// The prior at `path`, checked against the log's embedder and context dimension.
+fn load_prior(path: &std::path::Path, log: &Log, dim: usize) -> anyhow::Result<Prior> {
+    let embedder = log
+        .versions
+        .last()
+        .map(|v| v.embedder.as_str())
+        .filter(|e| !e.is_empty());
+    let prior = Prior::load(
+        path,
+        Expect {
+            embedder_id: embedder,
+            d_in: None,
+        },
+    )?;
+    if prior.context_dim() != dim {
+        bail!(
+            "{}: the prior's contexts have dimension {} but the log's have {dim}: the log was \
+             made with another prior or projection, and the log holds contexts, not the base \
+             vectors another map would need",
+            path.display(),
+            prior.context_dim()
+        );
+    }
+    Ok(prior)
+}
+
+/// A policy plugin as the target: its configuration (by default the LinUCB plugin's keys, with
+/// the prior's vectors when --prior is given), one instance made up front to check its shape.
+fn build_plugin(
     args: &Args,
+    path: &std::path::Path,
     log: &Log,
     dim: usize,
     k: usize,
-) -> anyhow::Result<(LinUcbVec<f32>, bool, String)> {
-    let tuned = FamilyParams::tuned();
-    let family = args.policy.as_str();
-    let hyper = tuned.get(family);
-    let alpha = args.alpha.unwrap_or(hyper.alpha);
-    let lambda = args.lambda.unwrap_or(hyper.lambda);
-    let params = |alpha: f32, lambda: f32| {
-        LinUcb::params()
-            .alpha(alpha)
-            .lambda(lambda)
-            .reward_range(0.0, 1.0)
-            .check()
-            .map_err(|e| anyhow::anyhow!("--alpha/--lambda: {e}"))
+    tuned: &FamilyParams,
+) -> anyhow::Result<Built> {
+    use super::simulate_plugins::{linucb_config, plugin_policy, prior_config};
+
+    let family = if args.prior.is_some() {
+        Family::Pilot
+    } else {
+        Family::LinUcb
     };
-    match family {
-        "pilot" | "prior-only" => {
-            let Some(path) = &args.prior else {
-                bail!("--policy {family} needs --prior FILE (from `pilot prior fit`)");
-            };
-            let embedder = log
-                .versions
-                .last()
-                .map(|v| v.embedder.as_str())
-                .filter(|e| !e.is_empty());
-            let prior = Prior::load(
-                path,
-                Expect {
-                    embedder_id: embedder,
-                    d_in: None,
-                },
-            )?;
-            if prior.context_dim() != dim {
-                bail!(
-                    "{}: the prior's contexts have dimension {} but the log's have {dim}: the \
-                     log was made with another prior or projection, and the log holds contexts, \
-                     not the base vectors another map would need",
-                    path.display(),
-                    prior.context_dim()
-                );
-            }
-            let vectors = prior_vectors(args, log, &prior, k)?;
-            let refs: Vec<Option<&[f32]>> = vectors.iter().map(|v| Some(v.as_slice())).collect();
-            if family == "pilot" {
-                let p = LinUcbVec::with_priors(params(alpha, lambda)?, &refs, dim)?;
-                Ok((p, true, format!("α {alpha}, λ {lambda}")))
-            } else {
-                let p = LinUcbVec::with_priors(params(0.0, 1.0)?, &refs, dim)?;
-                Ok((p, false, "its prior's mean".to_owned()))
-            }
-        }
-        "linucb" => Ok((
-            LinUcbVec::new(params(alpha, lambda)?, k, dim)?,
-            true,
-            format!("α {alpha}, λ {lambda}"),
-        )),
-        "random" => Ok((
-            LinUcbVec::new(params(0.0, 1.0)?, k, dim)?,
-            false,
-            "uniform over the candidates".to_owned(),
-        )),
-        other => bail!("--policy {other}: expected pilot, prior-only, linucb or random"),
+    let mut hyper = tuned.get(family.name());
+    if let Some(alpha) = args.alpha {
+        hyper.alpha = alpha;
     }
+    if let Some(lambda) = args.lambda {
+        hyper.lambda = lambda;
+    }
+    let base = args
+        .plugin_config
+        .clone()
+        .unwrap_or_else(|| linucb_config(dim, k, &hyper));
+    let config = match &args.prior {
+        Some(prior) => {
+            let vectors = prior_vectors(args, log, &load_prior(prior, log, dim)?, k)?;
+            format!("{base} {}", prior_config(&vectors))
+        }
+        None => base.clone(),
+    };
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
+    let name = format!("plugin[{stem}]");
+    // Loads the file once and checks the configuration and the shape on a first instance.
+    let make: Make = plugin_policy(path, &config, &base, dim, k)?;
+    let shown = if args.prior.is_some() {
+        format!("configuration \"{base}\" + prior.<arm> keys")
+    } else {
+        format!("configuration \"{base}\"")
+    };
+    Ok(Built {
+        make,
+        name: name.clone(),
+        settings: shown,
+        learns: true,
+        uniform: false,
+        note: Some(format!(
+            "{name}: its propensities are the host's, from the scores its `select` returns \
+             (given no costs, with a fixed seed) restricted to each decision's logged \
+             candidates: with argmax (no --epsilon/--temperature) the plugin gives only its \
+             choice, so its propensity is 1 for its best-scoring candidate (ties split evenly) \
+             and 0 for the others; a plugin whose scores depend on the seed is refused"
+        )),
+    })
 }
 
 /// One prior vector per arm of the log, by name; LLMs the prior lacks start at the mean of the
@@ -424,6 +597,7 @@ fn to_json(args: &Args, log: &Log, description: &str, report: &Report) -> serde_
         .collect();
     json!({
         "log": args.log.display().to_string(),
+        "policy_plugin": args.policy_plugin.as_ref().map(|p| p.display().to_string()),
         "target": description,
         "decisions": report.decisions,
         "decision_events": log.counts.decisions,
