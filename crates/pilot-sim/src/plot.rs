@@ -316,10 +316,28 @@ pub fn regret_svg(path: &Path, curves: &[RegretCurve], budget_frac: f64) -> Resu
             .y_desc("cumulative regret (mean over seeds)")
             .draw()
             .map_err(|e| plot_err(path, e))?;
-        let here = chosen
+        let here: Vec<&&RegretCurve> = chosen
             .iter()
-            .filter(|c| &c.scenario == scenario && &c.cost_policy == cost_policy);
-        for (i, c) in here.enumerate() {
+            .filter(|c| &c.scenario == scenario && &c.cost_policy == cost_policy)
+            .collect();
+        // A world scenario's change: a dashed vertical line where the world changed, so the
+        // curves' bend (or its absence) after it reads at a glance.
+        if let Some(step) = here.iter().find_map(|c| c.change_step) {
+            let top = y_max * 1.05;
+            let dashes = (0..40).map(|i| {
+                let (a, b) = (f64::from(i) / 40.0, (f64::from(i) + 0.5) / 40.0);
+                PathElement::new(
+                    vec![(step, a * top), (step, b * top)],
+                    BLACK.stroke_width(2),
+                )
+            });
+            chart
+                .draw_series(dashes)
+                .map_err(|e| plot_err(path, e))?
+                .label(format!("change at query {step}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+        }
+        for (i, c) in here.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(
@@ -423,6 +441,7 @@ mod tests {
             cost_policy: c.into(),
             budget_frac: b,
             mean: vec![0.5, 1.0, 1.2],
+            change_step: (s == "drift").then_some(2),
         };
         let curves = vec![
             curve("standard", "pacing", 0.25),
@@ -435,5 +454,14 @@ mod tests {
         assert!(svg.contains("(standard, pacing, budget 25%)"));
         assert!(svg.contains("(task-shift, threshold, budget 25%)"));
         assert!(!svg.contains("budget 50%"));
+        assert!(!svg.contains("change at query"), "no change, no mark");
+
+        let drift = vec![curve("drift", "pacing", 0.25)];
+        regret_svg(&path, &drift, 0.25).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            svg.contains("change at query 2"),
+            "the change point is marked"
+        );
     }
 }

@@ -74,6 +74,8 @@ pub struct RegretCurve {
     pub budget_frac: f64,
     /// Mean cumulative regret after each step.
     pub mean: Vec<f64>,
+    /// The step where the world changed (world scenarios; marked on the plot).
+    pub change_step: Option<usize>,
 }
 
 /// Mean and (population) standard deviation.
@@ -175,6 +177,7 @@ pub fn aggregate(
             cost_policy,
             budget_frac,
             mean,
+            change_step: None,
         });
     }
     Ok((rows, curves))

@@ -486,6 +486,9 @@ pub struct WorldRow {
     pub budget_frac: f64,
     /// The change step.
     pub change_step: usize,
+    /// Whether the world changes there (false for the stationary control and domain shift,
+    /// whose before / after columns split the stream there all the same).
+    pub changed: bool,
     /// Quality in % of the reference LLM's (unchanged) quality over the same queries:
     /// whole stream, before and after the change.
     pub quality_pct: f64,
@@ -533,6 +536,8 @@ pub struct WorldRow {
     pub unserved_mean: f64,
     /// Mean guard overrides.
     pub overridden_mean: f64,
+    /// Mean cumulative regret after each step (over seeds; empty for the reference rows).
+    pub regret_curve: Vec<f64>,
 }
 
 /// The window (queries) over which the new LLM's share is measured for adoption.
@@ -783,6 +788,7 @@ pub fn run_worlds(
                 policy: spec.name.clone(),
                 budget_frac: frac,
                 change_step: step,
+                changed: sc.change != Change::None,
                 quality_pct: 0.0,
                 quality_before_pct: 0.0,
                 quality_after_pct: 0.0,
@@ -804,6 +810,7 @@ pub fn run_worlds(
                 regret_300: None,
                 unserved_mean: 0.0,
                 overridden_mean: 0.0,
+                regret_curve: vec![0.0; n],
             };
             let (mut adopt_sum, mut settle_sum, mut share_sum) = (0.0, 0.0, 0.0);
             let mut per_seed = Vec::with_capacity(per_policy);
@@ -816,6 +823,9 @@ pub fn run_worlds(
                     (0..n).map(|t| base.cost[t * k + grid.reference_arm]).sum();
                 row.cost_pct += 100.0 * (o.cost[0] + o.cost[1]) / reference_cost.max(1e-300) / s;
                 row.regret_final += o.regret.last().map_or(0.0, |&r| f64::from(r)) / s;
+                for (m, &r) in row.regret_curve.iter_mut().zip(&o.regret) {
+                    *m += f64::from(r) / s;
+                }
                 r100 += o.regret.get(99).map_or(f64::NAN, |&r| f64::from(r)) / s;
                 r300 += o.regret.get(299).map_or(f64::NAN, |&r| f64::from(r)) / s;
                 row.unserved_mean += o.unserved as f64 / s;
@@ -886,6 +896,7 @@ pub fn run_worlds(
             policy: policy.to_owned(),
             budget_frac: frac,
             change_step: step,
+            changed: sc.change != Change::None,
             quality_pct: pct[0],
             quality_before_pct: pct[1],
             quality_after_pct: pct[2],
@@ -907,6 +918,7 @@ pub fn run_worlds(
             regret_300: None,
             unserved_mean: f64::NAN,
             overridden_mean: f64::NAN,
+            regret_curve: Vec::new(),
         };
         rows.push(reference_row(
             "oracle",
@@ -1003,17 +1015,46 @@ pub fn world_summary_rows(rows: &[WorldRow], cost_policy: &str) -> Vec<crate::su
         .collect()
 }
 
-/// Writes a world run's `scenarios.csv` (every column of [`WorldRow`]) and `summary.csv` (the
-/// standard columns plus the world columns, [`world_summary_rows`]) into `dir`.
+/// The policies' mean regret curves, each carrying its scenario's change step (none for the
+/// stationary control) so the plot marks it.
+pub fn world_curves(rows: &[WorldRow], cost_policy: &str) -> Vec<crate::summary::RegretCurve> {
+    rows.iter()
+        .filter(|r| !r.regret_curve.is_empty())
+        .map(|r| crate::summary::RegretCurve {
+            scenario: r.scenario.clone(),
+            policy: r.policy.clone(),
+            cost_policy: cost_policy.to_owned(),
+            budget_frac: r.budget_frac,
+            mean: r.regret_curve.clone(),
+            change_step: r.changed.then_some(r.change_step),
+        })
+        .collect()
+}
+
+/// Writes a world run's `scenarios.csv` (every column of [`WorldRow`]), `summary.csv` (the
+/// standard columns plus the world columns, [`world_summary_rows`]), and the regret curves
+/// against the changed world's oracle, `regret.csv` and `regret.svg` (the change step marked),
+/// into `dir`.
 ///
 /// # Errors
-/// [`SimError::Io`](crate::SimError) when a file cannot be written.
+/// [`SimError::Io`](crate::SimError) when a file cannot be written; [`SimError::Plot`] when the
+/// plot cannot be drawn.
 pub fn write_outputs(dir: &std::path::Path, rows: &[WorldRow], cost_policy: &str) -> Result<()> {
     crate::report::write_text(&dir.join("scenarios.csv"), &world_csv(rows))?;
     crate::report::write_text(
         &dir.join("summary.csv"),
         &crate::report::summary_csv(&world_summary_rows(rows, cost_policy)),
-    )
+    )?;
+    let curves = world_curves(rows, cost_policy);
+    let longest = curves.iter().map(|c| c.mean.len()).max().unwrap_or(0);
+    crate::report::write_text(
+        &dir.join("regret.csv"),
+        &crate::report::regret_csv(&curves, (longest / 200).max(1)),
+    )?;
+    match rows.first() {
+        Some(r) => crate::plot::regret_svg(&dir.join("regret.svg"), &curves, r.budget_frac),
+        None => Ok(()),
+    }
 }
 
 /// The rows as a text table.

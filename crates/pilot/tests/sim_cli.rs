@@ -520,6 +520,13 @@ fn world_scenarios_write_their_columns_into_summary_csv_and_hold_the_budget() {
         .unwrap();
     assert!(!trust[adoption].is_empty(), "{summary}");
     assert!(out.join("scenarios.csv").exists());
+    let regret = std::fs::read_to_string(out.join("regret.svg")).unwrap();
+    assert!(regret.contains("change at query"), "the change is marked");
+    assert!(
+        std::fs::read_to_string(out.join("regret.csv"))
+            .unwrap()
+            .contains(",pilot-trust,")
+    );
     let shift = std::fs::read_to_string(out.join("domain-shift.csv")).unwrap();
     assert!(
         shift.lines().skip(1).all(|r| !r.ends_with(",NO")),

@@ -595,7 +595,8 @@ fn print_domain_shift(shift: &DomainShiftReport, out: Option<&Path>) -> anyhow::
     Ok(())
 }
 
-/// The world scenarios' table, `scenarios.csv` and `summary.csv`.
+/// The world scenarios' table, `scenarios.csv`, `summary.csv` and the regret curves with the
+/// change marked.
 fn print_worlds(
     experiment: &Experiment,
     worlds: &WorldsReport,
@@ -625,7 +626,10 @@ fn print_worlds(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let cost = grid.cost_policies.first().map_or("", |c| c.name.as_str());
         world::write_outputs(dir, &worlds.rows, cost)?;
-        println!("wrote {}/{{scenarios,summary}}.csv", dir.display());
+        println!(
+            "wrote {}/{{scenarios,summary,regret}}.csv and regret.svg (the change marked)",
+            dir.display()
+        );
     }
     println!(
         "{} episodes in {:.2} s",
