@@ -279,7 +279,9 @@ impl EmbedderConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// `linucb` (arms start at zero) or `pilot` (arms start at the prior's vectors).
+    /// `linucb` (arms start at zero), `pilot` (arms start at the prior's vectors, weight λ) or
+    /// `pilot-trust` (as `pilot`, each LLM's prior weight learned from how well the prior
+    /// predicts its rewards; an LLM the prior has no vector for starts at a small weight).
     #[serde(default = "default_policy")]
     pub kind: String,
     /// Exploration weight α ≥ 0.
@@ -622,18 +624,25 @@ impl Config {
         let p = &self.policy;
         match p.kind.as_str() {
             "linucb" => {}
-            "pilot" => {
+            kind @ ("pilot" | "pilot-trust") => {
                 if p.prior.is_none() {
                     return Err(bad(
                         "policy.prior",
-                        "kind = \"pilot\" needs a prior file (or use kind = \"linucb\")",
+                        format!("kind = {kind:?} needs a prior file (or use kind = \"linucb\")"),
+                    ));
+                }
+                if kind == "pilot-trust" && p.discount < 1.0 {
+                    return Err(bad(
+                        "policy.discount",
+                        "kind = \"pilot-trust\" learns how far to trust the prior and does not \
+                         combine with a discount < 1 (use kind = \"pilot\" for a discount)",
                     ));
                 }
             }
             other => {
                 return Err(bad(
                     "policy.kind",
-                    format!("must be \"linucb\" or \"pilot\", found {other:?}"),
+                    format!("must be \"linucb\", \"pilot\" or \"pilot-trust\", found {other:?}"),
                 ));
             }
         }

@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use pilot_bandit::{LinUcb, LinUcbVec};
+use pilot_bandit::{ArmTrust, LinUcb, LinUcbVec, PriorTrust, TrustParams};
 use pilot_budget::{OnlineConfig, PacingParams, PacingPolicy, ValueOf};
 use pilot_core::{ArmId, ErrorKind};
 use pilot_embed::Projection;
 use pilot_prior::{Expect, Prior};
-use pilot_router::{ArmStart, Event, Input, Price, Quote, Router, RouterConfig, Versions};
+use pilot_router::{
+    ArmStart, Event, Input, LivePolicy, Price, Quote, Router, RouterConfig, Versions,
+};
 use rand_core::SeedableRng;
 use rand_pcg::Pcg64;
 use serde_json::{Value, json};
@@ -27,8 +29,8 @@ use crate::metrics::{Metrics, escape};
 use crate::shared::{AdminKind, Shared};
 use crate::store::Store;
 
-/// The policy the server runs.
-pub type ServePolicy = LinUcbVec<f32>;
+/// The policy the server runs: LinUCB, PILOT or PILOT with learned trust (`policy.kind`).
+pub type ServePolicy = Box<dyn LivePolicy + Send>;
 /// The cost policy the guard wraps.
 pub type ServeCost = PacingPolicy<f64>;
 /// The router the server runs (texts are embedded before it, by [`ServeEmbedder`]).
@@ -188,12 +190,26 @@ pub fn build_router(
         .check()
         .map_err(|e| anyhow!("policy settings: {e}"))?;
     let dim = prior.map_or(embedding_dim, Prior::context_dim);
-    let policy = match (p.kind.as_str(), prior) {
+    let policy: ServePolicy = match (p.kind.as_str(), prior) {
         ("pilot", Some(prior)) => {
             let starts: Vec<Option<&[f32]>> = arms.iter().map(|a| prior.theta(&a.name)).collect();
-            LinUcbVec::with_priors(params, &starts, dim)?
+            Box::new(LinUcbVec::with_priors(params, &starts, dim)?)
         }
-        _ => LinUcbVec::new(params, arms.len(), dim)?,
+        ("pilot-trust", Some(prior)) => {
+            let starts: Vec<Option<&[f32]>> = arms.iter().map(|a| prior.theta(&a.name)).collect();
+            let inner = LinUcbVec::with_priors(params, &starts, dim)?;
+            let slots = vec![ArmTrust::start(0.5); arms.len()];
+            let mut trusting = PriorTrust::new(inner, slots, TrustParams::default())?;
+            // An LLM the prior has no vector for starts at a stand-in: it earns trust from its
+            // rewards, starting at a small weight (and so is explored).
+            for (i, start) in starts.iter().enumerate() {
+                if start.is_none() {
+                    trusting.mark_fresh(ArmId::new(i))?;
+                }
+            }
+            Box::new(trusting)
+        }
+        _ => Box::new(LinUcbVec::new(params, arms.len(), dim)?),
     };
     let b = &config.budget;
     let per_query = b.usd / b.expected_requests as f64;
@@ -832,17 +848,45 @@ impl Engine {
     /// # Errors
     /// Unknown name; the store's error.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), OpError> {
+        self.pool_op(
+            name,
+            |r, a| r.set_enabled_event(a, enabled),
+            |r, a| r.set_enabled(a, enabled, now_ms()),
+        )
+        .await
+    }
+
+    /// Changes an LLM's price.
+    ///
+    /// # Errors
+    /// Unknown name, bad price; the store's error.
+    pub async fn set_price(&self, name: &str, price: Price) -> Result<(), OpError> {
+        self.pool_op(
+            name,
+            |r, a| r.set_price_event(a, price),
+            |r, a| r.set_price(a, price, now_ms()),
+        )
+        .await
+    }
+
+    /// A change to the LLM `name` of the pool: with Redis the event `event` builds, committed
+    /// to the shared stream and folded; with SQLite `apply` on the router. Waits until stored.
+    async fn pool_op(
+        &self,
+        name: &str,
+        event: impl Fn(&ServeRouter, ArmId) -> pilot_core::Result<Event>,
+        apply: impl FnOnce(&mut ServeRouter, ArmId) -> pilot_core::Result<()>,
+    ) -> Result<(), OpError> {
         self.commit_op(|g| {
             let a = self.arm(g, name)?;
             if let Some((router, shared)) = g.shared() {
                 return shared
                     .admin(router, now_ms(), |r| {
-                        Ok(Some((r.set_enabled_event(a, enabled)?, AdminKind::Pool)))
+                        Ok(Some((event(r, a)?, AdminKind::Pool)))
                     })
                     .map(|_| ());
             }
-            g.router.set_enabled(a, enabled, now_ms())?;
-            Ok(())
+            Ok(apply(&mut g.router, a)?)
         })
         .await
     }
@@ -859,26 +903,6 @@ impl Engine {
             self.persist(&mut g)?
         };
         self.wait(ticket).await
-    }
-
-    /// Changes an LLM's price.
-    ///
-    /// # Errors
-    /// Unknown name, bad price; the store's error.
-    pub async fn set_price(&self, name: &str, price: Price) -> Result<(), OpError> {
-        self.commit_op(|g| {
-            let a = self.arm(g, name)?;
-            if let Some((router, shared)) = g.shared() {
-                return shared
-                    .admin(router, now_ms(), |r| {
-                        Ok(Some((r.set_price_event(a, price)?, AdminKind::Pool)))
-                    })
-                    .map(|_| ());
-            }
-            g.router.set_price(a, price, now_ms())?;
-            Ok(())
-        })
-        .await
     }
 
     /// The price of an LLM.
@@ -1211,7 +1235,7 @@ pub fn check_replay(config: &Config) -> Result<u64> {
 
 fn start_for(config: &Config, prior: Option<&Prior>, name: &str) -> ArmStart {
     match (config.policy.kind.as_str(), prior) {
-        ("pilot", Some(p)) => match p.theta(name) {
+        ("pilot" | "pilot-trust", Some(p)) => match p.theta(name) {
             Some(t) => ArmStart::Vector(t.to_vec()),
             None => ArmStart::MeanOfOthers,
         },

@@ -22,7 +22,7 @@ use crate::replay::{self, Faults};
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadArgs {
     /// The routing dataset.
-    #[arg(long, default_value = "/work/shared/data/routerbench-3k.jsonl")]
+    #[arg(long, default_value = "../shared/data/routerbench-3k.jsonl")]
     pub dataset: PathBuf,
     /// The split replayed (cycled when shorter than the request count).
     #[arg(long, default_value = "test")]
@@ -72,6 +72,12 @@ pub struct LoadArgs {
     /// Most texts embedded in one call (`minilm`).
     #[arg(long, default_value_t = 32)]
     pub max_batch: usize,
+    /// Run the server(s) on these CPUs only (`taskset -c` list, e.g. `0`), and the clients and
+    /// the replay upstream on the others: on a small machine this keeps the load generator's
+    /// work out of the proxy's figures, as when clients and LLMs are other hosts (Linux, needs
+    /// `taskset`).
+    #[arg(long)]
+    pub server_cpus: Option<String>,
 }
 
 /// What a load run measured.
@@ -118,16 +124,48 @@ fn free_port() -> Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-fn spawn_serve(bin: &Path, config: &Path, log: &Path) -> Result<Child> {
+fn spawn_serve(bin: &Path, config: &Path, log: &Path, cpus: Option<&str>) -> Result<Child> {
     let out = std::fs::File::create(log)?;
-    Command::new(bin)
-        .arg("serve")
+    let mut cmd = match cpus {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(list).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("serve")
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))
+}
+
+/// The CPUs of this machine other than those of `list` (a `taskset -c` list of numbers and
+/// ranges), as a list.
+fn other_cpus(list: &str) -> Result<String> {
+    let all = std::thread::available_parallelism()?.get();
+    let mut taken = vec![false; all];
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (
+            a.trim().parse().context("--server-cpus")?,
+            b.trim().parse().context("--server-cpus")?,
+        );
+        for slot in taken.iter_mut().take(b.saturating_add(1)).skip(a) {
+            *slot = true;
+        }
+    }
+    let rest: Vec<String> = (0..all)
+        .filter(|&c| !taken[c])
+        .map(|c| c.to_string())
+        .collect();
+    if rest.is_empty() {
+        bail!("--server-cpus {list} leaves no CPU for the clients (this machine has {all})");
+    }
+    Ok(rest.join(","))
 }
 
 async fn wait_healthy(
@@ -248,6 +286,18 @@ struct Shared {
 /// # Errors
 /// Setup failures.
 pub fn run_report(args: &LoadArgs) -> Result<LoadReport> {
+    if let Some(list) = &args.server_cpus {
+        // This process (clients and replay upstream, every thread) on the other CPUs.
+        let rest = other_cpus(list)?;
+        let ok = Command::new("taskset")
+            .args(["-a", "-p", "-c", &rest, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .context("running taskset (util-linux) for --server-cpus")?;
+        if !ok.success() {
+            bail!("taskset could not move the clients to CPUs {rest}");
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -338,12 +388,12 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         .build()?;
     let base = format!("http://{addr}");
     let bases: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("http://{a}")).collect());
-    let mut child = spawn_serve(&bin, &config_path, &log)?;
+    let mut child = spawn_serve(&bin, &config_path, &log, args.server_cpus.as_deref())?;
     wait_healthy(&client, &base, &mut child, &log).await?;
     let mut others = Vec::new();
     for k in 1..n {
         let log_k = state_dir.join(format!("serve-{k}.log"));
-        let mut c = spawn_serve(&bin, &config_paths[k], &log_k)?;
+        let mut c = spawn_serve(&bin, &config_paths[k], &log_k, args.server_cpus.as_deref())?;
         wait_healthy(&client, &bases[k], &mut c, &log_k).await?;
         others.push(c);
     }
@@ -395,7 +445,12 @@ async fn run_async(args: &LoadArgs) -> Result<LoadReport> {
         child.kill()?; // SIGKILL
         child.wait()?;
         kills += 1;
-        child = spawn_serve(&bin, &config_path, &log.with_extension("log.2"))?;
+        child = spawn_serve(
+            &bin,
+            &config_path,
+            &log.with_extension("log.2"),
+            args.server_cpus.as_deref(),
+        )?;
         wait_healthy(&client, &base, &mut child, &log.with_extension("log.2")).await?;
         shared.down.store(false, Ordering::Relaxed);
     }
@@ -578,5 +633,25 @@ async fn one_request(
             Ok(_) => return,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::other_cpus;
+
+    #[test]
+    fn the_clients_get_the_cpus_the_server_does_not() {
+        let all = std::thread::available_parallelism().unwrap().get();
+        if all < 2 {
+            return;
+        }
+        let rest = other_cpus("0").unwrap();
+        let want: Vec<String> = (1..all).map(|c| c.to_string()).collect();
+        assert_eq!(rest, want.join(","));
+        let every = format!("0-{}", all - 1);
+        let msg = other_cpus(&every).unwrap_err().to_string();
+        assert!(msg.contains("no CPU for the clients"), "{msg}");
+        assert!(other_cpus("zero").is_err());
     }
 }

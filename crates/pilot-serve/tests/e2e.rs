@@ -25,7 +25,7 @@ async fn replay_split_with_feedback_then_restart_keeps_state() {
     if !have_data() {
         return;
     }
-    let ds = Arc::new(RoutingDataset::load(DATASET).unwrap());
+    let ds = Arc::new(RoutingDataset::load(dataset()).unwrap());
     let test = split(&ds, "test");
     let up = replay(Faults::default()).await;
     let dir = tempdir("e2e");
@@ -178,7 +178,7 @@ async fn budget_holds_failures_retry_and_bad_input_is_refused() {
     if !have_data() {
         return;
     }
-    let ds = RoutingDataset::load(DATASET).unwrap();
+    let ds = RoutingDataset::load(dataset()).unwrap();
     let test = split(&ds, "test");
     let up = replay(Faults::default()).await;
     let dir = tempdir("budget");
@@ -492,7 +492,7 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
         return;
     }
     let args = pilot_serve::load::LoadArgs {
-        dataset: DATASET.into(),
+        dataset: dataset(),
         split: "test".into(),
         clients: 16,
         requests: 600,
@@ -508,6 +508,8 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
         replicas: 1,
         embedder: "hash".into(),
         max_batch: 32,
+        // Not here: pinning would move this whole test process (every test's threads).
+        server_cpus: None,
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
     // The state after kill -9 and restart is the replay of the stored events.

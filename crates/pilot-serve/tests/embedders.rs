@@ -106,7 +106,7 @@ async fn minilm_routes_concurrent_requests_in_shared_batches() {
         }
         return;
     }
-    let ds = pilot_data::RoutingDataset::load(DATASET).unwrap();
+    let ds = pilot_data::RoutingDataset::load(dataset()).unwrap();
     let queries: Vec<String> = ds
         .split_indices("test")
         .iter()

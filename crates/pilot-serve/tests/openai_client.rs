@@ -98,7 +98,7 @@ async fn the_official_openai_client_works_against_the_proxy() {
     let Some(python) = tokio::task::spawn_blocking(venv).await.unwrap() else {
         return;
     };
-    let ds = pilot_data::RoutingDataset::load(DATASET).unwrap();
+    let ds = pilot_data::RoutingDataset::load(dataset()).unwrap();
     let query = ds.rows[ds.split_indices("test")[0]].query.clone();
     let up = replay(Faults::default()).await;
     let dir = tempdir("openai");

@@ -267,7 +267,7 @@ async fn three_replicas_share_one_budget_and_one_learned_state() {
     if !have_data() {
         return;
     }
-    let ds = Arc::new(RoutingDataset::load(DATASET).unwrap());
+    let ds = Arc::new(RoutingDataset::load(dataset()).unwrap());
     let up = replay(Faults::default()).await;
     // 240 rows of the test split (CI time; PILOT_REDIS_ROWS=N for more, up to the split's
     // size), and a budget that binds before the end.
@@ -419,7 +419,7 @@ async fn a_replica_killed_mid_request_and_redis_restarted_midway() {
     if !have_data() {
         return;
     }
-    let ds = Arc::new(RoutingDataset::load(DATASET).unwrap());
+    let ds = Arc::new(RoutingDataset::load(dataset()).unwrap());
     let up = replay(Faults::default()).await;
     let rows = rows(&ds, 270);
     // A short feedback window (6 s: long enough for any call of this test on a loaded
@@ -502,7 +502,7 @@ fn kill_9_of_one_of_three_replica_processes_under_load() {
         return;
     }
     let args = pilot_serve::load::LoadArgs {
-        dataset: DATASET.into(),
+        dataset: dataset(),
         split: "test".into(),
         clients: 12,
         requests: 450,
@@ -518,6 +518,8 @@ fn kill_9_of_one_of_three_replica_processes_under_load() {
         replicas: 3,
         embedder: "hash".into(),
         max_batch: 32,
+        // Not here: pinning would move this whole test process (every test's threads).
+        server_cpus: None,
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
     pilot_serve::load::print_report(&args, &r);

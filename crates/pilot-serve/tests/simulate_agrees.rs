@@ -214,7 +214,7 @@ fn setup() -> Option<(Arc<RoutingDataset>, Vec<usize>)> {
     if !have_data() {
         return None;
     }
-    let ds = Arc::new(RoutingDataset::load(DATASET).unwrap());
+    let ds = Arc::new(RoutingDataset::load(dataset()).unwrap());
     let rows = split(&ds, "test");
     assert_eq!(rows.len(), 953, "the deployment split of routerbench-3k");
     Some((ds, rows))
@@ -332,15 +332,17 @@ fn fit_prior(ds: &RoutingDataset, dim: usize, path: &std::path::Path) -> Prior {
     Prior::load(path, Expect::default()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pilot_policy_runs_on_a_prior_fitted_on_the_learning_split() {
-    let Some((ds, rows)) = setup() else { return };
+/// The proxy with policy `kind` on a prior fitted on the learning split chooses exactly what
+/// the router does directly, the prior steers from the first request, and its state restarts
+/// on the stored events. Returns the config and the replay (for more checks).
+async fn a_prior_kind_agrees(kind: &str) -> (Config, ReplayServer, std::path::PathBuf, String) {
+    let (ds, rows) = setup().expect("checked by the caller");
     let up = replay(Faults::default()).await;
-    let dir = tempdir("agree-prior");
+    let dir = tempdir(&format!("agree-{kind}"));
     let path = dir.join("prior.bin");
     let prior = fit_prior(&ds, 32, &path);
     let extra = format!(
-        "[policy]\nkind = \"pilot\"\nprior = {:?}\n",
+        "[policy]\nkind = {kind:?}\nprior = {:?}\n",
         path.display().to_string()
     );
     let cfg = cfg_for(&up, &dir, BUDGET, rows.len(), &extra);
@@ -355,7 +357,7 @@ async fn the_pilot_policy_runs_on_a_prior_fitted_on_the_learning_split() {
     .await;
     let got = proxied(&up, cfg.clone(), &ds, &rows, 1).await;
     println!(
-        "deployment split with the pilot policy and a prior fitted on the learning split: proxy quality {:.1} spend {:.4}; router directly {:.1} {:.4}; linucb without a prior {:.1} {:.4}",
+        "deployment split with the {kind} policy and a prior fitted on the learning split: proxy quality {:.1} spend {:.4}; router directly {:.1} {:.4}; linucb without a prior {:.1} {:.4}",
         got.quality, got.spend, want.quality, want.spend, linucb.quality, linucb.spend
     );
     if let Some(i) = (0..rows.len()).find(|&i| got.choices[i] != want.choices[i]) {
@@ -367,8 +369,28 @@ async fn the_pilot_policy_runs_on_a_prior_fitted_on_the_learning_split() {
     assert!((got.quality - want.quality).abs() < 1e-9);
     // The prior steers from the first request: the first 100 differ from LinUCB's cold start.
     assert_ne!(got.choices[..100], linucb.choices[..100]);
-    // The state recorded the prior and restarts on it.
+    // The state recorded the prior and restarts on it (snapshot + tail = every event).
     pilot_serve::engine::check_replay(&cfg).unwrap();
+    (cfg, up, dir, extra)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pilot_trust_policy_runs_on_a_prior_and_restarts_on_its_events() {
+    if setup().is_none() {
+        return;
+    }
+    let (cfg, _up, _dir, _) = a_prior_kind_agrees("pilot-trust").await;
+    // Trust does not combine with a discount: refused by name.
+    let mut bad = cfg.clone();
+    bad.policy.discount = 0.99;
+    let msg = format!("{:#}", bad.check().unwrap_err());
+    assert!(msg.contains("policy.discount"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pilot_policy_runs_on_a_prior_fitted_on_the_learning_split() {
+    let Some((_, rows)) = setup() else { return };
+    let (_, up, dir, extra) = a_prior_kind_agrees("pilot").await;
 
     // A prior of another input dimension is refused at start, naming the key.
     let mut other = cfg_for(&up, &dir.join("other"), BUDGET, rows.len(), &extra);

@@ -8,20 +8,25 @@ use pilot_serve::replay::{self, Faults, ReplayServer};
 use pilot_serve::{Config, Running};
 use serde_json::Value;
 
-/// The shared routing dataset (read-only).
-pub const DATASET: &str = "/work/shared/data/routerbench-3k.jsonl";
+/// The shared routing dataset (read-only): `routerbench-3k.jsonl` in the shared data folder
+/// (`pilot_data::shared_data_dir`: `$PILOT_SHARED_DATA`, else `../shared/data` beside the
+/// checkout).
+pub fn dataset() -> PathBuf {
+    pilot_data::shared_data_dir().join("routerbench-3k.jsonl")
+}
 
-/// Whether the dataset is here; tests that need it say so and return when it is not.
+/// Whether the dataset is here; tests that need it return when it is not (the one rule of
+/// `pilot_data::Input`: skipped on a developer's machine, a failure under `CI=true`).
 pub fn have_data() -> bool {
-    if Path::new(DATASET).exists() {
-        return true;
+    match pilot_data::shared_file("routerbench-3k.jsonl") {
+        Ok(_) => true,
+        Err(why) => {
+            if let Err(e) = pilot_data::Input::Data.missing(&why) {
+                panic!("{e}");
+            }
+            false
+        }
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{DATASET} is missing (CI=true: failing rather than skipping)"
-    );
-    eprintln!("SKIP: {DATASET} is not on this machine");
-    false
 }
 
 /// A fresh temporary directory.
@@ -38,14 +43,9 @@ pub fn tempdir(tag: &str) -> PathBuf {
 
 /// Starts a replay upstream on an ephemeral port.
 pub async fn replay(faults: Faults) -> ReplayServer {
-    replay::start(
-        Path::new(DATASET),
-        "127.0.0.1:0".parse().unwrap(),
-        faults,
-        1,
-    )
-    .await
-    .unwrap()
+    replay::start(&dataset(), "127.0.0.1:0".parse().unwrap(), faults, 1)
+        .await
+        .unwrap()
 }
 
 /// A serve config for every LLM of `up`, with `extra` TOML appended.
