@@ -80,6 +80,21 @@ pub struct LoadArgs {
     pub server_cpus: Option<String>,
 }
 
+impl LoadArgs {
+    /// The command line's defaults (`pilot-serve load` with no flags), to change a few of.
+    ///
+    /// # Errors
+    /// None in practice (the defaults parse); clap's error otherwise.
+    pub fn defaults() -> Result<Self> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: LoadArgs,
+        }
+        Ok(<Cli as clap::Parser>::try_parse_from(["load"])?.args)
+    }
+}
+
 /// What a load run measured.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {

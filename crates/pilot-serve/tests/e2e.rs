@@ -493,23 +493,17 @@ fn kill_9_under_load_loses_no_feedback_and_never_overspends() {
     }
     let args = pilot_serve::load::LoadArgs {
         dataset: dataset(),
-        split: "test".into(),
         clients: 16,
         requests: 600,
         budget: 0.05,
         error_rate: 0.1,
-        missing_usage_rate: 0.0,
         kill_at: 0.5,
         stream_every: 5,
         serve_bin: Some(env!("CARGO_BIN_EXE_pilot-serve").into()),
         state_dir: Some(tempdir("kill9")),
         exploration: "epsilon".into(),
-        redis: None,
-        replicas: 1,
-        embedder: "hash".into(),
-        max_batch: 32,
-        // Not here: pinning would move this whole test process (every test's threads).
-        server_cpus: None,
+        // Not pinned (`server_cpus`): that would move this whole test process.
+        ..pilot_serve::load::LoadArgs::defaults().unwrap()
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
     // The state after kill -9 and restart is the replay of the stored events.

@@ -503,12 +503,10 @@ fn kill_9_of_one_of_three_replica_processes_under_load() {
     }
     let args = pilot_serve::load::LoadArgs {
         dataset: dataset(),
-        split: "test".into(),
         clients: 12,
         requests: 450,
         budget: 0.05,
         error_rate: 0.1,
-        missing_usage_rate: 0.0,
         kill_at: 0.5,
         stream_every: 5,
         serve_bin: Some(env!("CARGO_BIN_EXE_pilot-serve").into()),
@@ -516,10 +514,8 @@ fn kill_9_of_one_of_three_replica_processes_under_load() {
         exploration: "epsilon".into(),
         redis: Some(redis.url()),
         replicas: 3,
-        embedder: "hash".into(),
-        max_batch: 32,
-        // Not here: pinning would move this whole test process (every test's threads).
-        server_cpus: None,
+        // Not pinned (`server_cpus`): that would move this whole test process.
+        ..pilot_serve::load::LoadArgs::defaults().unwrap()
     };
     let r = pilot_serve::load::run_report(&args).unwrap();
     pilot_serve::load::print_report(&args, &r);

@@ -439,6 +439,30 @@ fn expand(
         let best_before = best.value;
         let mut out = 0usize;
         let (mut up_at, mut down_at) = (up.len, 0usize);
+        // Every new state, from the table or the merge, in increasing weight: it becomes the
+        // incumbent if it fits and beats it, and is kept (its Lagrangian bound returned) only
+        // if both bounds reach the threshold: the Lagrangian first (looser but cheaper), then
+        // the LP of the classes outside the core. States come by increasing weight, so the LP
+        // cursors only move one way.
+        let mut admit = |weight: u64, profit: f64, record: u32, pending: u32| -> Option<f64> {
+            if weight <= capacity && profit > best.value {
+                best = Incumbent {
+                    value: profit,
+                    chain: Some((record, pending, class as u32)),
+                };
+            }
+            let lagrange = lagrangian(weight, profit);
+            let least = threshold(&best);
+            if lagrange < least {
+                return None;
+            }
+            let reach = if weight <= capacity {
+                profit + up.gain(capacity - weight, &mut up_at)
+            } else {
+                profit - down.loss(weight - capacity, &mut down_at)?
+            };
+            (reach >= least).then_some(lagrange)
+        };
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
         for item in members.iter_mut() {
@@ -498,29 +522,10 @@ fn expand(
                     continue;
                 }
                 last_profit = state.profit;
-                let (weight, profit) = (state.weight, state.profit);
-                if weight <= capacity && profit > best.value {
-                    best = Incumbent {
-                        value: profit,
-                        chain: Some((state.record, state.pending, class as u32)),
-                    };
-                }
-                let lagrange = lagrangian(weight, profit);
-                let least = threshold(&best);
-                if lagrange < least {
+                let Some(lagrange) = admit(state.weight, state.profit, state.record, state.pending)
+                else {
                     continue;
-                }
-                let reach = if weight <= capacity {
-                    profit + up.gain(capacity - weight, &mut up_at)
-                } else {
-                    match down.loss(weight - capacity, &mut down_at) {
-                        Some(lost) => profit - lost,
-                        None => continue,
-                    }
                 };
-                if reach < least {
-                    continue;
-                }
                 // `out ≤ j`: the kept states compact to the front of the window.
                 lists.next[out] = state;
                 out += 1;
@@ -589,30 +594,9 @@ fn expand(
                 } else {
                     (slot.start + k) as u32
                 };
-                if weight <= capacity && profit > best.value {
-                    best = Incumbent {
-                        value: profit,
-                        chain: Some((parent.record, pending, class as u32)),
-                    };
-                }
-                // The Lagrangian bound is looser than the LP one but cheaper: try it first.
-                let lagrange = lagrangian(weight, profit);
-                let least = threshold(&best);
-                if lagrange < least {
+                let Some(lagrange) = admit(weight, profit, parent.record, pending) else {
                     continue;
-                }
-                // States come by increasing weight, so the cursors only move one way.
-                let reach = if weight <= capacity {
-                    profit + up.gain(capacity - weight, &mut up_at)
-                } else {
-                    match down.loss(weight - capacity, &mut down_at) {
-                        Some(lost) => profit - lost,
-                        None => continue,
-                    }
                 };
-                if reach < least {
-                    continue;
-                }
                 if out == state_cap {
                     return Err(too_small("CoreSolver scratch: state lists", state_cap));
                 }
