@@ -182,6 +182,40 @@ pub fn build_router(
     arms: &[UpstreamConfig],
     embedding_dim: usize,
 ) -> Result<ServeRouter> {
+    let (policy, cost) = build_policies(config, prior, arms, embedding_dim)?;
+    let b = &config.budget;
+    let rc = RouterConfig {
+        budget: b.usd,
+        units_per_currency: 1e9,
+        ttl: config.state.feedback_window_secs.saturating_mul(1000),
+        exploration: config.exploration()?,
+        record: true,
+    };
+    let pool = arms
+        .iter()
+        .map(|a| pilot_router::Arm::new(a.name.clone(), a.price()))
+        .collect();
+    let mut router = Router::new(policy, cost, pool, rc)?;
+    if let Some(prior) = prior {
+        let map = prior.projection_map().map_err(|e| anyhow!("prior: {e}"))?;
+        let owned = Projection::new(map.matrix().to_vec(), map.offset().to_vec(), map.d_in())?;
+        router = router.with_projection(owned)?;
+    }
+    Ok(router)
+}
+
+/// The routing policy and the cost policy a config runs over the pool `arms` (what
+/// [`build_router`] composes; also for driving the same policies elsewhere, e.g. through
+/// pilot-sim's episode engine).
+///
+/// # Errors
+/// As [`build_router`].
+pub fn build_policies(
+    config: &Config,
+    prior: Option<&Prior>,
+    arms: &[UpstreamConfig],
+    embedding_dim: usize,
+) -> Result<(ServePolicy, ServeCost)> {
     let p = &config.policy;
     let params = LinUcb::<(), f32>::params()
         .alpha(p.alpha as f32)
@@ -225,24 +259,7 @@ pub fn build_router(
             .with_step(b.pacing_step),
     )
     .map_err(|e| anyhow!("budget settings: {e}"))?;
-    let rc = RouterConfig {
-        budget: b.usd,
-        units_per_currency: 1e9,
-        ttl: config.state.feedback_window_secs.saturating_mul(1000),
-        exploration: config.exploration()?,
-        record: true,
-    };
-    let pool = arms
-        .iter()
-        .map(|a| pilot_router::Arm::new(a.name.clone(), a.price()))
-        .collect();
-    let mut router = Router::new(policy, cost, pool, rc)?;
-    if let Some(prior) = prior {
-        let map = prior.projection_map().map_err(|e| anyhow!("prior: {e}"))?;
-        let owned = Projection::new(map.matrix().to_vec(), map.offset().to_vec(), map.d_in())?;
-        router = router.with_projection(owned)?;
-    }
-    Ok(router)
+    Ok((policy, cost))
 }
 
 fn upstream(spec: &UpstreamConfig) -> Result<Upstream> {
