@@ -33,6 +33,9 @@ pub struct Hyper {
     /// the prior's weight λ shrinks for an LLM whose rewards it predicts worse than the LLM's
     /// own running mean, and a new LLM's stand-in prior starts at the smallest weight.
     pub trust: bool,
+    /// PILOT learns one level shared by every LLM (pilot-sim's `SharedLevel`): a shift of the
+    /// rewards common to the whole pool (traffic unlike the prior's) moves it, not the arms.
+    pub shared_level: bool,
 }
 
 impl Hyper {
@@ -48,6 +51,7 @@ impl Hyper {
         threshold_scale: 1.0,
         discount: 1.0,
         trust: false,
+        shared_level: false,
     };
 
     /// Checks every field (NaN fails).
@@ -99,6 +103,9 @@ impl Hyper {
                 }
                 if family == Family::Pilot && self.trust {
                     parts.push("trust".to_owned());
+                }
+                if family == Family::Pilot && self.shared_level {
+                    parts.push("shared-level".to_owned());
                 }
             }
             Family::LinTs => {
@@ -318,6 +325,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -332,6 +340,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -346,6 +355,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -360,6 +370,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -374,6 +385,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -388,6 +400,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -402,6 +415,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -416,6 +430,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
     (
@@ -430,6 +445,7 @@ const TUNED: &[(&str, Hyper)] = &[
             threshold_scale: 0.01,
             discount: 1.0,
             trust: false,
+            shared_level: false,
         },
     ),
 ];

@@ -47,24 +47,31 @@ pub fn make_policy_fresh(
     priors: Option<&[Vec<f32>]>,
     fresh: &[usize],
 ) -> Result<Box<dyn RoutingPolicy>> {
-    let with_priors =
-        |alpha: f32, lambda: f32, discount: f32, what: &'static str| -> Result<LinUcbVec<f32>> {
-            let priors = priors.ok_or_else(|| {
-                SimError::invalid(format!(
-                    "policy '{}' needs a prior but none was given",
-                    family.name()
-                ))
-            })?;
-            let params = LinUcb::params()
-                .alpha(alpha)
-                .lambda(lambda)
-                .discount(discount)
-                .reward_range(0.0, 1.0)
-                .check()
-                .map_err(core(what))?;
-            let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
-            LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
-        };
+    let with_priors_in = |alpha: f32,
+                          lambda: f32,
+                          discount: f32,
+                          range: (f32, f32),
+                          what: &'static str|
+     -> Result<LinUcbVec<f32>> {
+        let priors = priors.ok_or_else(|| {
+            SimError::invalid(format!(
+                "policy '{}' needs a prior but none was given",
+                family.name()
+            ))
+        })?;
+        let params = LinUcb::params()
+            .alpha(alpha)
+            .lambda(lambda)
+            .discount(discount)
+            .reward_range(range.0, range.1)
+            .check()
+            .map_err(core(what))?;
+        let refs: Vec<Option<&[f32]>> = priors.iter().map(|p| Some(p.as_slice())).collect();
+        LinUcbVec::with_priors(params, &refs, dim).map_err(core(what))
+    };
+    let with_priors = |alpha: f32, lambda: f32, discount: f32, what: &'static str| {
+        with_priors_in(alpha, lambda, discount, (0.0, 1.0), what)
+    };
     Ok(match family {
         Family::Pilot if h.trust => {
             let inner = with_priors(h.alpha, h.lambda, h.discount, "PILOT with trust")?;
@@ -76,6 +83,11 @@ pub fn make_policy_fresh(
                     .map_err(core("PILOT with trust: a new LLM"))?;
             }
             Box::new(p)
+        }
+        Family::Pilot if h.shared_level => {
+            // The arms learn rewards less the shared level, which may leave [0, 1].
+            let inner = with_priors_in(h.alpha, h.lambda, h.discount, (-1.0, 2.0), "PILOT")?;
+            Box::new(crate::reference::SharedLevel::new(inner))
         }
         Family::Pilot => Box::new(with_priors(h.alpha, h.lambda, h.discount, "PILOT")?),
         // λ and α do not matter: the policy never updates and scores its prior mean.

@@ -887,6 +887,7 @@ impl Prepared<'_> {
                 world::add_discounted_pilots(&mut experiment, plan.discount)?;
             }
             world::add_trusting_pilots(&mut experiment)?;
+            world::add_shared_level_pilots(&mut experiment)?;
             let task_report = experiment.run(&|_, _| {})?;
             for row in task_report.rows {
                 if row.budget_frac == Some(frac) || row.budget_frac.is_none() {
@@ -939,6 +940,7 @@ impl Simulation {
             world::add_discounted_pilots(&mut self.experiment, self.discount)?;
         }
         world::add_trusting_pilots(&mut self.experiment)?;
+        world::add_shared_level_pilots(&mut self.experiment)?;
         let scenarios = world::expand(&names, self.experiment.problem())?;
         // A new LLM has no learning data: its runs start from priors without its vector (the
         // mean of the others), except the arena prior, fitted on judge scores from elsewhere.
@@ -963,6 +965,7 @@ impl Simulation {
                     world::add_discounted_pilots(&mut e, self.discount)?;
                 }
                 world::add_trusting_pilots(&mut e)?;
+                world::add_shared_level_pilots(&mut e)?;
                 extra.push(e);
                 grid = extra.len();
             }

@@ -1125,6 +1125,18 @@ pub fn add_trusting_pilots(experiment: &mut crate::experiment::Experiment) -> Re
     })
 }
 
+/// Adds, next to every PILOT policy of `experiment`, the same policy learning one reward level
+/// shared by every LLM ([`Hyper::shared_level`](crate::hyper::Hyper::shared_level)), named
+/// `pilot-shared…`. Returns the names added.
+///
+/// # Errors
+/// The bandit's error for bad settings.
+pub fn add_shared_level_pilots(
+    experiment: &mut crate::experiment::Experiment,
+) -> Result<Vec<String>> {
+    add_pilot_variants(experiment, "pilot-shared", |h| h.shared_level = true)
+}
+
 /// Adds a variant of every plain PILOT policy (`pilot`, `pilot[x]`; not the variants), built
 /// through the line-up ([`make_policy_fresh`](crate::lineup::make_policy_fresh)) from the same
 /// prior, with its settings changed by `change`, named with `name` in place of `pilot`.

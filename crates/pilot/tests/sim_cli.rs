@@ -519,6 +519,10 @@ fn world_scenarios_write_their_columns_into_summary_csv_and_hold_the_budget() {
         .find(|r| r[0].starts_with("new-llm:") && r[policy] == "pilot-trust")
         .unwrap();
     assert!(!trust[adoption].is_empty(), "{summary}");
+    assert!(
+        rows.iter().any(|r| r[policy] == "pilot-shared"),
+        "the shared-level variant runs: {summary}"
+    );
     assert!(out.join("scenarios.csv").exists());
     let regret = std::fs::read_to_string(out.join("regret.svg")).unwrap();
     assert!(regret.contains("change at query"), "the change is marked");
