@@ -74,7 +74,13 @@ pub fn make_policy_fresh(
     };
     Ok(match family {
         Family::Pilot if h.trust => {
-            let inner = with_priors(h.alpha, h.lambda, h.discount, "PILOT with trust")?;
+            // With a shared level the arms learn rewards less it, which may leave [0, 1].
+            let range = if h.shared_level {
+                (-1.0, 2.0)
+            } else {
+                (0.0, 1.0)
+            };
+            let inner = with_priors_in(h.alpha, h.lambda, h.discount, range, "PILOT with trust")?;
             let slots = vec![ArmTrust::start(0.5); pilot_core::Policy::arm_count(&inner)];
             let mut p = PriorTrust::new(inner, slots, TrustParams::default())
                 .map_err(core("PILOT with trust"))?;
@@ -82,10 +88,13 @@ pub fn make_policy_fresh(
                 p.mark_fresh(ArmId::new(a))
                     .map_err(core("PILOT with trust: a new LLM"))?;
             }
-            Box::new(p)
+            if h.shared_level {
+                Box::new(crate::reference::SharedLevel::new(p))
+            } else {
+                Box::new(p)
+            }
         }
         Family::Pilot if h.shared_level => {
-            // The arms learn rewards less the shared level, which may leave [0, 1].
             let inner = with_priors_in(h.alpha, h.lambda, h.discount, (-1.0, 2.0), "PILOT")?;
             Box::new(crate::reference::SharedLevel::new(inner))
         }

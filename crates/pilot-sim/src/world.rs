@@ -1127,14 +1127,21 @@ pub fn add_trusting_pilots(experiment: &mut crate::experiment::Experiment) -> Re
 
 /// Adds, next to every PILOT policy of `experiment`, the same policy learning one reward level
 /// shared by every LLM ([`Hyper::shared_level`](crate::hyper::Hyper::shared_level)), named
-/// `pilot-shared…`. Returns the names added.
+/// `pilot-shared…`, and that policy with learned trust too, `pilot-trust-shared…`. Returns
+/// the names added.
 ///
 /// # Errors
 /// The bandit's error for bad settings.
 pub fn add_shared_level_pilots(
     experiment: &mut crate::experiment::Experiment,
 ) -> Result<Vec<String>> {
-    add_pilot_variants(experiment, "pilot-shared", |h| h.shared_level = true)
+    let mut added = add_pilot_variants(experiment, "pilot-shared", |h| h.shared_level = true)?;
+    added.extend(add_pilot_variants(experiment, "pilot-trust-shared", |h| {
+        h.shared_level = true;
+        h.trust = true;
+        h.discount = 1.0;
+    })?);
+    Ok(added)
 }
 
 /// Adds a variant of every plain PILOT policy (`pilot`, `pilot[x]`; not the variants), built
