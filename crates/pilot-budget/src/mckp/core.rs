@@ -532,8 +532,14 @@ fn expand(
                 next_max = next_max.max(lagrange);
             }
         } else {
+            let skip = Skip {
+                need,
+                lambda,
+                capacity,
+                best: best_before,
+            };
             for item in members.iter_mut() {
-                load_head(item, &b, current);
+                load_head(item, &b, current, &skip);
             }
             // k-way merge of the shifted lists by (weight ascending, profit descending): through a
             // binary heap of the items when there are many, a scan when few (or too many for the
@@ -577,7 +583,7 @@ fn expand(
                 let (weight, profit) = (members[k].head_weight, members[k].head_profit);
                 let parent = current[members[k].head as usize];
                 members[k].head += 1;
-                load_head(&mut members[k], &b, current);
+                load_head(&mut members[k], &b, current, &skip);
                 if use_heap {
                     if members[k].head_weight == u64::MAX {
                         heap_len -= 1;
@@ -756,20 +762,42 @@ fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
     }
 }
 
-/// Caches the state at `item.head` moved from base `b` to `item` (or marks the list done).
+/// What the merge skips before a moved state reaches the heap: the states the table path
+/// skips too, those whose Lagrangian bound is below the class's starting threshold (`need`,
+/// as in the table) and that do not improve the incumbent the class started with. `admit`
+/// would reject them anyway, and any state they dominate has a lower bound and no more
+/// profit, so the list kept and the incumbents found are the same; the merge just stops
+/// ordering states that go nowhere (most of them in the correlated kinds).
+struct Skip {
+    need: f64,
+    lambda: f64,
+    capacity: u64,
+    best: f64,
+}
+
+/// Caches the first state from `item.head` on that `skip` lets through, moved from base `b`
+/// to `item` (or marks the list done).
 #[inline]
-fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State]) {
-    match current.get(item.head as usize) {
-        // `s.weight` includes this class's base weight, so this never underflows.
-        Some(s) => {
-            item.head_weight = s.weight - b.weight + item.weight;
-            item.head_profit = s.profit + (item.profit - b.profit);
+fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State], skip: &Skip) {
+    let (dw, dp) = (item.weight.wrapping_sub(b.weight), item.profit - b.profit);
+    let mut head = item.head as usize;
+    while let Some(s) = current.get(head) {
+        // `s.weight` includes this class's base weight, so this never wraps overall.
+        let weight = s.weight.wrapping_add(dw);
+        let profit = s.profit + dp;
+        if profit - skip.lambda * weight as f64 >= skip.need
+            || (weight <= skip.capacity && profit > skip.best)
+        {
+            item.head = head as u32;
+            item.head_weight = weight;
+            item.head_profit = profit;
+            return;
         }
-        None => {
-            item.head_weight = u64::MAX;
-            item.head_profit = f64::NEG_INFINITY;
-        }
+        head += 1;
     }
+    item.head = head as u32;
+    item.head_weight = u64::MAX;
+    item.head_profit = f64::NEG_INFINITY;
 }
 
 /// Reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j) ≥ 0` of moving from base `b` to `item`.
