@@ -436,6 +436,10 @@ fn expand(
         // the threshold (the LP bound is tighter) or it improves the incumbent; `least` only
         // grows while the class is added, so its starting value is safe to filter with.
         let need = threshold(&best) - lambda * cap_f - tol;
+        // The merge's LP filter: `admit` computes the same reach (the cursors do not change
+        // the value); the `tol` below its threshold keeps states rounding could order
+        // otherwise.
+        let least_start = threshold(&best) - tol;
         let best_before = best.value;
         let mut out = 0usize;
         let (mut up_at, mut down_at) = (up.len, 0usize);
@@ -534,11 +538,16 @@ fn expand(
         } else {
             let skip = Skip {
                 need,
+                least: least_start,
                 lambda,
                 capacity,
                 best: best_before,
+                up: &up,
+                down: &down,
             };
             for item in members.iter_mut() {
+                item.up_at = up.len as u8;
+                item.down_at = 0;
                 load_head(item, &b, current, &skip);
             }
             // k-way merge of the shifted lists by (weight ascending, profit descending): through a
@@ -762,35 +771,51 @@ fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
     }
 }
 
-/// What the merge skips before a moved state reaches the heap: the states the table path
-/// skips too, those whose Lagrangian bound is below the class's starting threshold (`need`,
-/// as in the table) and that do not improve the incumbent the class started with. `admit`
-/// would reject them anyway, and any state they dominate has a lower bound and no more
-/// profit, so the list kept and the incumbents found are the same; the merge just stops
-/// ordering states that go nowhere (most of them in the correlated kinds).
-struct Skip {
+/// What the merge skips before a moved state reaches the heap: those whose bounds (the
+/// Lagrangian, then the LP of the outside classes, as in `admit`) are below the class's
+/// starting threshold and that do not improve the incumbent the class started with. `admit`
+/// would reject them anyway, and any state they dominate has lower bounds and no more profit,
+/// so the list kept and the incumbents found are the same; the merge just stops ordering
+/// states that go nowhere (most of them in the correlated kinds).
+struct Skip<'a> {
+    /// The Lagrangian test: `profit − λ weight ≥ need`.
     need: f64,
+    /// The LP test: profit plus the outside LP at the residual capacity `≥ least`.
+    least: f64,
     lambda: f64,
     capacity: u64,
     best: f64,
+    up: &'a Side,
+    down: &'a Side,
 }
 
 /// Caches the first state from `item.head` on that `skip` lets through, moved from base `b`
-/// to `item` (or marks the list done).
+/// to `item` (or marks the list done). Each item's moved states come by increasing weight, so
+/// its LP cursors only move one way, as `admit`'s do.
 #[inline]
-fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State], skip: &Skip) {
+fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State], skip: &Skip<'_>) {
     let (dw, dp) = (item.weight.wrapping_sub(b.weight), item.profit - b.profit);
+    let (mut up_at, mut down_at) = (usize::from(item.up_at), usize::from(item.down_at));
     let mut head = item.head as usize;
     while let Some(s) = current.get(head) {
         // `s.weight` includes this class's base weight, so this never wraps overall.
         let weight = s.weight.wrapping_add(dw);
         let profit = s.profit + dp;
-        if profit - skip.lambda * weight as f64 >= skip.need
-            || (weight <= skip.capacity && profit > skip.best)
-        {
+        let keep = (weight <= skip.capacity && profit > skip.best)
+            || (profit - skip.lambda * weight as f64 >= skip.need
+                && if weight <= skip.capacity {
+                    profit + skip.up.gain(skip.capacity - weight, &mut up_at) >= skip.least
+                } else {
+                    skip.down
+                        .loss(weight - skip.capacity, &mut down_at)
+                        .is_some_and(|loss| profit - loss >= skip.least)
+                });
+        if keep {
             item.head = head as u32;
             item.head_weight = weight;
             item.head_profit = profit;
+            item.up_at = up_at as u8;
+            item.down_at = down_at as u8;
             return;
         }
         head += 1;

@@ -9,6 +9,10 @@ pub struct ItemSlot {
     pub(crate) item: usize,
     /// The core solver's merge head into the state list.
     pub(crate) head: u32,
+    /// The merge's cursors into the tables of the outside LP (up and down), moved as `head`
+    /// advances (they fit in `head`'s padding).
+    pub(crate) up_at: u8,
+    pub(crate) down_at: u8,
     /// Weight of the state at `head` moved to this item (`u64::MAX`: none left / not a
     /// candidate), cached so the merge compares without reloading states.
     pub(crate) head_weight: u64,
