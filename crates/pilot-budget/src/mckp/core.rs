@@ -382,6 +382,9 @@ fn expand(
     let mut len = 1usize;
     let mut records = 0usize;
     let mut max_lagrangian = lagrangian(relaxation.integer_weight, relaxation.integer_value);
+    // The least Lagrangian bound of the states: an item whose loss keeps even that one at the
+    // threshold needs no filter in the weight table.
+    let mut min_lagrangian = max_lagrangian;
 
     // A state is kept only if its bound reaches this (and the incumbent's value + margin).
     let threshold = |best: &Incumbent| (best.value + margin).max(floor);
@@ -469,6 +472,7 @@ fn expand(
         };
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
+        let mut next_min = f64::INFINITY;
         for item in members.iter_mut() {
             item.head = 0;
         }
@@ -502,22 +506,27 @@ fn expand(
                     (slot.start + k) as u32
                 };
                 let shift = dw.wrapping_sub(w_lo);
-                for s in current {
-                    let weight = s.weight.wrapping_add(dw);
-                    let profit = s.profit + dp;
-                    if profit - lambda * weight as f64 >= need
-                        || (weight <= capacity && profit > best_before)
-                    {
-                        let at = &mut window[s.weight.wrapping_add(shift) as usize];
-                        if profit > at.profit {
-                            *at = State {
-                                weight,
-                                profit,
-                                record: s.record,
-                                pending,
-                            };
-                        }
-                    }
+                // Every moved state's Lagrangian bound is its state's less the item's loss
+                // (up to rounding, well within `tol`): when even the least one reaches the
+                // threshold, the filter below passes them all (as in subset-sum classes, where
+                // every state has the same bound) and is skipped. Entering a state the filter
+                // would drop changes nothing anyway: `admit` bounds every state the sweep
+                // meets, and a state it rejects only hides states with lower bounds.
+                let all_pass =
+                    min_lagrangian - loss(&b, item, lambda) >= need + lambda * cap_f + 2.0 * tol;
+                let moved = Moved {
+                    dw,
+                    dp,
+                    shift,
+                    pending,
+                };
+                if all_pass {
+                    moved.land(current, window, |_, _| true);
+                } else {
+                    moved.land(current, window, |weight, profit| {
+                        profit - lambda * weight as f64 >= need
+                            || (weight <= capacity && profit > best_before)
+                    });
                 }
             }
             for j in 0..width as usize {
@@ -534,6 +543,7 @@ fn expand(
                 lists.next[out] = state;
                 out += 1;
                 next_max = next_max.max(lagrange);
+                next_min = next_min.min(lagrange);
             }
         } else {
             let skip = Skip {
@@ -623,6 +633,7 @@ fn expand(
                 };
                 out += 1;
                 next_max = next_max.max(lagrange);
+                next_min = next_min.min(lagrange);
             }
         }
         // Give every state that moved this class off its base a record.
@@ -651,6 +662,7 @@ fn expand(
         core::mem::swap(&mut lists.current, &mut lists.next);
         len = out;
         max_lagrangian = next_max;
+        min_lagrangian = next_min;
         stats.classes_added += 1;
         stats.peak_states = stats.peak_states.max(len);
         stats.states_kept += len as u64;
@@ -660,6 +672,38 @@ fn expand(
         }
     }
     Ok(best)
+}
+
+/// One item's move of the states into the weight table.
+struct Moved {
+    dw: u64,
+    dp: f64,
+    /// Added to a state's weight: its slot in the table.
+    shift: u64,
+    pending: u32,
+}
+
+impl Moved {
+    /// Enters every moved state that `keep` lets through at its weight in `window`, unless a
+    /// more profitable one is there (one copy of the loop per filter).
+    #[inline]
+    fn land(&self, current: &[State], window: &mut [State], keep: impl Fn(u64, f64) -> bool) {
+        for s in current {
+            let weight = s.weight.wrapping_add(self.dw);
+            let profit = s.profit + self.dp;
+            if keep(weight, profit) {
+                let at = &mut window[s.weight.wrapping_add(self.shift) as usize];
+                if profit > at.profit {
+                    *at = State {
+                        weight,
+                        profit,
+                        record: s.record,
+                        pending: self.pending,
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// Drops the records no state in `lists.next[..live]` nor the incumbent reaches and compacts
