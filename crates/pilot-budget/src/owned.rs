@@ -194,7 +194,8 @@ impl Default for Exact {
 const FIRST_STATES: usize = 1 << 12;
 /// Record slots per state slot the solver starts with.
 const FIRST_RECORDS_PER_STATE: usize = 16;
-/// Growth factor of a buffer that ran out (each growth restarts the solve).
+/// Growth factor of a buffer that ran out (growing the state lists resumes the search where it
+/// stopped; growing the records restarts it).
 const GROWTH: usize = 4;
 
 impl Exact {
@@ -297,7 +298,7 @@ impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
             // Start small (within the budget) and grow on demand; the buffers are kept for
-            // later calls. Each growth restarts the search, so the records (a few per live
+            // later calls. Growing the records restarts the search, so the records (a few per live
             // state) start at `FIRST_RECORDS_PER_STATE` per state slot.
             let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
             while states > 1
@@ -309,11 +310,16 @@ impl MckpSolver for Exact {
             }
             self.resize(states, FIRST_RECORDS_PER_STATE * states)?;
         }
+        // A search that ran out of state slots goes on where it stopped once the lists have
+        // grown (they keep their contents); one out of records starts over (collecting them
+        // rewrote the references of the list it was building only).
+        let mut resume = None;
         loop {
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let mut solver = CoreSolver::new(self.buffers.fit(instance), core);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core).resuming(resume);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
+            resume = solver.take_resume();
             match result {
                 Err(e)
                     if e.kind() == ErrorKind::BufferTooSmall
@@ -321,8 +327,22 @@ impl MckpSolver for Exact {
                 {
                     let (states, records) = (self.current.len(), self.records.len());
                     if e.context().contains("state") {
-                        self.resize(states.saturating_mul(GROWTH), records)?;
+                        // A record per state slot at least (when the budget allows): the live
+                        // chains need about one per state when most states differ in the last
+                        // classes (subset-sum), and records running out means starting over.
+                        let states = states.saturating_mul(GROWTH);
+                        let more = records.max(states);
+                        let records = if self
+                            .budget
+                            .is_none_or(|b| CoreScratch::bytes(states, more) <= b)
+                        {
+                            more
+                        } else {
+                            records
+                        };
+                        self.resize(states, records)?;
                     } else {
+                        resume = None;
                         self.resize(states, records.saturating_mul(GROWTH))?;
                     }
                 }

@@ -252,3 +252,38 @@ fn records_are_collected_in_small_caller_scratch() {
     assert!(stats.collections > 0, "{stats:?}");
     assert!(stats.peak_records <= 2560, "{stats:?}");
 }
+
+/// `owned::Exact` grows its state lists mid-search and goes on from the class that did not
+/// fit (instead of starting over): the optimum is the same as the plain DP's, and the same as
+/// a second solve with the grown lists (no growth), states kept included.
+#[test]
+fn growth_resumes_the_search_exactly() {
+    let mut rng = Pcg64Mcg::new(33);
+    let mut grew = 0;
+    for kind in [
+        InstanceKind::SubsetSum,
+        InstanceKind::WeaklyCorrelated,
+        InstanceKind::StronglyCorrelated,
+    ] {
+        for ratio in [0.25, 0.5, 0.75] {
+            let (m, n, range) = (16, 40, 20_000);
+            let mut inst = OwnedInstance::generate(kind, m, n, range, &mut rng).unwrap();
+            inst.set_capacity_ratio(ratio).unwrap();
+            let view = inst.view().unwrap();
+            let (mut a, mut b, mut c) = (vec![0; m], vec![0; m], vec![0; m]);
+            let mut exact = Exact::new();
+            let first = exact.solve(&view, &mut a).unwrap();
+            let first_stats = exact.stats();
+            let bytes = exact.memory_bytes();
+            let again = exact.solve(&view, &mut b).unwrap();
+            assert_eq!(exact.memory_bytes(), bytes);
+            let dp = WeightDp::new().solve(&view, &mut c).unwrap();
+            assert_eq!(first.value, dp.value, "{kind:?} {ratio}");
+            assert_eq!(again.value, dp.value, "{kind:?} {ratio}");
+            assert_eq!(first_stats, exact.stats(), "{kind:?} {ratio}");
+            assert!(first.weight <= inst.capacity);
+            grew += usize::from(first_stats.peak_states > 4096);
+        }
+    }
+    assert!(grew > 0, "no instance needed the lists to grow");
+}

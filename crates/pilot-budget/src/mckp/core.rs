@@ -79,6 +79,36 @@ pub struct CoreSolver<'s> {
     scratch: Scratch<'s>,
     core: CoreScratch<'s>,
     stats: CoreStats,
+    /// Where to go on from (set by a search that ran out of state slots, taken by the next).
+    resume: Option<Resume>,
+}
+
+/// Where a search that ran out of state slots stopped: with the same instance, the same hull
+/// scratch and the state lists and records grown with their contents kept, the next solve
+/// goes on from the class whose states did not fit instead of starting over (the passes
+/// before it and the classes before it in its pass are not repeated).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resume {
+    relaxation: Relaxation,
+    /// The pass loop's incumbent value and distance below the bound.
+    best_value: f64,
+    d: f64,
+    at: Checkpoint,
+}
+
+/// The expansion just before a class joined the core.
+#[derive(Clone, Copy, Debug)]
+struct Checkpoint {
+    up: usize,
+    down: usize,
+    class: usize,
+    len: usize,
+    records: usize,
+    best: Incumbent,
+    max_lagrangian: f64,
+    min_lagrangian: f64,
+    flipped: bool,
+    stats: CoreStats,
 }
 
 impl<'s> CoreSolver<'s> {
@@ -88,7 +118,22 @@ impl<'s> CoreSolver<'s> {
             scratch,
             core,
             stats: CoreStats::default(),
+            resume: None,
         }
+    }
+
+    /// Goes on from `resume` (taken from a solver of the same instance whose scratch has been
+    /// grown with its contents kept) at the next solve.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn resuming(mut self, resume: Option<Resume>) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// Where the last solve stopped when it ran out of state slots.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn take_resume(&mut self) -> Option<Resume> {
+        self.resume.take()
     }
 
     /// What the last call of [`solve`](MckpSolver::solve) did (also when it failed for want of
@@ -99,7 +144,7 @@ impl<'s> CoreSolver<'s> {
 }
 
 /// The best solution found so far by the state expansion.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Incumbent {
     value: f64,
     /// Set when a core state beat the greedy solution: its record chain, pending choice slot
@@ -118,23 +163,27 @@ impl MckpSolver for CoreSolver<'_> {
             ));
         }
         let scratch = &mut self.scratch;
-        let relaxation = relax(instance, scratch)?;
         let capacity = instance.capacity();
         let m = instance.class_count();
-        greedy_walk(&relaxation, capacity, scratch);
-        let greedy_value: f64 = scratch.classes[..m]
-            .iter()
-            .map(|c| scratch.items[c.pick].profit)
-            .sum();
-        write_picks(scratch, m, choice);
-        let mut best_value = greedy_value;
-        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
-        let full_gap = bound - greedy_value;
-        let mut d = if relaxation.whole() {
-            0.0
-        } else {
-            full_gap / 1024.0
+        let (relaxation, mut best_value, mut d, mut from) = match self.resume.take() {
+            Some(r) => (r.relaxation, r.best_value, r.d, Some(r.at)),
+            None => {
+                let relaxation = relax(instance, scratch)?;
+                greedy_walk(&relaxation, capacity, scratch);
+                let greedy_value: f64 = scratch.classes[..m]
+                    .iter()
+                    .map(|c| scratch.items[c.pick].profit)
+                    .sum();
+                write_picks(scratch, m, choice);
+                let d = if relaxation.whole() {
+                    0.0
+                } else {
+                    (relaxation.bound - greedy_value) / 1024.0
+                };
+                (relaxation, greedy_value, d, None)
+            }
         };
+        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
         while bound - best_value >= relaxation.margin() {
             // Aim high first: a pass keeps only states that can reach `target`, few when the
             // target is near the bound; it either finds a solution worth at least `target`
@@ -165,7 +214,20 @@ impl MckpSolver for CoreSolver<'_> {
                 },
                 floor,
                 &mut self.stats,
-            )?;
+                &mut from,
+            );
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    self.resume = from.map(|at| Resume {
+                        relaxation,
+                        best_value,
+                        d,
+                        at,
+                    });
+                    return Err(e);
+                }
+            };
             self.stats.passes += 1;
             if let Some(chain) = found.chain {
                 write_chain(scratch, self.core.records, m, chain, choice);
@@ -348,6 +410,7 @@ fn expand(
     mut best: Incumbent,
     floor: f64,
     stats: &mut CoreStats,
+    resume: &mut Option<Checkpoint>,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
     let record_cap = lists.records.len().min(NO_RECORD as usize);
@@ -366,18 +429,9 @@ fn expand(
     let cap_f = capacity as f64;
     let lagrangian = |w: u64, p: f64| p + lambda * (cap_f - w as f64);
 
-    for slot in classes.iter_mut() {
-        slot.in_core = false;
-    }
     let mut walk = Walk {
         up: relaxation.break_at,
         down: relaxation.break_at,
-    };
-    lists.current[0] = State {
-        weight: relaxation.integer_weight,
-        profit: relaxation.integer_value,
-        record: NO_RECORD,
-        pending: NO_ITEM,
     };
     let mut len = 1usize;
     let mut records = 0usize;
@@ -385,6 +439,32 @@ fn expand(
     // The least Lagrangian bound of the states: an item whose loss keeps even that one at the
     // threshold needs no filter in the weight table.
     let mut min_lagrangian = max_lagrangian;
+    if let Some(at) = resume.take() {
+        // Back to just before `at.class` joined: its states did not fit, the rest (the list
+        // in `current`, the records, the other classes) is as it was then.
+        if at.flipped != lists.flipped {
+            core::mem::swap(&mut lists.current, &mut lists.next);
+            lists.flipped = !lists.flipped;
+        }
+        classes[at.class].in_core = false;
+        walk = Walk {
+            up: at.up,
+            down: at.down,
+        };
+        (len, records, best) = (at.len, at.records, at.best);
+        (max_lagrangian, min_lagrangian) = (at.max_lagrangian, at.min_lagrangian);
+        *stats = at.stats;
+    } else {
+        for slot in classes.iter_mut() {
+            slot.in_core = false;
+        }
+        lists.current[0] = State {
+            weight: relaxation.integer_weight,
+            profit: relaxation.integer_value,
+            record: NO_RECORD,
+            pending: NO_ITEM,
+        };
+    }
 
     // A state is kept only if its bound reaches this (and the incumbent's value + margin).
     let threshold = |best: &Incumbent| (best.value + margin).max(floor);
@@ -393,6 +473,18 @@ fn expand(
         if gap < 0.0 {
             break;
         }
+        let at = Checkpoint {
+            up: walk.up,
+            down: walk.down,
+            class,
+            len,
+            records,
+            best,
+            max_lagrangian,
+            min_lagrangian,
+            flipped: lists.flipped,
+            stats: *stats,
+        };
         classes[class].in_core = true;
         walk.skip_core(incs, classes);
         let up = {
@@ -623,6 +715,7 @@ fn expand(
                     continue;
                 };
                 if out == state_cap {
+                    *resume = Some(at);
                     return Err(too_small("CoreSolver scratch: state lists", state_cap));
                 }
                 lists.next[out] = State {
@@ -660,6 +753,7 @@ fn expand(
             records += 1;
         }
         core::mem::swap(&mut lists.current, &mut lists.next);
+        lists.flipped = !lists.flipped;
         len = out;
         max_lagrangian = next_max;
         min_lagrangian = next_min;

@@ -137,6 +137,9 @@ pub struct CoreScratch<'s> {
     pub(crate) current: &'s mut [State],
     pub(crate) next: &'s mut [State],
     pub(crate) records: &'s mut [Record],
+    /// Set while `current` is the slice passed as `next` (the lists swap once per class), so
+    /// a resumed search finds its list again.
+    pub(crate) flipped: bool,
 }
 
 impl<'s> CoreScratch<'s> {
@@ -159,6 +162,7 @@ impl<'s> CoreScratch<'s> {
             current,
             next,
             records,
+            flipped: false,
         }
     }
 }
