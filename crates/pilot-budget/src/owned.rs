@@ -298,8 +298,8 @@ impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
             // Start small (within the budget) and grow on demand; the buffers are kept for
-            // later calls. Growing the records restarts the search, so the records (a few per live
-            // state) start at `FIRST_RECORDS_PER_STATE` per state slot.
+            // later calls. Growing the records restarts the search, so the records (a few per
+            // live state) start at `FIRST_RECORDS_PER_STATE` per state slot.
             let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
             while states > 1
                 && self.budget.is_some_and(|b| {
@@ -315,8 +315,15 @@ impl MckpSolver for Exact {
         // rewrote the references of the list it was building only).
         let mut resume = None;
         loop {
+            // Growing early only when the budget leaves room for it: a list the merge would
+            // still have fitted must not fail the solve.
+            let room = self.budget.is_none_or(|b| {
+                CoreScratch::bytes(self.current.len().saturating_mul(GROWTH), 0) <= b
+            });
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let mut solver = CoreSolver::new(self.buffers.fit(instance), core).resuming(resume);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core)
+                .resuming(resume)
+                .growing_early(room);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
             resume = solver.take_resume();

@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "testkit")]
 
-use pilot_budget::InstanceKind;
 use pilot_budget::owned::{Exact, Greedy, Lp, OwnedInstance, WeightDp};
 use pilot_budget::testkit::{brute_force, check_offline, instance_from_bytes};
+use pilot_budget::{CoreStats, InstanceKind};
 use pilot_core::{ErrorKind, MckpInstance, MckpSolver};
 use proptest::prelude::*;
 use rand_pcg::Pcg64Mcg;
@@ -280,7 +280,19 @@ fn growth_resumes_the_search_exactly() {
             let dp = WeightDp::new().solve(&view, &mut c).unwrap();
             assert_eq!(first.value, dp.value, "{kind:?} {ratio}");
             assert_eq!(again.value, dp.value, "{kind:?} {ratio}");
-            assert_eq!(first_stats, exact.stats(), "{kind:?} {ratio}");
+            // The same search, up to the records: with more slots, a class may go through the
+            // weight table instead of the merge, which can break ties between equal states
+            // differently (a base state instead of a moved one), so the records may differ.
+            let key = |s: CoreStats| {
+                (
+                    s.classes_added,
+                    s.peak_states,
+                    s.states_kept,
+                    s.passes,
+                    s.items_tried,
+                )
+            };
+            assert_eq!(key(first_stats), key(exact.stats()), "{kind:?} {ratio}");
             assert!(first.weight <= inst.capacity);
             grew += usize::from(first_stats.peak_states > 4096);
         }

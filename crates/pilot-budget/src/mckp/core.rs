@@ -81,6 +81,9 @@ pub struct CoreSolver<'s> {
     stats: CoreStats,
     /// Where to go on from (set by a search that ran out of state slots, taken by the next).
     resume: Option<Resume>,
+    /// The caller grows the lists and resumes: ask for room before a class that most likely
+    /// will not fit rather than after merging it.
+    grow_early: bool,
 }
 
 /// Where a search that ran out of state slots stopped: with the same instance, the same hull
@@ -119,6 +122,7 @@ impl<'s> CoreSolver<'s> {
             core,
             stats: CoreStats::default(),
             resume: None,
+            grow_early: false,
         }
     }
 
@@ -127,6 +131,14 @@ impl<'s> CoreSolver<'s> {
     #[cfg(feature = "alloc")]
     pub(crate) fn resuming(mut self, resume: Option<Resume>) -> Self {
         self.resume = resume;
+        self
+    }
+
+    /// Fails with a state-list error as soon as a class's states most likely will not fit
+    /// (for a caller that grows the lists and resumes), not only once they do not.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn growing_early(mut self, yes: bool) -> Self {
+        self.grow_early = yes;
         self
     }
 
@@ -215,6 +227,7 @@ impl MckpSolver for CoreSolver<'_> {
                 floor,
                 &mut self.stats,
                 &mut from,
+                self.grow_early,
             );
             let found = match found {
                 Ok(found) => found,
@@ -411,6 +424,7 @@ fn expand(
     floor: f64,
     stats: &mut CoreStats,
     resume: &mut Option<Checkpoint>,
+    grow_early: bool,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
     let record_cap = lists.records.len().min(NO_RECORD as usize);
@@ -575,12 +589,18 @@ fn expand(
         });
         let w_lo = current[0].weight - b.weight + lightest;
         let width = (current[len - 1].weight - b.weight + heaviest - w_lo).saturating_add(1);
-        if width <= state_cap as u64
-            && width
-                <= DENSE
-                    .saturating_mul(tried as u64)
-                    .saturating_mul(len as u64)
-        {
+        let dense = width
+            <= DENSE
+                .saturating_mul(tried as u64)
+                .saturating_mul(len as u64);
+        if dense && width > state_cap as u64 && grow_early && len > state_cap / 4 {
+            // The table does not fit and the list is already a good part of the slots: the new
+            // one will most likely not fit either, so ask for more room now (the caller grows
+            // the lists and goes on from here) rather than merge it and run out at the end.
+            *resume = Some(at);
+            return Err(too_small("CoreSolver scratch: state lists", state_cap));
+        }
+        if dense && width <= state_cap as u64 {
             // Dense: the states fill most weights of the window, so a table indexed by weight
             // (in `next`) replaces the merge: every item's moved states land at their weight,
             // the most profitable kept; one sweep in weight order then drops the dominated
