@@ -557,7 +557,14 @@ fn expand(
         // if both bounds reach the threshold: the Lagrangian first (looser but cheaper), then
         // the LP of the classes outside the core. States come by increasing weight, so the LP
         // cursors only move one way.
-        let mut admit = |weight: u64, profit: f64, record: u32, pending: u32| -> Option<f64> {
+        // `known`: the reach the merge's filter computed (the same value, the cursors do not
+        // change it).
+        let mut admit = |weight: u64,
+                         profit: f64,
+                         record: u32,
+                         pending: u32,
+                         known: Option<f64>|
+         -> Option<f64> {
             if weight <= capacity && profit > best.value {
                 best = Incumbent {
                     value: profit,
@@ -569,10 +576,10 @@ fn expand(
             if lagrange < least {
                 return None;
             }
-            let reach = if weight <= capacity {
-                profit + up.gain(capacity - weight, &mut up_at)
-            } else {
-                profit - down.loss(weight - capacity, &mut down_at)?
+            let reach = match known {
+                Some(reach) => reach,
+                None if weight <= capacity => profit + up.gain(capacity - weight, &mut up_at),
+                None => profit - down.loss(weight - capacity, &mut down_at)?,
             };
             (reach >= least).then_some(lagrange)
         };
@@ -647,8 +654,13 @@ fn expand(
                     continue;
                 }
                 last_profit = state.profit;
-                let Some(lagrange) = admit(state.weight, state.profit, state.record, state.pending)
-                else {
+                let Some(lagrange) = admit(
+                    state.weight,
+                    state.profit,
+                    state.record,
+                    state.pending,
+                    None,
+                ) else {
                     continue;
                 };
                 // `out ≤ j`: the kept states compact to the front of the window.
@@ -712,6 +724,7 @@ fn expand(
                     }
                 };
                 let (weight, profit) = (members[k].head_weight, members[k].head_profit);
+                let reach = members[k].head_reach;
                 let parent = current[members[k].head as usize];
                 members[k].head += 1;
                 load_head(&mut members[k], &b, current, &skip);
@@ -731,7 +744,8 @@ fn expand(
                 } else {
                     (slot.start + k) as u32
                 };
-                let Some(lagrange) = admit(weight, profit, parent.record, pending) else {
+                let Some(lagrange) = admit(weight, profit, parent.record, pending, Some(reach))
+                else {
                     continue;
                 };
                 if out == state_cap {
@@ -959,19 +973,22 @@ fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State], skip: &Skip<'
         // `s.weight` includes this class's base weight, so this never wraps overall.
         let weight = s.weight.wrapping_add(dw);
         let profit = s.profit + dp;
-        let keep = (weight <= skip.capacity && profit > skip.best)
-            || (profit - skip.lambda * weight as f64 >= skip.need
-                && if weight <= skip.capacity {
-                    profit + skip.up.gain(skip.capacity - weight, &mut up_at) >= skip.least
-                } else {
-                    skip.down
-                        .loss(weight - skip.capacity, &mut down_at)
-                        .is_some_and(|loss| profit - loss >= skip.least)
-                });
-        if keep {
+        // Failing the Lagrangian test (with `tol` to spare) fails `admit`'s too: no reach.
+        let reach = if profit - skip.lambda * (weight as f64) < skip.need {
+            f64::NEG_INFINITY
+        } else if weight <= skip.capacity {
+            profit + skip.up.gain(skip.capacity - weight, &mut up_at)
+        } else {
+            match skip.down.loss(weight - skip.capacity, &mut down_at) {
+                Some(loss) => profit - loss,
+                None => f64::NEG_INFINITY,
+            }
+        };
+        if reach >= skip.least || (weight <= skip.capacity && profit > skip.best) {
             item.head = head as u32;
             item.head_weight = weight;
             item.head_profit = profit;
+            item.head_reach = reach;
             item.up_at = up_at as u8;
             item.down_at = down_at as u8;
             return;

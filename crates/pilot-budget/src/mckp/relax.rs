@@ -121,6 +121,7 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
                 down_at: 0,
                 head_weight: 0,
                 head_profit: 0.0,
+                head_reach: 0.0,
             };
         }
         slots.sort_unstable_by(|a, b| {

@@ -18,6 +18,10 @@ pub struct ItemSlot {
     pub(crate) head_weight: u64,
     /// Profit of the state at `head` moved to this item.
     pub(crate) head_profit: f64,
+    /// Its profit plus the LP of the classes outside the core, as the merge's filter computed
+    /// it (`−∞` when the Lagrangian test already failed), so the merge does not compute it
+    /// again.
+    pub(crate) head_reach: f64,
 }
 
 /// One step along the upper convex hull of a class: from one hull vertex to the next.
