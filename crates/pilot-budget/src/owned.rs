@@ -315,11 +315,9 @@ impl MckpSolver for Exact {
         // rewrote the references of the list it was building only).
         let mut resume = None;
         loop {
-            // Growing early only when the budget leaves room for it: a list the merge would
-            // still have fitted must not fail the solve.
-            let room = self.budget.is_none_or(|b| {
-                CoreScratch::bytes(self.current.len().saturating_mul(GROWTH), 0) <= b
-            });
+            // Growing for the weight table only without a budget: within one, a list the merge
+            // would still have fitted must not fail the solve.
+            let room = self.budget.is_none();
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
             let mut solver = CoreSolver::new(self.buffers.fit(instance), core)
                 .resuming(resume)
@@ -337,7 +335,14 @@ impl MckpSolver for Exact {
                         // A record per state slot at least (when the budget allows): the live
                         // chains need about one per state when most states differ in the last
                         // classes (subset-sum), and records running out means starting over.
-                        let states = states.saturating_mul(GROWTH);
+                        // Asked for room for a weight table: that much and a quarter for the
+                        // next classes' (at least half the slots again); else the usual growth.
+                        let states = match e.detail() {
+                            Detail::Mismatch { expected, .. } if expected > states => expected
+                                .saturating_add(expected / 4)
+                                .max(states.saturating_add(states / 2)),
+                            _ => states.saturating_mul(GROWTH),
+                        };
                         let more = records.max(states);
                         let records = if self
                             .budget

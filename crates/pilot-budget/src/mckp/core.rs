@@ -600,12 +600,25 @@ fn expand(
             <= DENSE
                 .saturating_mul(tried as u64)
                 .saturating_mul(len as u64);
-        if dense && width > state_cap as u64 && grow_early && len > state_cap / 4 {
-            // The table does not fit and the list is already a good part of the slots: the new
-            // one will most likely not fit either, so ask for more room now (the caller grows
-            // the lists and goes on from here) rather than merge it and run out at the end.
+        if dense
+            && width > state_cap as u64
+            && width <= (state_cap as u64).saturating_mul(EARLY_GROWTH)
+            && grow_early
+            && len > state_cap / 4
+        {
+            // The table does not fit and the list is already a good part of the slots: ask for
+            // room for the table now (the caller grows the lists and goes on from here). The
+            // new list may well not fit either, and the table is much cheaper than the merge
+            // on these classes (the correlated kinds' later classes are dense).
             *resume = Some(at);
-            return Err(too_small("CoreSolver scratch: state lists", state_cap));
+            return Err(Error::new(
+                ErrorKind::BufferTooSmall,
+                "CoreSolver scratch: state lists (for the weight table)",
+            )
+            .with_detail(Detail::Mismatch {
+                expected: usize::try_from(width).unwrap_or(usize::MAX),
+                found: state_cap,
+            }));
         }
         if dense && width <= state_cap as u64 {
             // Dense: the states fill most weights of the window, so a table indexed by weight
@@ -899,6 +912,9 @@ fn collect(
 /// A class is added through a table over the window of new weights (instead of the merge)
 /// when the window is at most this many times the shifted states.
 const DENSE: u64 = 4;
+/// Room for a weight table is asked for only up to this many times the state slots (a far
+/// wider window is mostly empty: the merge is cheaper than growing that much).
+const EARLY_GROWTH: u64 = 4;
 
 /// Items merged by a linear scan up to this many; a heap above.
 const SCAN: usize = 6;
