@@ -27,11 +27,13 @@
 //! ends when the list is empty (no state can improve) or every class with a choice has joined.
 //!
 //! A class joins through a k-way merge of its items' shifted state lists, or, when the window
-//! of weights the new states can take is at most [`DENSE`] times the shifted states (and fits
-//! in the `next` list), through a table indexed by weight in `next`: each shifted state lands
-//! at its weight (the most profitable kept) and one sweep in weight order drops the dominated
-//! ones and bounds the rest. Both give the same list; the table avoids the merge's
-//! comparisons where the states fill the window (subset-sum-like classes).
+//! of weights the new states can take is at most [`DENSE`] times the shifted states, through a
+//! table indexed by weight in `next`, a block of the window at a time past the states kept so
+//! far: each shifted state lands at its weight (the most profitable kept) and one sweep in
+//! weight order drops the dominated ones and bounds the rest. Both give the same list; the
+//! table avoids the merge's comparisons where the states fill the window (subset-sum-like
+//! classes, and the later classes of the correlated kinds). The merge skips, before they reach
+//! its heap, the shifted states whose bounds miss the threshold the class started with.
 //!
 //! Choices are kept as a forest of records (one per state that moved its class off base);
 //! when the record buffer fills, records no live state reaches are dropped and the rest
@@ -620,67 +622,92 @@ fn expand(
                 found: state_cap,
             }));
         }
-        if dense && width <= state_cap as u64 {
+        if dense {
             // Dense: the states fill most weights of the window, so a table indexed by weight
-            // (in `next`) replaces the merge: every item's moved states land at their weight,
-            // the most profitable kept; one sweep in weight order then drops the dominated
-            // ones and bounds the rest, as the merge does.
-            let window = &mut lists.next[..width as usize];
-            for w in window.iter_mut() {
-                w.profit = f64::NEG_INFINITY;
-            }
-            for (k, item) in members.iter().enumerate() {
-                let dw = item.weight.wrapping_sub(b.weight);
-                let dp = item.profit - b.profit;
-                let pending = if k == base_at {
-                    NO_ITEM
-                } else {
-                    (slot.start + k) as u32
-                };
-                let shift = dw.wrapping_sub(w_lo);
-                // Every moved state's Lagrangian bound is its state's less the item's loss
-                // (up to rounding, well within `tol`): when even the least one reaches the
-                // threshold, the filter below passes them all (as in subset-sum classes, where
-                // every state has the same bound) and is skipped. Entering a state the filter
-                // would drop changes nothing anyway: `admit` bounds every state the sweep
-                // meets, and a state it rejects only hides states with lower bounds.
-                let all_pass =
-                    min_lagrangian - loss(&b, item, lambda) >= need + lambda * cap_f + 2.0 * tol;
-                let moved = Moved {
-                    dw,
-                    dp,
-                    shift,
-                    pending,
-                };
-                if all_pass {
-                    moved.land(current, window, |_, _| true);
-                } else {
-                    moved.land(current, window, |weight, profit| {
-                        profit - lambda * weight as f64 >= need
-                            || (weight <= capacity && profit > best_before)
-                    });
+            // replaces the merge: every item's moved states land at their weight, the most
+            // profitable kept; one sweep in weight order then drops the dominated ones and
+            // bounds the rest, as the merge does. The table covers a block of the window at a
+            // time (at most `DENSE_BLOCK` weights, and the free slots of `next`), just past
+            // the states kept so far (the sweep compacts them to the front), so it needs no
+            // more room than the list it builds, and the block stays in cache while the items
+            // land in it (each item's next states start at its `head`; each weight still sees
+            // the items in the same order).
+            let mut lo = 0u64;
+            while lo < width {
+                let start = out;
+                let room = state_cap - start;
+                if room == 0 {
+                    *resume = Some(at);
+                    return Err(too_small("CoreSolver scratch: state lists", state_cap));
                 }
-            }
-            for j in 0..width as usize {
-                let state = lists.next[j];
-                if state.profit <= last_profit {
-                    continue;
+                let hi = lo + (width - lo).min(room as u64).min(DENSE_BLOCK);
+                let block = &mut lists.next[start..start + (hi - lo) as usize];
+                for w in block.iter_mut() {
+                    w.profit = f64::NEG_INFINITY;
                 }
-                last_profit = state.profit;
-                let Some(lagrange) = admit(
-                    state.weight,
-                    state.profit,
-                    state.record,
-                    state.pending,
-                    None,
-                ) else {
-                    continue;
-                };
-                // `out ≤ j`: the kept states compact to the front of the window.
-                lists.next[out] = state;
-                out += 1;
-                next_max = next_max.max(lagrange);
-                next_min = next_min.min(lagrange);
+                for (k, item) in members.iter_mut().enumerate() {
+                    let dw = item.weight.wrapping_sub(b.weight);
+                    let dp = item.profit - b.profit;
+                    let pending = if k == base_at {
+                        NO_ITEM
+                    } else {
+                        (slot.start + k) as u32
+                    };
+                    // `s.weight + dw − w_lo` is a moved state's place in the window (no wrap
+                    // overall: every state weight includes the base's).
+                    let at_window = dw.wrapping_sub(w_lo);
+                    let from = item.head as usize;
+                    let to = from
+                        + current[from..]
+                            .partition_point(|s| s.weight.wrapping_add(at_window) < hi);
+                    item.head = to as u32;
+                    // Every moved state's Lagrangian bound is its state's less the item's
+                    // loss (up to rounding, well within `tol`): when even the least one
+                    // reaches the threshold, the filter below passes them all (as in
+                    // subset-sum classes, where every state has the same bound) and is
+                    // skipped. Entering a state the filter would drop changes nothing anyway:
+                    // `admit` bounds every state the sweep meets, and a state it rejects only
+                    // hides states with lower bounds.
+                    let all_pass = min_lagrangian - loss(&b, item, lambda)
+                        >= need + lambda * cap_f + 2.0 * tol;
+                    let moved = Moved {
+                        dw,
+                        dp,
+                        shift: at_window.wrapping_sub(lo),
+                        pending,
+                    };
+                    let states = &current[from..to];
+                    if all_pass {
+                        moved.land(states, block, |_, _| true);
+                    } else {
+                        moved.land(states, block, |weight, profit| {
+                            profit - lambda * weight as f64 >= need
+                                || (weight <= capacity && profit > best_before)
+                        });
+                    }
+                }
+                for j in start..start + (hi - lo) as usize {
+                    let state = lists.next[j];
+                    if state.profit <= last_profit {
+                        continue;
+                    }
+                    last_profit = state.profit;
+                    let Some(lagrange) = admit(
+                        state.weight,
+                        state.profit,
+                        state.record,
+                        state.pending,
+                        None,
+                    ) else {
+                        continue;
+                    };
+                    // `out ≤ j`: the kept states compact to the front.
+                    lists.next[out] = state;
+                    out += 1;
+                    next_max = next_max.max(lagrange);
+                    next_min = next_min.min(lagrange);
+                }
+                lo = hi;
             }
         } else {
             let skip = Skip {
@@ -912,6 +939,8 @@ fn collect(
 /// A class is added through a table over the window of new weights (instead of the merge)
 /// when the window is at most this many times the shifted states.
 const DENSE: u64 = 4;
+/// Weights of the window the table covers at a time (768 KiB of states: within a core's L2).
+const DENSE_BLOCK: u64 = 1 << 15;
 /// Room for a weight table is asked for only up to this many times the state slots (a far
 /// wider window is mostly empty: the merge is cheaper than growing that much).
 const EARLY_GROWTH: u64 = 4;
