@@ -194,9 +194,11 @@ impl Default for Exact {
 const FIRST_STATES: usize = 1 << 12;
 /// Record slots per state slot the solver starts with.
 const FIRST_RECORDS_PER_STATE: usize = 16;
-/// Growth factor of a buffer that ran out (growing the state lists resumes the search where it
-/// stopped; growing the records restarts it).
+/// Growth factor of the records when they ran out (growing them restarts the search).
 const GROWTH: usize = 4;
+/// Growth of the state lists when they ran out, in halves: the search resumes where it
+/// stopped, so growing in smaller steps costs little and keeps the lists nearer the need.
+const STATE_GROWTH_HALVES: usize = 3;
 
 impl Exact {
     /// A solver with no memory budget: its state lists and records grow as the instance needs,
@@ -315,13 +317,8 @@ impl MckpSolver for Exact {
         // rewrote the references of the list it was building only).
         let mut resume = None;
         loop {
-            // Growing for the weight table only without a budget: within one, a list the merge
-            // would still have fitted must not fail the solve.
-            let room = self.budget.is_none();
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let mut solver = CoreSolver::new(self.buffers.fit(instance), core)
-                .resuming(resume)
-                .growing_early(room);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core).resuming(resume);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
             resume = solver.take_resume();
@@ -335,14 +332,7 @@ impl MckpSolver for Exact {
                         // A record per state slot at least (when the budget allows): the live
                         // chains need about one per state when most states differ in the last
                         // classes (subset-sum), and records running out means starting over.
-                        // Asked for room for a weight table: that much and a quarter for the
-                        // next classes' (at least half the slots again); else the usual growth.
-                        let states = match e.detail() {
-                            Detail::Mismatch { expected, .. } if expected > states => expected
-                                .saturating_add(expected / 4)
-                                .max(states.saturating_add(states / 2)),
-                            _ => states.saturating_mul(GROWTH),
-                        };
+                        let states = states.saturating_mul(STATE_GROWTH_HALVES) / 2;
                         let more = records.max(states);
                         let records = if self
                             .budget

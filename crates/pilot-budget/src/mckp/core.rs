@@ -83,9 +83,6 @@ pub struct CoreSolver<'s> {
     stats: CoreStats,
     /// Where to go on from (set by a search that ran out of state slots, taken by the next).
     resume: Option<Resume>,
-    /// The caller grows the lists and resumes: ask for room before a class that most likely
-    /// will not fit rather than after merging it.
-    grow_early: bool,
 }
 
 /// Where a search that ran out of state slots stopped: with the same instance, the same hull
@@ -124,7 +121,6 @@ impl<'s> CoreSolver<'s> {
             core,
             stats: CoreStats::default(),
             resume: None,
-            grow_early: false,
         }
     }
 
@@ -133,14 +129,6 @@ impl<'s> CoreSolver<'s> {
     #[cfg(feature = "alloc")]
     pub(crate) fn resuming(mut self, resume: Option<Resume>) -> Self {
         self.resume = resume;
-        self
-    }
-
-    /// Fails with a state-list error as soon as a class's states most likely will not fit
-    /// (for a caller that grows the lists and resumes), not only once they do not.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn growing_early(mut self, yes: bool) -> Self {
-        self.grow_early = yes;
         self
     }
 
@@ -229,7 +217,6 @@ impl MckpSolver for CoreSolver<'_> {
                 floor,
                 &mut self.stats,
                 &mut from,
-                self.grow_early,
             );
             let found = match found {
                 Ok(found) => found,
@@ -426,7 +413,6 @@ fn expand(
     floor: f64,
     stats: &mut CoreStats,
     resume: &mut Option<Checkpoint>,
-    grow_early: bool,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
     let record_cap = lists.records.len().min(NO_RECORD as usize);
@@ -602,26 +588,6 @@ fn expand(
             <= DENSE
                 .saturating_mul(tried as u64)
                 .saturating_mul(len as u64);
-        if dense
-            && width > state_cap as u64
-            && width <= (state_cap as u64).saturating_mul(EARLY_GROWTH)
-            && grow_early
-            && len > state_cap / 4
-        {
-            // The table does not fit and the list is already a good part of the slots: ask for
-            // room for the table now (the caller grows the lists and goes on from here). The
-            // new list may well not fit either, and the table is much cheaper than the merge
-            // on these classes (the correlated kinds' later classes are dense).
-            *resume = Some(at);
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                "CoreSolver scratch: state lists (for the weight table)",
-            )
-            .with_detail(Detail::Mismatch {
-                expected: usize::try_from(width).unwrap_or(usize::MAX),
-                found: state_cap,
-            }));
-        }
         if dense {
             // Dense: the states fill most weights of the window, so a table indexed by weight
             // replaces the merge: every item's moved states land at their weight, the most
@@ -941,9 +907,6 @@ fn collect(
 const DENSE: u64 = 4;
 /// Weights of the window the table covers at a time (768 KiB of states: within a core's L2).
 const DENSE_BLOCK: u64 = 1 << 15;
-/// Room for a weight table is asked for only up to this many times the state slots (a far
-/// wider window is mostly empty: the merge is cheaper than growing that much).
-const EARLY_GROWTH: u64 = 4;
 
 /// Items merged by a linear scan up to this many; a heap above.
 const SCAN: usize = 6;
