@@ -332,7 +332,9 @@ impl MckpSolver for Exact {
                         // A record per state slot at least (when the budget allows): the live
                         // chains need about one per state when most states differ in the last
                         // classes (subset-sum), and records running out means starting over.
-                        let states = states.saturating_mul(STATE_GROWTH_HALVES) / 2;
+                        // (At least one more slot: a list of one slot must grow too.)
+                        let states = (states.saturating_mul(STATE_GROWTH_HALVES) / 2)
+                            .max(states.saturating_add(1));
                         let more = records.max(states);
                         let records = if self
                             .budget
