@@ -194,8 +194,11 @@ impl Default for Exact {
 const FIRST_STATES: usize = 1 << 12;
 /// Record slots per state slot the solver starts with.
 const FIRST_RECORDS_PER_STATE: usize = 16;
-/// Growth factor of a buffer that ran out (each growth restarts the solve).
+/// Growth factor of the records when they ran out (growing them restarts the search).
 const GROWTH: usize = 4;
+/// Growth of the state lists when they ran out, in halves: the search resumes where it
+/// stopped, so growing in smaller steps costs little and keeps the lists nearer the need.
+const STATE_GROWTH_HALVES: usize = 3;
 
 impl Exact {
     /// A solver with no memory budget: its state lists and records grow as the instance needs,
@@ -297,8 +300,8 @@ impl MckpSolver for Exact {
     fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         if self.current.is_empty() {
             // Start small (within the budget) and grow on demand; the buffers are kept for
-            // later calls. Each growth restarts the search, so the records (a few per live
-            // state) start at `FIRST_RECORDS_PER_STATE` per state slot.
+            // later calls. Growing the records restarts the search, so the records (a few per
+            // live state) start at `FIRST_RECORDS_PER_STATE` per state slot.
             let mut states = instance.item_count().clamp(FIRST_STATES, 1 << 16);
             while states > 1
                 && self.budget.is_some_and(|b| {
@@ -309,11 +312,16 @@ impl MckpSolver for Exact {
             }
             self.resize(states, FIRST_RECORDS_PER_STATE * states)?;
         }
+        // A search that ran out of state slots goes on where it stopped once the lists have
+        // grown (they keep their contents); one out of records starts over (collecting them
+        // rewrote the references of the list it was building only).
+        let mut resume = None;
         loop {
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let mut solver = CoreSolver::new(self.buffers.fit(instance), core);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core).resuming(resume);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
+            resume = solver.take_resume();
             match result {
                 Err(e)
                     if e.kind() == ErrorKind::BufferTooSmall
@@ -321,8 +329,24 @@ impl MckpSolver for Exact {
                 {
                     let (states, records) = (self.current.len(), self.records.len());
                     if e.context().contains("state") {
-                        self.resize(states.saturating_mul(GROWTH), records)?;
+                        // A record per state slot at least (when the budget allows): the live
+                        // chains need about one per state when most states differ in the last
+                        // classes (subset-sum), and records running out means starting over.
+                        // (At least one more slot: a list of one slot must grow too.)
+                        let states = (states.saturating_mul(STATE_GROWTH_HALVES) / 2)
+                            .max(states.saturating_add(1));
+                        let more = records.max(states);
+                        let records = if self
+                            .budget
+                            .is_none_or(|b| CoreScratch::bytes(states, more) <= b)
+                        {
+                            more
+                        } else {
+                            records
+                        };
+                        self.resize(states, records)?;
                     } else {
+                        resume = None;
                         self.resize(states, records.saturating_mul(GROWTH))?;
                     }
                 }

@@ -27,11 +27,13 @@
 //! ends when the list is empty (no state can improve) or every class with a choice has joined.
 //!
 //! A class joins through a k-way merge of its items' shifted state lists, or, when the window
-//! of weights the new states can take is at most [`DENSE`] times the shifted states (and fits
-//! in the `next` list), through a table indexed by weight in `next`: each shifted state lands
-//! at its weight (the most profitable kept) and one sweep in weight order drops the dominated
-//! ones and bounds the rest. Both give the same list; the table avoids the merge's
-//! comparisons where the states fill the window (subset-sum-like classes).
+//! of weights the new states can take is at most [`DENSE`] times the shifted states, through a
+//! table indexed by weight in `next`, a block of the window at a time past the states kept so
+//! far: each shifted state lands at its weight (the most profitable kept) and one sweep in
+//! weight order drops the dominated ones and bounds the rest. Both give the same list; the
+//! table avoids the merge's comparisons where the states fill the window (subset-sum-like
+//! classes, and the later classes of the correlated kinds). The merge skips, before they reach
+//! its heap, the shifted states whose bounds miss the threshold the class started with.
 //!
 //! Choices are kept as a forest of records (one per state that moved its class off base);
 //! when the record buffer fills, records no live state reaches are dropped and the rest
@@ -79,6 +81,36 @@ pub struct CoreSolver<'s> {
     scratch: Scratch<'s>,
     core: CoreScratch<'s>,
     stats: CoreStats,
+    /// Where to go on from (set by a search that ran out of state slots, taken by the next).
+    resume: Option<Resume>,
+}
+
+/// Where a search that ran out of state slots stopped: with the same instance, the same hull
+/// scratch and the state lists and records grown with their contents kept, the next solve
+/// goes on from the class whose states did not fit instead of starting over (the passes
+/// before it and the classes before it in its pass are not repeated).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resume {
+    relaxation: Relaxation,
+    /// The pass loop's incumbent value and distance below the bound.
+    best_value: f64,
+    d: f64,
+    at: Checkpoint,
+}
+
+/// The expansion just before a class joined the core.
+#[derive(Clone, Copy, Debug)]
+struct Checkpoint {
+    up: usize,
+    down: usize,
+    class: usize,
+    len: usize,
+    records: usize,
+    best: Incumbent,
+    max_lagrangian: f64,
+    min_lagrangian: f64,
+    flipped: bool,
+    stats: CoreStats,
 }
 
 impl<'s> CoreSolver<'s> {
@@ -88,7 +120,22 @@ impl<'s> CoreSolver<'s> {
             scratch,
             core,
             stats: CoreStats::default(),
+            resume: None,
         }
+    }
+
+    /// Goes on from `resume` (taken from a solver of the same instance whose scratch has been
+    /// grown with its contents kept) at the next solve.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn resuming(mut self, resume: Option<Resume>) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// Where the last solve stopped when it ran out of state slots.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn take_resume(&mut self) -> Option<Resume> {
+        self.resume.take()
     }
 
     /// What the last call of [`solve`](MckpSolver::solve) did (also when it failed for want of
@@ -99,7 +146,7 @@ impl<'s> CoreSolver<'s> {
 }
 
 /// The best solution found so far by the state expansion.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Incumbent {
     value: f64,
     /// Set when a core state beat the greedy solution: its record chain, pending choice slot
@@ -118,23 +165,27 @@ impl MckpSolver for CoreSolver<'_> {
             ));
         }
         let scratch = &mut self.scratch;
-        let relaxation = relax(instance, scratch)?;
         let capacity = instance.capacity();
         let m = instance.class_count();
-        greedy_walk(&relaxation, capacity, scratch);
-        let greedy_value: f64 = scratch.classes[..m]
-            .iter()
-            .map(|c| scratch.items[c.pick].profit)
-            .sum();
-        write_picks(scratch, m, choice);
-        let mut best_value = greedy_value;
-        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
-        let full_gap = bound - greedy_value;
-        let mut d = if relaxation.whole() {
-            0.0
-        } else {
-            full_gap / 1024.0
+        let (relaxation, mut best_value, mut d, mut from) = match self.resume.take() {
+            Some(r) => (r.relaxation, r.best_value, r.d, Some(r.at)),
+            None => {
+                let relaxation = relax(instance, scratch)?;
+                greedy_walk(&relaxation, capacity, scratch);
+                let greedy_value: f64 = scratch.classes[..m]
+                    .iter()
+                    .map(|c| scratch.items[c.pick].profit)
+                    .sum();
+                write_picks(scratch, m, choice);
+                let d = if relaxation.whole() {
+                    0.0
+                } else {
+                    (relaxation.bound - greedy_value) / 1024.0
+                };
+                (relaxation, greedy_value, d, None)
+            }
         };
+        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
         while bound - best_value >= relaxation.margin() {
             // Aim high first: a pass keeps only states that can reach `target`, few when the
             // target is near the bound; it either finds a solution worth at least `target`
@@ -165,7 +216,20 @@ impl MckpSolver for CoreSolver<'_> {
                 },
                 floor,
                 &mut self.stats,
-            )?;
+                &mut from,
+            );
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    self.resume = from.map(|at| Resume {
+                        relaxation,
+                        best_value,
+                        d,
+                        at,
+                    });
+                    return Err(e);
+                }
+            };
             self.stats.passes += 1;
             if let Some(chain) = found.chain {
                 write_chain(scratch, self.core.records, m, chain, choice);
@@ -348,6 +412,7 @@ fn expand(
     mut best: Incumbent,
     floor: f64,
     stats: &mut CoreStats,
+    resume: &mut Option<Checkpoint>,
 ) -> Result<Incumbent> {
     let state_cap = lists.current.len().min(lists.next.len());
     let record_cap = lists.records.len().min(NO_RECORD as usize);
@@ -366,22 +431,42 @@ fn expand(
     let cap_f = capacity as f64;
     let lagrangian = |w: u64, p: f64| p + lambda * (cap_f - w as f64);
 
-    for slot in classes.iter_mut() {
-        slot.in_core = false;
-    }
     let mut walk = Walk {
         up: relaxation.break_at,
         down: relaxation.break_at,
     };
-    lists.current[0] = State {
-        weight: relaxation.integer_weight,
-        profit: relaxation.integer_value,
-        record: NO_RECORD,
-        pending: NO_ITEM,
-    };
     let mut len = 1usize;
     let mut records = 0usize;
     let mut max_lagrangian = lagrangian(relaxation.integer_weight, relaxation.integer_value);
+    // The least Lagrangian bound of the states: an item whose loss keeps even that one at the
+    // threshold needs no filter in the weight table.
+    let mut min_lagrangian = max_lagrangian;
+    if let Some(at) = resume.take() {
+        // Back to just before `at.class` joined: its states did not fit, the rest (the list
+        // in `current`, the records, the other classes) is as it was then.
+        if at.flipped != lists.flipped {
+            core::mem::swap(&mut lists.current, &mut lists.next);
+            lists.flipped = !lists.flipped;
+        }
+        classes[at.class].in_core = false;
+        walk = Walk {
+            up: at.up,
+            down: at.down,
+        };
+        (len, records, best) = (at.len, at.records, at.best);
+        (max_lagrangian, min_lagrangian) = (at.max_lagrangian, at.min_lagrangian);
+        *stats = at.stats;
+    } else {
+        for slot in classes.iter_mut() {
+            slot.in_core = false;
+        }
+        lists.current[0] = State {
+            weight: relaxation.integer_weight,
+            profit: relaxation.integer_value,
+            record: NO_RECORD,
+            pending: NO_ITEM,
+        };
+    }
 
     // A state is kept only if its bound reaches this (and the incumbent's value + margin).
     let threshold = |best: &Incumbent| (best.value + margin).max(floor);
@@ -390,6 +475,18 @@ fn expand(
         if gap < 0.0 {
             break;
         }
+        let at = Checkpoint {
+            up: walk.up,
+            down: walk.down,
+            class,
+            len,
+            records,
+            best,
+            max_lagrangian,
+            min_lagrangian,
+            flipped: lists.flipped,
+            stats: *stats,
+        };
         classes[class].in_core = true;
         walk.skip_core(incs, classes);
         let up = {
@@ -436,6 +533,10 @@ fn expand(
         // the threshold (the LP bound is tighter) or it improves the incumbent; `least` only
         // grows while the class is added, so its starting value is safe to filter with.
         let need = threshold(&best) - lambda * cap_f - tol;
+        // The merge's LP filter: `admit` computes the same reach (the cursors do not change
+        // the value); the `tol` below its threshold keeps states rounding could order
+        // otherwise.
+        let least_start = threshold(&best) - tol;
         let best_before = best.value;
         let mut out = 0usize;
         let (mut up_at, mut down_at) = (up.len, 0usize);
@@ -444,7 +545,14 @@ fn expand(
         // if both bounds reach the threshold: the Lagrangian first (looser but cheaper), then
         // the LP of the classes outside the core. States come by increasing weight, so the LP
         // cursors only move one way.
-        let mut admit = |weight: u64, profit: f64, record: u32, pending: u32| -> Option<f64> {
+        // `known`: the reach the merge's filter computed (the same value, the cursors do not
+        // change it).
+        let mut admit = |weight: u64,
+                         profit: f64,
+                         record: u32,
+                         pending: u32,
+                         known: Option<f64>|
+         -> Option<f64> {
             if weight <= capacity && profit > best.value {
                 best = Incumbent {
                     value: profit,
@@ -456,15 +564,16 @@ fn expand(
             if lagrange < least {
                 return None;
             }
-            let reach = if weight <= capacity {
-                profit + up.gain(capacity - weight, &mut up_at)
-            } else {
-                profit - down.loss(weight - capacity, &mut down_at)?
+            let reach = match known {
+                Some(reach) => reach,
+                None if weight <= capacity => profit + up.gain(capacity - weight, &mut up_at),
+                None => profit - down.loss(weight - capacity, &mut down_at)?,
             };
             (reach >= least).then_some(lagrange)
         };
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
+        let mut next_min = f64::INFINITY;
         for item in members.iter_mut() {
             item.head = 0;
         }
@@ -475,65 +584,111 @@ fn expand(
         });
         let w_lo = current[0].weight - b.weight + lightest;
         let width = (current[len - 1].weight - b.weight + heaviest - w_lo).saturating_add(1);
-        if width <= state_cap as u64
-            && width
-                <= DENSE
-                    .saturating_mul(tried as u64)
-                    .saturating_mul(len as u64)
-        {
+        let dense = width
+            <= DENSE
+                .saturating_mul(tried as u64)
+                .saturating_mul(len as u64);
+        if dense {
             // Dense: the states fill most weights of the window, so a table indexed by weight
-            // (in `next`) replaces the merge: every item's moved states land at their weight,
-            // the most profitable kept; one sweep in weight order then drops the dominated
-            // ones and bounds the rest, as the merge does.
-            let window = &mut lists.next[..width as usize];
-            for w in window.iter_mut() {
-                w.profit = f64::NEG_INFINITY;
-            }
-            for (k, item) in members.iter().enumerate() {
-                let dw = item.weight.wrapping_sub(b.weight);
-                let dp = item.profit - b.profit;
-                let pending = if k == base_at {
-                    NO_ITEM
-                } else {
-                    (slot.start + k) as u32
-                };
-                let shift = dw.wrapping_sub(w_lo);
-                for s in current {
-                    let weight = s.weight.wrapping_add(dw);
-                    let profit = s.profit + dp;
-                    if profit - lambda * weight as f64 >= need
-                        || (weight <= capacity && profit > best_before)
-                    {
-                        let at = &mut window[s.weight.wrapping_add(shift) as usize];
-                        if profit > at.profit {
-                            *at = State {
-                                weight,
-                                profit,
-                                record: s.record,
-                                pending,
-                            };
-                        }
+            // replaces the merge: every item's moved states land at their weight, the most
+            // profitable kept; one sweep in weight order then drops the dominated ones and
+            // bounds the rest, as the merge does. The table covers a block of the window at a
+            // time (at most `DENSE_BLOCK` weights, and the free slots of `next`), just past
+            // the states kept so far (the sweep compacts them to the front), so it needs no
+            // more room than the list it builds, and the block stays in cache while the items
+            // land in it (each item's next states start at its `head`; each weight still sees
+            // the items in the same order).
+            let mut lo = 0u64;
+            while lo < width {
+                let start = out;
+                let room = state_cap - start;
+                if room == 0 {
+                    *resume = Some(at);
+                    return Err(too_small("CoreSolver scratch: state lists", state_cap));
+                }
+                let hi = lo + (width - lo).min(room as u64).min(DENSE_BLOCK);
+                let block = &mut lists.next[start..start + (hi - lo) as usize];
+                for w in block.iter_mut() {
+                    w.profit = f64::NEG_INFINITY;
+                }
+                for (k, item) in members.iter_mut().enumerate() {
+                    let dw = item.weight.wrapping_sub(b.weight);
+                    let dp = item.profit - b.profit;
+                    let pending = if k == base_at {
+                        NO_ITEM
+                    } else {
+                        (slot.start + k) as u32
+                    };
+                    // `s.weight + dw − w_lo` is a moved state's place in the window (no wrap
+                    // overall: every state weight includes the base's).
+                    let at_window = dw.wrapping_sub(w_lo);
+                    let from = item.head as usize;
+                    let to = from
+                        + current[from..]
+                            .partition_point(|s| s.weight.wrapping_add(at_window) < hi);
+                    item.head = to as u32;
+                    // Every moved state's Lagrangian bound is its state's less the item's
+                    // loss (up to rounding, well within `tol`): when even the least one
+                    // reaches the threshold, the filter below passes them all (as in
+                    // subset-sum classes, where every state has the same bound) and is
+                    // skipped. Entering a state the filter would drop changes nothing anyway:
+                    // `admit` bounds every state the sweep meets, and a state it rejects only
+                    // hides states with lower bounds.
+                    let all_pass = min_lagrangian - loss(&b, item, lambda)
+                        >= need + lambda * cap_f + 2.0 * tol;
+                    let moved = Moved {
+                        dw,
+                        dp,
+                        shift: at_window.wrapping_sub(lo),
+                        pending,
+                    };
+                    let states = &current[from..to];
+                    if all_pass {
+                        moved.land(states, block, |_, _| true);
+                    } else {
+                        moved.land(states, block, |weight, profit| {
+                            profit - lambda * weight as f64 >= need
+                                || (weight <= capacity && profit > best_before)
+                        });
                     }
                 }
-            }
-            for j in 0..width as usize {
-                let state = lists.next[j];
-                if state.profit <= last_profit {
-                    continue;
+                for j in start..start + (hi - lo) as usize {
+                    let state = lists.next[j];
+                    if state.profit <= last_profit {
+                        continue;
+                    }
+                    last_profit = state.profit;
+                    let Some(lagrange) = admit(
+                        state.weight,
+                        state.profit,
+                        state.record,
+                        state.pending,
+                        None,
+                    ) else {
+                        continue;
+                    };
+                    // `out ≤ j`: the kept states compact to the front.
+                    lists.next[out] = state;
+                    out += 1;
+                    next_max = next_max.max(lagrange);
+                    next_min = next_min.min(lagrange);
                 }
-                last_profit = state.profit;
-                let Some(lagrange) = admit(state.weight, state.profit, state.record, state.pending)
-                else {
-                    continue;
-                };
-                // `out ≤ j`: the kept states compact to the front of the window.
-                lists.next[out] = state;
-                out += 1;
-                next_max = next_max.max(lagrange);
+                lo = hi;
             }
         } else {
+            let skip = Skip {
+                need,
+                least: least_start,
+                lambda,
+                capacity,
+                best: best_before,
+                up: &up,
+                down: &down,
+            };
             for item in members.iter_mut() {
-                load_head(item, &b, current);
+                item.up_at = up.len as u8;
+                item.down_at = 0;
+                load_head(item, &b, current, &skip);
             }
             // k-way merge of the shifted lists by (weight ascending, profit descending): through a
             // binary heap of the items when there are many, a scan when few (or too many for the
@@ -575,9 +730,10 @@ fn expand(
                     }
                 };
                 let (weight, profit) = (members[k].head_weight, members[k].head_profit);
+                let reach = members[k].head_reach;
                 let parent = current[members[k].head as usize];
                 members[k].head += 1;
-                load_head(&mut members[k], &b, current);
+                load_head(&mut members[k], &b, current, &skip);
                 if use_heap {
                     if members[k].head_weight == u64::MAX {
                         heap_len -= 1;
@@ -594,10 +750,12 @@ fn expand(
                 } else {
                     (slot.start + k) as u32
                 };
-                let Some(lagrange) = admit(weight, profit, parent.record, pending) else {
+                let Some(lagrange) = admit(weight, profit, parent.record, pending, Some(reach))
+                else {
                     continue;
                 };
                 if out == state_cap {
+                    *resume = Some(at);
                     return Err(too_small("CoreSolver scratch: state lists", state_cap));
                 }
                 lists.next[out] = State {
@@ -608,6 +766,7 @@ fn expand(
                 };
                 out += 1;
                 next_max = next_max.max(lagrange);
+                next_min = next_min.min(lagrange);
             }
         }
         // Give every state that moved this class off its base a record.
@@ -634,8 +793,10 @@ fn expand(
             records += 1;
         }
         core::mem::swap(&mut lists.current, &mut lists.next);
+        lists.flipped = !lists.flipped;
         len = out;
         max_lagrangian = next_max;
+        min_lagrangian = next_min;
         stats.classes_added += 1;
         stats.peak_states = stats.peak_states.max(len);
         stats.states_kept += len as u64;
@@ -645,6 +806,38 @@ fn expand(
         }
     }
     Ok(best)
+}
+
+/// One item's move of the states into the weight table.
+struct Moved {
+    dw: u64,
+    dp: f64,
+    /// Added to a state's weight: its slot in the table.
+    shift: u64,
+    pending: u32,
+}
+
+impl Moved {
+    /// Enters every moved state that `keep` lets through at its weight in `window`, unless a
+    /// more profitable one is there (one copy of the loop per filter).
+    #[inline]
+    fn land(&self, current: &[State], window: &mut [State], keep: impl Fn(u64, f64) -> bool) {
+        for s in current {
+            let weight = s.weight.wrapping_add(self.dw);
+            let profit = s.profit + self.dp;
+            if keep(weight, profit) {
+                let at = &mut window[s.weight.wrapping_add(self.shift) as usize];
+                if profit > at.profit {
+                    *at = State {
+                        weight,
+                        profit,
+                        record: s.record,
+                        pending: self.pending,
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// Drops the records no state in `lists.next[..live]` nor the incumbent reaches and compacts
@@ -712,6 +905,8 @@ fn collect(
 /// A class is added through a table over the window of new weights (instead of the merge)
 /// when the window is at most this many times the shifted states.
 const DENSE: u64 = 4;
+/// Weights of the window the table covers at a time (768 KiB of states: within a core's L2).
+const DENSE_BLOCK: u64 = 1 << 15;
 
 /// Items merged by a linear scan up to this many; a heap above.
 const SCAN: usize = 6;
@@ -756,20 +951,61 @@ fn sift_down(heap: &mut [u16], mut i: usize, members: &[ItemSlot]) {
     }
 }
 
-/// Caches the state at `item.head` moved from base `b` to `item` (or marks the list done).
+/// What the merge skips before a moved state reaches the heap: those whose bounds (the
+/// Lagrangian, then the LP of the outside classes, as in `admit`) are below the class's
+/// starting threshold and that do not improve the incumbent the class started with. `admit`
+/// would reject them anyway, and any state they dominate has lower bounds and no more profit,
+/// so the list kept and the incumbents found are the same; the merge just stops ordering
+/// states that go nowhere (most of them in the correlated kinds).
+struct Skip<'a> {
+    /// The Lagrangian test: `profit − λ weight ≥ need`.
+    need: f64,
+    /// The LP test: profit plus the outside LP at the residual capacity `≥ least`.
+    least: f64,
+    lambda: f64,
+    capacity: u64,
+    best: f64,
+    up: &'a Side,
+    down: &'a Side,
+}
+
+/// Caches the first state from `item.head` on that `skip` lets through, moved from base `b`
+/// to `item` (or marks the list done). Each item's moved states come by increasing weight, so
+/// its LP cursors only move one way, as `admit`'s do.
 #[inline]
-fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State]) {
-    match current.get(item.head as usize) {
-        // `s.weight` includes this class's base weight, so this never underflows.
-        Some(s) => {
-            item.head_weight = s.weight - b.weight + item.weight;
-            item.head_profit = s.profit + (item.profit - b.profit);
+fn load_head(item: &mut ItemSlot, b: &ItemSlot, current: &[State], skip: &Skip<'_>) {
+    let (dw, dp) = (item.weight.wrapping_sub(b.weight), item.profit - b.profit);
+    let (mut up_at, mut down_at) = (usize::from(item.up_at), usize::from(item.down_at));
+    let mut head = item.head as usize;
+    while let Some(s) = current.get(head) {
+        // `s.weight` includes this class's base weight, so this never wraps overall.
+        let weight = s.weight.wrapping_add(dw);
+        let profit = s.profit + dp;
+        // Failing the Lagrangian test (with `tol` to spare) fails `admit`'s too: no reach.
+        let reach = if profit - skip.lambda * (weight as f64) < skip.need {
+            f64::NEG_INFINITY
+        } else if weight <= skip.capacity {
+            profit + skip.up.gain(skip.capacity - weight, &mut up_at)
+        } else {
+            match skip.down.loss(weight - skip.capacity, &mut down_at) {
+                Some(loss) => profit - loss,
+                None => f64::NEG_INFINITY,
+            }
+        };
+        if reach >= skip.least || (weight <= skip.capacity && profit > skip.best) {
+            item.head = head as u32;
+            item.head_weight = weight;
+            item.head_profit = profit;
+            item.head_reach = reach;
+            item.up_at = up_at as u8;
+            item.down_at = down_at as u8;
+            return;
         }
-        None => {
-            item.head_weight = u64::MAX;
-            item.head_profit = f64::NEG_INFINITY;
-        }
+        head += 1;
     }
+    item.head = head as u32;
+    item.head_weight = u64::MAX;
+    item.head_profit = f64::NEG_INFINITY;
 }
 
 /// Reduced-profit loss `(p_b − λ w_b) − (p_j − λ w_j) ≥ 0` of moving from base `b` to `item`.

@@ -117,8 +117,11 @@ pub(crate) fn relax(instance: &MckpInstance<'_>, scratch: &mut Scratch<'_>) -> R
                 profit: profits[j],
                 item: j,
                 head: 0,
+                up_at: 0,
+                down_at: 0,
                 head_weight: 0,
                 head_profit: 0.0,
+                head_reach: 0.0,
             };
         }
         slots.sort_unstable_by(|a, b| {

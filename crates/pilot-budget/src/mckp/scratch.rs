@@ -9,11 +9,19 @@ pub struct ItemSlot {
     pub(crate) item: usize,
     /// The core solver's merge head into the state list.
     pub(crate) head: u32,
+    /// The merge's cursors into the tables of the outside LP (up and down), moved as `head`
+    /// advances (they fit in `head`'s padding).
+    pub(crate) up_at: u8,
+    pub(crate) down_at: u8,
     /// Weight of the state at `head` moved to this item (`u64::MAX`: none left / not a
     /// candidate), cached so the merge compares without reloading states.
     pub(crate) head_weight: u64,
     /// Profit of the state at `head` moved to this item.
     pub(crate) head_profit: f64,
+    /// Its profit plus the LP of the classes outside the core, as the merge's filter computed
+    /// it (`−∞` when the Lagrangian test already failed), so the merge does not compute it
+    /// again.
+    pub(crate) head_reach: f64,
 }
 
 /// One step along the upper convex hull of a class: from one hull vertex to the next.
@@ -133,6 +141,9 @@ pub struct CoreScratch<'s> {
     pub(crate) current: &'s mut [State],
     pub(crate) next: &'s mut [State],
     pub(crate) records: &'s mut [Record],
+    /// Set while `current` is the slice passed as `next` (the lists swap once per class), so
+    /// a resumed search finds its list again.
+    pub(crate) flipped: bool,
 }
 
 impl<'s> CoreScratch<'s> {
@@ -155,6 +166,7 @@ impl<'s> CoreScratch<'s> {
             current,
             next,
             records,
+            flipped: false,
         }
     }
 }
