@@ -762,11 +762,7 @@ async fn admin_enable(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let v = match admin_body(&st, &headers, body).and_then(|v| name_of(&v)) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    done(st.engine.set_enabled(&v, true).await)
+    set_enabled(&st, &headers, body, true).await
 }
 
 async fn admin_disable(
@@ -774,11 +770,21 @@ async fn admin_disable(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let v = match admin_body(&st, &headers, body).and_then(|v| name_of(&v)) {
-        Ok(v) => v,
+    set_enabled(&st, &headers, body, false).await
+}
+
+/// Enables or disables the LLM the (authenticated) body names.
+async fn set_enabled(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    enabled: bool,
+) -> Response {
+    let name = match admin_body(st, headers, body).and_then(|v| name_of(&v)) {
+        Ok(n) => n,
         Err(r) => return r,
     };
-    done(st.engine.set_enabled(&v, false).await)
+    done(st.engine.set_enabled(&name, enabled).await)
 }
 
 async fn admin_price(
