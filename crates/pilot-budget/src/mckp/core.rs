@@ -547,6 +547,8 @@ fn expand(
         // cursors only move one way.
         // `known`: the reach the merge's filter computed (the same value, the cursors do not
         // change it).
+        // `threshold(&best)`, kept up to date as the incumbent improves.
+        let mut least = threshold(&best);
         let mut admit = |weight: u64,
                          profit: f64,
                          record: u32,
@@ -558,9 +560,9 @@ fn expand(
                     value: profit,
                     chain: Some((record, pending, class as u32)),
                 };
+                least = threshold(&best);
             }
             let lagrange = lagrangian(weight, profit);
-            let least = threshold(&best);
             if lagrange < least {
                 return None;
             }
@@ -670,8 +672,12 @@ fn expand(
                     // `out ≤ j`: the kept states compact to the front.
                     lists.next[out] = state;
                     out += 1;
-                    next_max = next_max.max(lagrange);
-                    next_min = next_min.min(lagrange);
+                    if lagrange > next_max {
+                        next_max = lagrange;
+                    }
+                    if lagrange < next_min {
+                        next_min = lagrange;
+                    }
                 }
                 lo = hi;
             }
@@ -765,8 +771,13 @@ fn expand(
                     pending,
                 };
                 out += 1;
-                next_max = next_max.max(lagrange);
-                next_min = next_min.min(lagrange);
+                // (Comparisons rather than `f64::max`: no NaN here, and this is per state.)
+                if lagrange > next_max {
+                    next_max = lagrange;
+                }
+                if lagrange < next_min {
+                    next_min = lagrange;
+                }
             }
         }
         // Give every state that moved this class off its base a record.
