@@ -108,7 +108,6 @@ struct Checkpoint {
     records: usize,
     best: Incumbent,
     max_lagrangian: f64,
-    min_lagrangian: f64,
     flipped: bool,
     stats: CoreStats,
 }
@@ -438,9 +437,6 @@ fn expand(
     let mut len = 1usize;
     let mut records = 0usize;
     let mut max_lagrangian = lagrangian(relaxation.integer_weight, relaxation.integer_value);
-    // The least Lagrangian bound of the states: an item whose loss keeps even that one at the
-    // threshold needs no filter in the weight table.
-    let mut min_lagrangian = max_lagrangian;
     if let Some(at) = resume.take() {
         // Back to just before `at.class` joined: its states did not fit, the rest (the list
         // in `current`, the records, the other classes) is as it was then.
@@ -454,7 +450,7 @@ fn expand(
             down: at.down,
         };
         (len, records, best) = (at.len, at.records, at.best);
-        (max_lagrangian, min_lagrangian) = (at.max_lagrangian, at.min_lagrangian);
+        max_lagrangian = at.max_lagrangian;
         *stats = at.stats;
     } else {
         for slot in classes.iter_mut() {
@@ -483,7 +479,6 @@ fn expand(
             records,
             best,
             max_lagrangian,
-            min_lagrangian,
             flipped: lists.flipped,
             stats: *stats,
         };
@@ -529,9 +524,10 @@ fn expand(
         let members = &mut members[..tried];
         stats.items_tried += tried as u64;
         let current = &lists.current[..len];
-        // In the table below, a moved state is entered only if its Lagrangian bound reaches
-        // the threshold (the LP bound is tighter) or it improves the incumbent; `least` only
-        // grows while the class is added, so its starting value is safe to filter with.
+        // The merge's Lagrangian filter (a moved state goes on only if its Lagrangian bound
+        // reaches the threshold, the LP bound being tighter, or it improves the incumbent);
+        // `least` only grows while the class is added, so its starting value is safe to
+        // filter with.
         let need = threshold(&best) - lambda * cap_f - tol;
         // The merge's LP filter: `admit` computes the same reach (the cursors do not change
         // the value); the `tol` below its threshold keeps states rounding could order
@@ -547,6 +543,8 @@ fn expand(
         // cursors only move one way.
         // `known`: the reach the merge's filter computed (the same value, the cursors do not
         // change it).
+        // `threshold(&best)`, kept up to date as the incumbent improves.
+        let mut least = threshold(&best);
         let mut admit = |weight: u64,
                          profit: f64,
                          record: u32,
@@ -558,9 +556,9 @@ fn expand(
                     value: profit,
                     chain: Some((record, pending, class as u32)),
                 };
+                least = threshold(&best);
             }
             let lagrange = lagrangian(weight, profit);
-            let least = threshold(&best);
             if lagrange < least {
                 return None;
             }
@@ -573,7 +571,6 @@ fn expand(
         };
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
-        let mut next_min = f64::INFINITY;
         for item in members.iter_mut() {
             item.head = 0;
         }
@@ -627,30 +624,18 @@ fn expand(
                         + current[from..]
                             .partition_point(|s| s.weight.wrapping_add(at_window) < hi);
                     item.head = to as u32;
-                    // Every moved state's Lagrangian bound is its state's less the item's
-                    // loss (up to rounding, well within `tol`): when even the least one
-                    // reaches the threshold, the filter below passes them all (as in
-                    // subset-sum classes, where every state has the same bound) and is
-                    // skipped. Entering a state the filter would drop changes nothing anyway:
-                    // `admit` bounds every state the sweep meets, and a state it rejects only
-                    // hides states with lower bounds.
-                    let all_pass = min_lagrangian - loss(&b, item, lambda)
-                        >= need + lambda * cap_f + 2.0 * tol;
+                    // Every moved state lands, unfiltered: a bound test here cost more than
+                    // the landings it saved (even where half the states fail it), and a state
+                    // `admit` then rejects only hides, in the sweep, states of more weight and
+                    // no more profit, whose bounds are lower (and which improve the incumbent
+                    // no more than it does).
                     let moved = Moved {
                         dw,
                         dp,
                         shift: at_window.wrapping_sub(lo),
                         pending,
                     };
-                    let states = &current[from..to];
-                    if all_pass {
-                        moved.land(states, block, |_, _| true);
-                    } else {
-                        moved.land(states, block, |weight, profit| {
-                            profit - lambda * weight as f64 >= need
-                                || (weight <= capacity && profit > best_before)
-                        });
-                    }
+                    moved.land(&current[from..to], block);
                 }
                 for j in start..start + (hi - lo) as usize {
                     let state = lists.next[j];
@@ -670,8 +655,9 @@ fn expand(
                     // `out ≤ j`: the kept states compact to the front.
                     lists.next[out] = state;
                     out += 1;
-                    next_max = next_max.max(lagrange);
-                    next_min = next_min.min(lagrange);
+                    if lagrange > next_max {
+                        next_max = lagrange;
+                    }
                 }
                 lo = hi;
             }
@@ -765,8 +751,10 @@ fn expand(
                     pending,
                 };
                 out += 1;
-                next_max = next_max.max(lagrange);
-                next_min = next_min.min(lagrange);
+                // (Comparisons rather than `f64::max`: no NaN here, and this is per state.)
+                if lagrange > next_max {
+                    next_max = lagrange;
+                }
             }
         }
         // Give every state that moved this class off its base a record.
@@ -796,7 +784,6 @@ fn expand(
         lists.flipped = !lists.flipped;
         len = out;
         max_lagrangian = next_max;
-        min_lagrangian = next_min;
         stats.classes_added += 1;
         stats.peak_states = stats.peak_states.max(len);
         stats.states_kept += len as u64;
@@ -818,23 +805,21 @@ struct Moved {
 }
 
 impl Moved {
-    /// Enters every moved state that `keep` lets through at its weight in `window`, unless a
-    /// more profitable one is there (one copy of the loop per filter).
+    /// Enters every moved state at its weight in `window`, unless a more profitable one is
+    /// there.
     #[inline]
-    fn land(&self, current: &[State], window: &mut [State], keep: impl Fn(u64, f64) -> bool) {
+    fn land(&self, current: &[State], window: &mut [State]) {
         for s in current {
             let weight = s.weight.wrapping_add(self.dw);
             let profit = s.profit + self.dp;
-            if keep(weight, profit) {
-                let at = &mut window[s.weight.wrapping_add(self.shift) as usize];
-                if profit > at.profit {
-                    *at = State {
-                        weight,
-                        profit,
-                        record: s.record,
-                        pending: self.pending,
-                    };
-                }
+            let at = &mut window[s.weight.wrapping_add(self.shift) as usize];
+            if profit > at.profit {
+                *at = State {
+                    weight,
+                    profit,
+                    record: s.record,
+                    pending: self.pending,
+                };
             }
         }
     }
