@@ -262,6 +262,34 @@ pub fn build_policies(
     Ok((policy, cost))
 }
 
+/// The versions a fresh state records: this server, the policy settings (`fingerprint`), the
+/// prior file and the embedder.
+fn versions(config: &Config, embedder: &ServeEmbedder, fingerprint: &str) -> Versions {
+    Versions {
+        router: format!("pilot-serve {}", env!("CARGO_PKG_VERSION")),
+        policy: fingerprint.to_owned(),
+        prior: config
+            .policy
+            .prior
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string()),
+        embedder: format!("{} {}", embedder.id(), embedder.label()),
+    }
+}
+
+/// The upstreams by name: the config's, then those the operator added (`extra`, remembered by
+/// the state), each with its key read from the environment.
+fn upstream_table(
+    config: &Config,
+    extra: Vec<UpstreamConfig>,
+) -> Result<HashMap<String, Arc<Upstream>>> {
+    let mut table = HashMap::new();
+    for spec in config.upstreams.iter().cloned().chain(extra) {
+        table.insert(spec.name.clone(), Arc::new(upstream(&spec)?));
+    }
+    Ok(table)
+}
+
 fn upstream(spec: &UpstreamConfig) -> Result<Upstream> {
     let api_key = match &spec.api_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -327,25 +355,10 @@ impl Engine {
         }
         let now = now_ms();
         if fresh {
-            router.set_versions(
-                Versions {
-                    router: format!("pilot-serve {}", env!("CARGO_PKG_VERSION")),
-                    policy: fingerprint.clone(),
-                    prior: config
-                        .policy
-                        .prior
-                        .as_ref()
-                        .map_or(String::new(), |p| p.display().to_string()),
-                    embedder: format!("{} {}", embedder.id(), embedder.label()),
-                },
-                now,
-            )?;
+            router.set_versions(versions(&config, &embedder, &fingerprint), now)?;
         }
         // Upstreams: the config's, then the operator's (the state remembers those).
-        let mut table = HashMap::new();
-        for spec in config.upstreams.iter().cloned().chain(store.upstreams()?) {
-            table.insert(spec.name.clone(), Arc::new(upstream(&spec)?));
-        }
+        let table = upstream_table(&config, store.upstreams()?)?;
         for spec in &config.upstreams {
             match router.arm_named(&spec.name) {
                 None => {
@@ -457,26 +470,13 @@ impl Engine {
         shared.restore_snapshot(&mut router)?;
         let e = |e: OpError| anyhow!("{e}");
         shared.catch_up(&mut router).map_err(e)?;
-        let versions = Versions {
-            router: format!("pilot-serve {}", env!("CARGO_PKG_VERSION")),
-            policy: fingerprint.clone(),
-            prior: config
-                .policy
-                .prior
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string()),
-            embedder: format!("{} {}", embedder.id(), embedder.label()),
-        };
+        let versions = versions(&config, &embedder, &fingerprint);
         shared
             .admin(&mut router, now, |r| {
                 Ok((r.seq() == 0).then(|| (Event::Versions(versions.clone()), AdminKind::Plain)))
             })
             .map_err(e)?;
-        let mut table = HashMap::new();
-        let extra = shared.upstreams().map_err(e)?;
-        for spec in config.upstreams.iter().cloned().chain(extra) {
-            table.insert(spec.name.clone(), Arc::new(upstream(&spec)?));
-        }
+        let table = upstream_table(&config, shared.upstreams().map_err(e)?)?;
         for spec in &config.upstreams {
             let start = start_for(&config, prior.as_ref(), &spec.name);
             shared

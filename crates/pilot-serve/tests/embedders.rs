@@ -12,6 +12,17 @@ use pilot_serve::Config;
 use pilot_serve::replay::Faults;
 use serde_json::{Value, json};
 
+/// Decisions over every LLM in a `/v1/router/state` answer.
+#[cfg_attr(not(any(feature = "minilm", feature = "plugins")), allow(dead_code))]
+fn decisions(state: &Value) -> u64 {
+    state["llms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["decisions"].as_u64().unwrap())
+        .sum()
+}
+
 const POOL: &str = r#"
 [[upstreams]]
 name = "a"
@@ -114,12 +125,7 @@ async fn minilm_routes_concurrent_requests_in_shared_batches() {
         .map(|&r| ds.rows[r].query.clone())
         .collect();
     let state = route_through("[embedder]\nkind = \"minilm\"\n", &queries).await;
-    let decisions: u64 = state["llms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["decisions"].as_u64().unwrap())
-        .sum();
+    let decisions = decisions(&state);
     assert_eq!(decisions, 64);
     assert!(
         state["versions"]["embedder"]
@@ -203,12 +209,7 @@ async fn a_wasm_embedder_plugin_routes_requests() {
         &queries,
     )
     .await;
-    let decisions: u64 = state["llms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["decisions"].as_u64().unwrap())
-        .sum();
+    let decisions = decisions(&state);
     assert_eq!(decisions, 32);
     assert!(
         state["versions"]["embedder"]
