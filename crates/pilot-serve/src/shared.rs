@@ -791,76 +791,19 @@ fn decode(fields: &[Vec<u8>]) -> Result<Record> {
     }
 }
 
+// The Redis tests' one harness, shared with `tests/redis_replicas.rs`.
+#[cfg(test)]
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+    use super::redis_server::RedisServer;
     use super::*;
-    use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A redis-server on a free loopback port in a temporary directory; killed when dropped.
-    struct TestRedis {
-        child: Child,
-        port: u16,
-        dir: std::path::PathBuf,
-    }
-
-    impl TestRedis {
-        fn start() -> Option<Self> {
-            let bin = "/usr/bin/redis-server";
-            if !std::path::Path::new(bin).exists() {
-                let ci = std::env::var("CI").unwrap_or_default();
-                assert!(ci != "true" && ci != "1", "{bin} is missing (CI={ci})");
-                eprintln!("skipping: {bin} is not installed");
-                return None;
-            }
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let dir = std::env::temp_dir().join(format!(
-                "pilot-shared-{}-{}",
-                std::process::id(),
-                crate::engine::now_ms()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new(bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .arg("--dir")
-                .arg(&dir)
-                .args(["--save", "", "--appendonly", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let s = Self { child, port, dir };
-            for _ in 0..500 {
-                if let Ok(c) = redis::Client::open(s.url())
-                    && let Ok(mut conn) = c.get_connection()
-                    && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-                {
-                    return Some(s);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            panic!("redis-server did not start");
-        }
-
-        fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}/0", self.port)
-        }
-    }
-
-    impl Drop for TestRedis {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
 
     const EV: &[u8] = br#"{"Release":{"request":0}}"#;
 
@@ -896,7 +839,7 @@ mod tests {
 
     #[test]
     fn reserve_and_settle_count_once_and_concurrent_replicas_never_exceed_the_budget() {
-        let Some(srv) = TestRedis::start() else {
+        let Some(srv) = RedisServer::start("shared-unit") else {
             return;
         };
         let budget = 100_000u64;

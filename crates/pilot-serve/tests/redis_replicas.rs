@@ -11,109 +11,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::redis_server::RedisServer;
 use common::*;
 use pilot_data::RoutingDataset;
 use pilot_serve::replay::{Faults, ReplayServer};
 use pilot_serve::{Config, Running};
 use serde_json::{Value, json};
-
-const REDIS: &str = "/usr/bin/redis-server";
-
-/// A redis-server of the test's own (`appendonly yes`, `appendfsync always`); killed when
-/// dropped.
-struct RedisServer {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// `None` (after saying "skipping") when redis-server is not installed, unless CI=true.
-    fn start(tag: &str) -> Option<Self> {
-        if !Path::new(REDIS).exists() {
-            let ci = std::env::var("CI").unwrap_or_default();
-            assert!(
-                ci != "true" && ci != "1",
-                "{REDIS} is missing (CI={ci}: failing rather than skipping)"
-            );
-            eprintln!("skipping: {REDIS} is not installed");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut s = Self {
-            port,
-            dir: tempdir(tag),
-            child: None,
-        };
-        s.spawn();
-        Some(s)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new(REDIS)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--protected-mode",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(c) = redis::Client::open(self.url())
-                && let Ok(mut conn) = c.get_connection()
-                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL, a crash: with `appendfsync always` every write acknowledged is in the
-    /// append-only file (`spawn` starts Redis again on the same port and directory).
-    fn crash(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn shared_config(up: &ReplayServer, budget: f64, url: &str, extra: &str) -> Config {
     let text = pilot_serve::replay::config_for(

@@ -2,6 +2,8 @@
 //! ephemeral loopback ports.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod redis_server;
+
 use std::path::{Path, PathBuf};
 
 use pilot_serve::replay::{self, Faults, ReplayServer};
