@@ -16,12 +16,12 @@
 //!
 //! A world that moves mid-stream ([`crate::world`]) is the same loop with a [`Changes`]
 //! schedule: the qualities and real costs of the changed world per position, and events
-//! applied through the router at their step (enable an LLM, a price factor on its quotes, a new
-//! budget), where a real deployment would be told them.
+//! applied through the router at their step (a new LLM joins the pool, a price factor on its
+//! quotes, a new budget), where a real deployment would be told them.
 
 use pilot_core::{ArmId, CostPolicy};
 use pilot_router::{
-    Arm, Exploration, Input, Price, Quote, Record, Router, RouterConfig, RoutingPolicy,
+    Arm, ArmStart, Exploration, Input, Price, Quote, Record, Router, RouterConfig, RoutingPolicy,
 };
 
 use crate::error::CoreContext;
@@ -55,20 +55,24 @@ pub struct Episode<'a> {
     pub exploration: Exploration,
 }
 
-/// Something the world tells the router at a step of an episode.
+/// Something the world tells the router at a step of an episode. LLMs are named by their
+/// index in the problem; the router's arm of an LLM differs when one joined late.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Event {
-    /// An LLM is disabled (withheld) or enabled (added) (`Router::set_enabled`).
-    Enabled {
-        /// The arm.
-        arm: usize,
-        /// Whether it is available from now on.
-        enabled: bool,
+pub enum Event<'a> {
+    /// An LLM joins the pool (`Router::add_arm`), started at this vector (the policy's prior
+    /// vector for it; `None`: the policy's neutral start). The pool starts without every LLM
+    /// that joins in the episode, and the policy must be made for that smaller pool (see
+    /// [`Changes::pool`]).
+    Joins {
+        /// The LLM.
+        llm: usize,
+        /// Its starting vector.
+        start: Option<&'a [f32]>,
     },
     /// An LLM's price is multiplied by `factor` from now on (`Router::set_price`): its cost
     /// quotes (estimate and worst case) are scaled.
     Price {
-        /// The arm.
+        /// The LLM.
         arm: usize,
         /// Price multiplier.
         factor: f64,
@@ -84,13 +88,32 @@ pub enum Event {
 #[derive(Clone, Copy, Debug)]
 pub struct Changes<'a> {
     /// `(step, event)`, applied before routing the query at that step (steps ascending).
-    pub events: &'a [(usize, Event)],
+    pub events: &'a [(usize, Event<'a>)],
     /// Qualities per stream position (`n × K`), in place of the problem's.
     pub quality: &'a [f32],
     /// Real costs per stream position (`n × K`).
     pub cost: &'a [f64],
     /// The per-query oracle's quality per position (the best available LLM's).
     pub oracle: &'a [f32],
+}
+
+impl Changes<'_> {
+    /// The LLMs the pool starts with, in the router's arm order ([`starting_pool`]).
+    pub fn pool(&self, llms: usize) -> Vec<usize> {
+        starting_pool(llms, self.events)
+    }
+}
+
+/// The LLMs a pool of `llms` starts with under `events`, in the router's arm order: all but
+/// those that join later ([`Event::Joins`]), which are appended as they join.
+pub fn starting_pool(llms: usize, events: &[(usize, Event<'_>)]) -> Vec<usize> {
+    (0..llms)
+        .filter(|&l| {
+            !events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Joins { llm, .. } if *llm == l))
+        })
+        .collect()
 }
 
 /// What happened in one episode.
@@ -152,7 +175,9 @@ pub fn run_episode_with(
     let problem = episode.problem;
     let k = problem.arm_count();
     let deployment = problem.deployment();
-    check_shapes(episode, policy)?;
+    // The router's arms, as LLMs of the problem (a late LLM is appended when it joins).
+    let mut pool = changes.map_or_else(|| (0..k).collect(), |c| c.pool(k));
+    check_shapes(episode, policy, pool.len())?;
     let n = episode.order.len();
     if let Some(c) = changes
         && (c.quality.len() != n * k || c.cost.len() != n * k || c.oracle.len() != n)
@@ -167,10 +192,9 @@ pub fn run_episode_with(
     }
     let oracle = problem.oracle();
     let mut rng = rng_for(episode.seed, 2);
-    let arms = problem
-        .llms()
+    let arms = pool
         .iter()
-        .map(|name| Arm::new(name.clone(), Price::default()))
+        .map(|&llm| Arm::new(problem.llms()[llm].clone(), Price::default()))
         .collect();
     let config = RouterConfig {
         units_per_currency: SIM_UNITS_PER_USD,
@@ -178,6 +202,12 @@ pub fn run_episode_with(
         exploration: episode.exploration,
         ..RouterConfig::new(episode.budget)
     };
+    // The cost policy is made for the problem's pool; the router grows it as LLMs join.
+    if pool.len() != k {
+        cost_policy
+            .set_arm_count(pool.len())
+            .within(|| "episode: the cost policy's starting pool".to_owned())?;
+    }
     let mut router =
         Router::new(policy, cost_policy, arms, config).within(|| "episode: router".to_owned())?;
     let mut out = Outcome {
@@ -189,9 +219,10 @@ pub fn run_episode_with(
     };
     let mut regret = 0.0f64;
     let mut budget = episode.budget;
-    // Price factors told so far, and the scaled quotes (only with a price event).
+    // Price factors told so far (per LLM), and the quotes in the router's arm order (only
+    // when they differ from the cost model's: a price event or a late LLM).
     let mut factor = vec![1.0f64; k];
-    let (mut estimate, mut worst) = (vec![0.0; k], vec![0.0; k]);
+    let (mut estimate, mut worst) = (Vec::with_capacity(k), Vec::with_capacity(k));
     let mut next_event = 0;
     for (t, &i) in episode.order.iter().enumerate() {
         let now = t as u64;
@@ -200,16 +231,30 @@ pub fn run_episode_with(
                 && step <= t
             {
                 next_event += 1;
+                let arm_of = |llm: usize| {
+                    pool.iter().position(|&l| l == llm).ok_or_else(|| {
+                        SimError::invalid(format!("step {t}: LLM {llm} is not in the pool"))
+                    })
+                };
                 match event {
-                    Event::Enabled { arm, enabled } => router
-                        .set_enabled(ArmId::new(arm), enabled, now)
-                        .within(|| format!("step {t}: enable/disable an LLM"))?,
+                    Event::Joins { llm, start } => {
+                        let name = problem.llms().get(llm).ok_or_else(|| {
+                            SimError::invalid(format!("step {t}: no LLM {llm} to join"))
+                        })?;
+                        let start =
+                            start.map_or(ArmStart::Neutral, |v| ArmStart::Vector(v.to_vec()));
+                        router
+                            .add_arm(name, Price::default(), start, now)
+                            .within(|| format!("step {t}: a new LLM joins"))?;
+                        pool.push(llm);
+                    }
                     Event::Price { arm, factor: f } => {
+                        let at = arm_of(arm)?;
                         if let Some(slot) = factor.get_mut(arm) {
                             *slot *= f;
                         }
                         router
-                            .set_price(ArmId::new(arm), scaled_price(f), now)
+                            .set_price(ArmId::new(at), scaled_price(f), now)
                             .within(|| format!("step {t}: price change"))?;
                     }
                     Event::BudgetLeft { factor: f } => {
@@ -226,15 +271,22 @@ pub fn run_episode_with(
         router
             .set_keep_aside(still_to_come * episode.costs.reserve_per_query())
             .within(|| format!("step {t}: reserve"))?;
-        let quote = if factor.iter().all(|&f| f == 1.0) {
+        let as_is = pool.len() == k
+            && pool.iter().enumerate().all(|(a, &l)| a == l)
+            && factor.iter().all(|&f| f == 1.0);
+        let quote = if as_is {
             Quote::PerArm {
                 estimate: episode.costs.estimate(i),
                 worst: episode.costs.upper(i),
             }
         } else {
-            for (a, f) in factor.iter().enumerate() {
-                estimate[a] = episode.costs.estimate(i).get(a).copied().unwrap_or(0.0) * f;
-                worst[a] = episode.costs.upper(i).get(a).copied().unwrap_or(0.0) * f;
+            let scaled =
+                |row: &[f64], llm: usize| row.get(llm).copied().unwrap_or(0.0) * factor[llm];
+            estimate.clear();
+            worst.clear();
+            for &llm in &pool {
+                estimate.push(scaled(episode.costs.estimate(i), llm));
+                worst.push(scaled(episode.costs.upper(i), llm));
             }
             Quote::PerArm {
                 estimate: &estimate,
@@ -253,7 +305,7 @@ pub fn run_episode_with(
         if decision.overridden {
             out.overridden += 1;
         }
-        let chosen = decision.arm.map(|a| a.index());
+        let chosen = decision.arm.and_then(|a| pool.get(a.index()).copied());
         let best = match changes {
             Some(c) => f64::from(c.oracle[t]),
             None => oracle.get(i).map_or(0.0, |o| f64::from(o.1)),
@@ -309,13 +361,12 @@ fn scaled_price(factor: f64) -> Price {
     }
 }
 
-fn check_shapes(episode: &Episode<'_>, policy: &dyn RoutingPolicy) -> Result<()> {
+fn check_shapes(episode: &Episode<'_>, policy: &dyn RoutingPolicy, pool: usize) -> Result<()> {
     let problem = episode.problem;
     let n = problem.deployment().len();
-    let k = problem.arm_count();
-    if policy.arm_count() != k {
+    if policy.arm_count() != pool {
         return Err(SimError::invalid(format!(
-            "policy has {} arms but the pool has {k} LLMs",
+            "policy has {} arms but the pool starts with {pool} LLMs",
             policy.arm_count()
         )));
     }

@@ -14,7 +14,7 @@ use pilot_core::CostPolicy;
 
 use crate::grid::{CostPolicySpec, Grid, PolicyFactory, PolicySpec};
 use crate::hyper::{Family, FamilyParams, Hyper};
-use crate::lineup::make_policy_fresh;
+use crate::lineup::{make_policy_fresh, make_policy_over};
 use crate::offline::{offline_optimum, reference_row, unbudgeted_references};
 use crate::summary::{RegretCurve, SummaryRow, aggregate, frontier_auc};
 use crate::{ContextTable, CostModel, Neighbours, Problem, Result, Scenario, SimError};
@@ -297,11 +297,11 @@ fn policy_factory(
     // Build one now so bad settings fail at assembly, not in a worker.
     let priors = || vectors.as_deref().map(Vec::as_slice);
     make_policy_fresh(family, &h, k, pdim, priors(), &fresh)?;
-    Ok(Box::new(move |_| {
-        make_policy_fresh(
+    Ok(Box::new(move |_, pool| {
+        make_policy_over(
             family,
             &h,
-            k,
+            pool,
             pdim,
             vectors.as_deref().map(Vec::as_slice),
             &fresh,
@@ -441,10 +441,15 @@ impl Experiment {
             }
             let fresh = prior.map_or_else(Arc::default, |p| p.3.clone());
             let make = policy_factory(c, k, dim, prior.map(|(_, v, d, _)| (v.clone(), *d)), fresh)?;
+            let starts = match c.family {
+                Family::Pilot | Family::PriorOnly => prior.map(|p| p.1.clone()),
+                _ => None,
+            };
             policies.push(PolicySpec {
                 name: c.name.clone(),
                 context,
                 make,
+                starts,
             });
         }
         let cost_policies = cost_policy_specs(&config, &problem, &settings)?;
@@ -483,6 +488,7 @@ impl Experiment {
             name: name.to_owned(),
             context: 0,
             make,
+            starts: None,
         });
         Ok(())
     }
@@ -500,11 +506,11 @@ impl Experiment {
                 "two policies are named '{name}'"
             )));
         }
-        let context = self
+        let (context, starts) = self
             .policies
             .iter()
             .find(|p| p.name == like)
-            .map(|p| p.context)
+            .map(|p| (p.context, p.starts.clone()))
             .ok_or_else(|| {
                 SimError::invalid(format!(
                     "no policy '{like}' in the grid ({})",
@@ -524,6 +530,7 @@ impl Experiment {
             name: name.to_owned(),
             context,
             make,
+            starts,
         });
         Ok(())
     }
@@ -584,7 +591,8 @@ impl Experiment {
         let grid = self.grid();
         let budget = budget_frac * grid.reference_cost();
         let order = crate::deployment_order(&self.problem, Scenario::Standard, seed);
-        let mut policy = (spec.make)(seed)?;
+        let pool: Vec<usize> = (0..self.problem.arm_count()).collect();
+        let mut policy = (spec.make)(seed, &pool)?;
         let mut cost_policy = (cost_spec.make)(&spec.name, budget, order.len())?;
         let episode = crate::Episode {
             problem: &self.problem,

@@ -12,8 +12,10 @@ use crate::{
     deployment_order, run_episode,
 };
 
-/// Builds a fresh policy for one episode (the argument is the episode's seed).
-pub type PolicyFactory = Box<dyn Fn(u64) -> Result<Box<dyn RoutingPolicy>> + Sync>;
+/// Builds a fresh policy for one episode from the episode's seed and the LLMs its pool starts
+/// with (indices into the problem's LLMs, in the router's arm order: every LLM in order,
+/// except in a world where one joins later through `Router::add_arm`).
+pub type PolicyFactory = Box<dyn Fn(u64, &[usize]) -> Result<Box<dyn RoutingPolicy>> + Sync>;
 
 /// Builds a fresh cost policy for one episode from the name of the routing policy it serves
 /// (so each policy can have its own tuned cost settings), the budget (USD) and the stream
@@ -32,6 +34,10 @@ pub struct PolicySpec {
     pub context: usize,
     /// Makes a fresh instance.
     pub make: PolicyFactory,
+    /// The vector each LLM of the problem starts from when it joins the pool live
+    /// (`Router::add_arm`): the policy's prior vectors; `None` for a policy without a prior,
+    /// whose new arms start neutral.
+    pub starts: Option<std::sync::Arc<Vec<Vec<f32>>>>,
 }
 
 /// An online cost policy in the grid.
@@ -286,7 +292,8 @@ impl Grid<'_> {
                 job.seed
             )
         };
-        let mut policy = (spec.make)(job.seed).map_err(|e| prefix(label(), e))?;
+        let pool: Vec<usize> = (0..self.problem.arm_count()).collect();
+        let mut policy = (spec.make)(job.seed, &pool).map_err(|e| prefix(label(), e))?;
         let mut cost_policy = (cost_spec.make)(&spec.name, budget_usd, order.len())
             .map_err(|e| prefix(label(), e))?;
         let episode = Episode {

@@ -37,7 +37,7 @@ pub mod world;
 
 pub use context::{ContextMap, ContextTable};
 pub use cost_model::{CostModel, UPPER_SAFETY};
-pub use engine::{Changes, Episode, Event, Outcome, run_episode, run_episode_with};
+pub use engine::{Changes, Episode, Event, Outcome, run_episode, run_episode_with, starting_pool};
 pub use error::{Result, SimError};
 pub use grid::{CellResult, CostPolicySpec, Grid, PolicySpec};
 pub use neighbours::Neighbours;

@@ -38,7 +38,7 @@ pub fn make_policy(
 /// policy ignores `fresh`.
 ///
 /// # Errors
-/// As [`make_policy`], plus an arm of `fresh` outside the pool.
+/// As [`make_policy`].
 pub fn make_policy_fresh(
     family: Family,
     h: &Hyper,
@@ -47,6 +47,50 @@ pub fn make_policy_fresh(
     priors: Option<&[Vec<f32>]>,
     fresh: &[usize],
 ) -> Result<Box<dyn RoutingPolicy>> {
+    let pool: Vec<usize> = (0..arms).collect();
+    make_policy_over(family, h, &pool, dim, priors, fresh)
+}
+
+/// [`make_policy_fresh`] for a pool that starts with some LLMs of the problem: arm `a` is LLM
+/// `pool[a]` (its prior vector `priors[pool[a]]`, its kNN prediction `context[pool[a]]`); the
+/// others join later through [`GrowPool::add_arm`](pilot_core::GrowPool::add_arm) (which
+/// starts PILOT with learned trust's new arm as a stand-in). `fresh` lists LLMs of the
+/// problem; those not in `pool` are ignored.
+///
+/// # Errors
+/// As [`make_policy_fresh`], plus an LLM of `pool` without a prior vector.
+pub fn make_policy_over(
+    family: Family,
+    h: &Hyper,
+    pool: &[usize],
+    dim: usize,
+    priors: Option<&[Vec<f32>]>,
+    fresh: &[usize],
+) -> Result<Box<dyn RoutingPolicy>> {
+    let arms = pool.len();
+    let priors: Option<Vec<Vec<f32>>> = match priors {
+        Some(p) => Some(
+            pool.iter()
+                .map(|&llm| {
+                    p.get(llm).cloned().ok_or_else(|| {
+                        SimError::invalid(format!(
+                            "policy '{}': no prior vector for LLM {llm} of {}",
+                            family.name(),
+                            p.len()
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        ),
+        None => None,
+    };
+    let priors = priors.as_deref();
+    let fresh: Vec<usize> = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, llm)| fresh.contains(llm))
+        .map(|(a, _)| a)
+        .collect();
     let with_priors_in = |alpha: f32,
                           lambda: f32,
                           discount: f32,
@@ -84,7 +128,7 @@ pub fn make_policy_fresh(
             let slots = vec![ArmTrust::start(0.5); pilot_core::Policy::arm_count(&inner)];
             let mut p = PriorTrust::new(inner, slots, TrustParams::default())
                 .map_err(core("PILOT with trust"))?;
-            for &a in fresh {
+            for &a in &fresh {
                 p.mark_fresh(ArmId::new(a))
                     .map_err(core("PILOT with trust: a new LLM"))?;
             }
@@ -129,6 +173,6 @@ pub fn make_policy_fresh(
             Box::new(EpsilonGreedyVec::new(params, arms, dim).map_err(core("ε-greedy"))?)
         }
         Family::Random => Box::new(UniformRandom::new(arms, dim).map_err(core("random"))?),
-        Family::KnnFullInfo => Box::new(ReadOut::new(arms)),
+        Family::KnnFullInfo => Box::new(ReadOut::over(pool, dim).map_err(core("kNN read-out"))?),
     })
 }

@@ -7,30 +7,60 @@ use pilot_core::{
     argmax_score, check_finite,
 };
 
-/// Scores arm `a` by `context[a]`: the context *is* a supervised model's per-arm prediction.
+/// Scores each arm by its LLM's entry of the context: the context *is* a supervised model's
+/// per-LLM prediction.
 ///
 /// With [`ContextTable::knn_predictions`](crate::ContextTable::knn_predictions) this is the
 /// full-information kNN router: trained on every LLM's quality for the learning queries, it
-/// ignores bandit feedback.
+/// ignores bandit feedback. The context has one prediction per LLM of the table; the pool may
+/// start with some of them ([`over`](Self::over)) and grow into the others
+/// ([`GrowPool::add_arm`]), since the predictions for them were made offline too.
 #[derive(Clone, Debug)]
 pub struct ReadOut {
-    arms: usize,
+    /// The context entry each arm reads, in arm order.
+    columns: Vec<usize>,
+    /// Context dimension: the LLMs the predictions cover.
+    dim: usize,
 }
 
 impl ReadOut {
-    /// A read-out over `arms` arms (context dimension = `arms`).
+    /// A read-out over `arms` arms, arm `a` reading `context[a]` (context dimension = `arms`).
     pub fn new(arms: usize) -> Self {
-        Self { arms }
+        Self {
+            columns: (0..arms).collect(),
+            dim: arms,
+        }
+    }
+
+    /// A read-out of `dim` predictions per context whose arms are the LLMs `columns`, in that
+    /// order (arm `a` reads `context[columns[a]]`).
+    ///
+    /// # Errors
+    /// [`InvalidParameter`](ErrorKind::InvalidParameter) for a column outside the context or
+    /// listed twice.
+    pub fn over(columns: &[usize], dim: usize) -> Result<Self> {
+        for (i, &c) in columns.iter().enumerate() {
+            if c >= dim || columns[..i].contains(&c) {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    "ReadOut::over: columns (distinct, each < dim)",
+                ));
+            }
+        }
+        Ok(Self {
+            columns: columns.to_vec(),
+            dim,
+        })
     }
 }
 
 impl Policy<f32> for ReadOut {
     fn dim(&self) -> usize {
-        self.arms
+        self.dim
     }
 
     fn arm_count(&self) -> usize {
-        self.arms
+        self.columns.len()
     }
 
     fn select(
@@ -39,11 +69,11 @@ impl Policy<f32> for ReadOut {
         _rng: &mut dyn RngCore,
         scores: &mut [ArmScore<f32>],
     ) -> Result<ArmId> {
-        pilot_core::check_len("ReadOut::select: context", context, self.arms)?;
-        pilot_core::check_len("ReadOut::select: scores", scores, self.arms)?;
+        pilot_core::check_len("ReadOut::select: context", context, self.dim)?;
+        pilot_core::check_len("ReadOut::select: scores", scores, self.columns.len())?;
         check_finite("ReadOut::select: context", context)?;
-        for (s, &p) in scores.iter_mut().zip(context) {
-            *s = ArmScore::certain(p);
+        for (s, &c) in scores.iter_mut().zip(&self.columns) {
+            *s = ArmScore::certain(context[c]);
         }
         argmax_score(scores).ok_or(pilot_core::Error::new(
             pilot_core::ErrorKind::Empty,
@@ -52,12 +82,12 @@ impl Policy<f32> for ReadOut {
     }
 
     fn update(&mut self, arm: ArmId, context: &[f32], _reward: Reward<f32>) -> Result<()> {
-        pilot_core::check_len("ReadOut::update: context", context, self.arms)?;
-        if arm.index() >= self.arms {
+        pilot_core::check_len("ReadOut::update: context", context, self.dim)?;
+        if arm.index() >= self.columns.len() {
             return Err(pilot_core::Error::unknown_arm(
                 "ReadOut::update: arm",
                 arm.index(),
-                self.arms,
+                self.columns.len(),
             ));
         }
         Ok(())
@@ -110,12 +140,18 @@ impl<P: Policy<f32>> Policy<f32> for Frozen<P> {
 }
 
 impl GrowPool<f32> for ReadOut {
-    /// A read-out's contexts are one prediction per arm, made offline: a new LLM has none.
+    /// The new arm reads the first LLM of the context not yet in the pool: its predictions
+    /// were made offline with the others'. A read-out already over every LLM it predicts
+    /// cannot grow.
     fn add_arm(&mut self, _prior: Option<&[f32]>) -> Result<ArmId> {
-        Err(Error::new(
-            ErrorKind::Unsupported,
-            "ReadOut::add_arm: the kNN router's predictions are made offline for a fixed pool",
-        ))
+        let next = (0..self.dim)
+            .find(|c| !self.columns.contains(c))
+            .ok_or(Error::new(
+                ErrorKind::Unsupported,
+                "ReadOut::add_arm: the kNN router has no offline predictions for another LLM",
+            ))?;
+        self.columns.push(next);
+        Ok(ArmId::new(self.columns.len() - 1))
     }
 }
 
@@ -130,7 +166,7 @@ impl Snapshot for ReadOut {
             return Err(Error::new(ErrorKind::BufferTooSmall, "ReadOut::save"));
         }
         out[pilot_core::envelope::HEADER_LEN..len]
-            .copy_from_slice(&(self.arms as u64).to_le_bytes());
+            .copy_from_slice(&(self.columns.len() as u64).to_le_bytes());
         pilot_core::envelope::seal(out, *b"PRDO", 1, 8)
     }
 
@@ -139,7 +175,7 @@ impl Snapshot for ReadOut {
         let arms: [u8; 8] = payload
             .try_into()
             .map_err(|_| Error::new(ErrorKind::Corrupt, "ReadOut::restore: payload"))?;
-        if u64::from_le_bytes(arms) != self.arms as u64 {
+        if u64::from_le_bytes(arms) != self.columns.len() as u64 {
             return Err(Error::new(
                 ErrorKind::DimensionMismatch,
                 "ReadOut::restore: arms",

@@ -8,13 +8,13 @@
 //!
 //! A scenario is the standard stream order plus one [`Change`] at a step:
 //!
-//! - [`Change::NewLlm`]: the LLM is in the pool from the start but **disabled** until a third
-//!   of the stream has passed (`Router::set_enabled`), then enabled. This keeps arm indices
-//!   fixed, so every policy of the line-up (including the frozen prior and the kNN read-out,
-//!   which cannot grow) runs the scenario; the policy's starting vector for the withheld LLM is
-//!   exactly what `Router::add_arm` would get (its prior vector, else the mean of the others,
-//!   as `experiment::fill_missing` does), and nothing is learned about it before the step
-//!   because it is never called.
+//! - [`Change::NewLlm`]: the LLM is not in the pool until a third of the stream has passed,
+//!   then joins it live through `Router::add_arm`: each policy is made for the pool without it
+//!   and grows ([`GrowPool`](pilot_core::GrowPool)), the new arm started at the policy's prior
+//!   vector for it (the mean of the others where the prior has none, as
+//!   `experiment::fill_missing` does; neutral for the policies without a prior). PILOT with
+//!   learned trust starts an added arm as a stand-in (small prior weight); the kNN read-out
+//!   grows into the LLM's offline predictions.
 //! - [`Change::Price`]: from halfway on, the LLM's real cost and the router's estimates and
 //!   worst cases (the quotes) are multiplied by a factor; `Router::set_price` records it.
 //! - [`Change::Drift`]: from halfway on, a seeded half of the LLM's correct answers (quality
@@ -277,25 +277,21 @@ impl World {
         }
     }
 
-    /// What the router is told, and when: the new LLM withheld from the start and enabled at
-    /// the step, the price factor or the budget change at the step; nothing for drift (only
-    /// feedback shows it) or the stationary control.
-    pub fn events(&self) -> Vec<(usize, Event)> {
+    /// What the router is told, and when: the new LLM joins at the step (started at `start`,
+    /// the policy's vector for it), the price factor or the budget change at the step; nothing
+    /// for drift (only feedback shows it) or the stationary control.
+    pub fn events<'a>(&self, start: Option<&'a [f32]>) -> Vec<(usize, Event<'a>)> {
         match self.change {
-            Change::NewLlm { arm } => vec![
-                (
-                    0,
-                    Event::Enabled {
-                        arm,
-                        enabled: false,
-                    },
-                ),
-                (self.step, Event::Enabled { arm, enabled: true }),
-            ],
+            Change::NewLlm { arm } => vec![(self.step, Event::Joins { llm: arm, start })],
             Change::Price { arm, factor } => vec![(self.step, Event::Price { arm, factor })],
             Change::Budget { factor } => vec![(self.step, Event::BudgetLeft { factor })],
             Change::None | Change::Drift { .. } => Vec::new(),
         }
+    }
+
+    /// The LLMs in the pool at the start, in the router's arm order (the new LLM joins later).
+    pub fn pool(&self, k: usize) -> Vec<usize> {
+        crate::engine::starting_pool(k, &self.events(None))
     }
 
     /// Best available quality at each position (the per-query oracle of the changed world).
@@ -415,6 +411,9 @@ pub struct WorldEpisode<'a> {
     pub budget: f64,
     /// Seed of the policy's random draws.
     pub seed: u64,
+    /// The policy's starting vector per LLM when one joins the pool
+    /// ([`PolicySpec::starts`](crate::grid::PolicySpec::starts); `None`: neutral).
+    pub starts: Option<&'a [Vec<f32>]>,
 }
 
 /// Runs one episode in a changing world: [`run_episode_with`](crate::engine::run_episode_with)
@@ -432,12 +431,16 @@ pub fn run_world_episode(
     let k = ep.problem.arm_count();
     let n = ep.order.len();
     let world = ep.world;
-    if world.quality.len() != n * k || policy.arm_count() != k {
+    if world.quality.len() != n * k {
         return Err(SimError::invalid(
-            "world episode: the world, the order and the policy do not match",
+            "world episode: the world and the order do not match",
         ));
     }
-    let events = world.events();
+    let start = match world.change {
+        Change::NewLlm { arm } => ep.starts.and_then(|v| v.get(arm)).map(Vec::as_slice),
+        _ => None,
+    };
+    let events = world.events(start);
     let oracle = world.oracle(k);
     let changes = Changes {
         events: &events,
@@ -687,7 +690,9 @@ pub fn run_worlds(
                     .cost_policies
                     .first()
                     .ok_or_else(|| SimError::invalid("no cost policy"))?;
-                let mut policy = (spec.make)(job.seed)?;
+                let world = &worlds[job.scenario][job.seed as usize];
+                let pool = world.pool(k);
+                let mut policy = (spec.make)(job.seed, &pool)?;
                 let mut cost = (cost_spec.make)(&spec.name, budget, order.len())?;
                 let contexts = grid.contexts.get(spec.context).ok_or_else(|| {
                     SimError::invalid(format!("policy '{}': no context table", spec.name))
@@ -697,9 +702,10 @@ pub fn run_worlds(
                     contexts,
                     costs: grid.costs,
                     order,
-                    world: &worlds[job.scenario][job.seed as usize],
+                    world,
                     budget,
                     seed: job.seed,
+                    starts: spec.starts.as_deref().map(Vec::as_slice),
                 };
                 run_world_episode(&ep, policy.as_mut(), cost.as_mut()).map_err(|e| {
                     SimError::invalid(format!(
@@ -1153,7 +1159,7 @@ fn add_pilot_variants(
     change: impl Fn(&mut crate::hyper::Hyper),
 ) -> Result<Vec<String>> {
     use crate::hyper::Family;
-    use crate::lineup::make_policy_fresh;
+    use crate::lineup::{make_policy_fresh, make_policy_over};
     let pilots: Vec<String> = experiment
         .policy_names()
         .into_iter()
@@ -1171,8 +1177,9 @@ fn add_pilot_variants(
         let (vectors, dim, fresh) = (setup.vectors, setup.dim, setup.fresh);
         // Build one now so bad settings fail here, not in a worker.
         make_policy_fresh(Family::Pilot, &h, k, dim, Some(&vectors), &fresh)?;
-        let make: crate::grid::PolicyFactory =
-            Box::new(move |_| make_policy_fresh(Family::Pilot, &h, k, dim, Some(&vectors), &fresh));
+        let make: crate::grid::PolicyFactory = Box::new(move |_, pool| {
+            make_policy_over(Family::Pilot, &h, pool, dim, Some(&vectors), &fresh)
+        });
         let new_name = base.replacen("pilot", name, 1);
         experiment.add_policy_like(&new_name, make, &base)?;
         added.push(new_name);

@@ -383,13 +383,14 @@ fn parallel_grid_equals_sequential_grid() {
         .map(|pick| PolicySpec {
             name: format!("pick{pick}"),
             context: 0,
-            make: Box::new(move |_| {
+            make: Box::new(move |_, _| {
                 Ok(Box::new(Spy {
                     table: problem(1),
                     updates: Rc::default(),
                     pick,
                 }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
+            starts: None,
         })
         .collect();
     let cost_policies = vec![CostPolicySpec {
@@ -441,13 +442,14 @@ fn an_isolated_failing_policy_stops_only_itself() {
         .map(|pick| PolicySpec {
             name: format!("pick{pick}"),
             context: 0,
-            make: Box::new(move |_| {
+            make: Box::new(move |_, _| {
                 Ok(Box::new(Spy {
                     table: problem(1),
                     updates: Rc::default(),
                     pick,
                 }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
+            starts: None,
         })
         .collect();
     // Fails from its second seed on, like a plugin that breaks mid-run.
@@ -456,7 +458,7 @@ fn an_isolated_failing_policy_stops_only_itself() {
         PolicySpec {
             name: "broken".into(),
             context: 0,
-            make: Box::new(|seed| {
+            make: Box::new(|seed, _| {
                 if seed >= 1 {
                     return Err(pilot_sim::SimError::invalid("broken on purpose"));
                 }
@@ -466,6 +468,7 @@ fn an_isolated_failing_policy_stops_only_itself() {
                     pick: 0,
                 }) as Box<dyn pilot_router::RoutingPolicy>)
             }),
+            starts: None,
         },
     );
     let cost_policies = vec![CostPolicySpec {

@@ -59,7 +59,7 @@ fn a_copy_of_pilot_started_from_its_setup_gets_its_rows() {
     experiment
         .add_policy_like(
             "copy",
-            Box::new(move |_| {
+            Box::new(move |_, _| {
                 let refs: Vec<Option<&[f32]>> =
                     vectors.iter().map(|v| Some(v.as_slice())).collect();
                 let p = LinUcbVec::with_priors(params, &refs, dim)
@@ -89,7 +89,7 @@ fn add_policy_like_names_what_is_wrong() {
     let mut experiment = experiment();
     assert!(experiment.pilot_setup("linucb").is_none());
     let never = || -> pilot_sim::grid::PolicyFactory {
-        Box::new(|_| Err(SimError::invalid("not called".to_owned())))
+        Box::new(|_, _| Err(SimError::invalid("not called".to_owned())))
     };
     let err = experiment
         .add_policy_like("x", never(), "nope")

@@ -10,7 +10,9 @@ use pilot_sim::synthetic::{SyntheticConfig, generate};
 use pilot_sim::world::{
     Change, World, add_discounted_pilots, add_trusting_pilots, expand, run_worlds,
 };
-use pilot_sim::{CostModel, Neighbours, Scenario, deployment_order};
+use pilot_sim::{
+    Changes, CostModel, Episode, Neighbours, Scenario, deployment_order, run_episode_with,
+};
 
 fn experiment() -> Experiment {
     let mut embedder = HashingEmbedder::new(64).unwrap();
@@ -144,6 +146,83 @@ fn every_scenario_holds_its_budget_and_reports_the_change() {
             rows.iter()
                 .any(|r| r.scenario == sc.name && r.policy == "oracle")
         );
+    }
+}
+
+/// New LLM: every policy of the line-up is made for the pool without the LLM and grows when it
+/// joins through `Router::add_arm` at a third of the stream (started at the policy's vector for
+/// it, neutral without a prior); it is never called before, and called after by PILOT.
+#[test]
+fn a_new_llm_joins_through_the_router() {
+    let mut e = experiment();
+    add_trusting_pilots(&mut e).unwrap();
+    let grid = e.grid();
+    let problem = grid.problem;
+    let k = problem.arm_count();
+    let arm = problem.best_single_llm();
+    let order = deployment_order(problem, Scenario::Standard, 0);
+    let world = World::new(problem, &order, Change::NewLlm { arm }, 0);
+    let pool = world.pool(k);
+    assert_eq!(pool.len(), k - 1);
+    assert!(!pool.contains(&arm));
+    let budget = 0.25 * grid.reference_cost();
+    for spec in grid.policies {
+        let mut policy = (spec.make)(0, &pool).unwrap();
+        assert_eq!(policy.arm_count(), k - 1, "{}", spec.name);
+        let mut cost = (grid.cost_policies[0].make)(&spec.name, budget, order.len()).unwrap();
+        let start = spec.starts.as_deref().map(|v| v[arm].as_slice());
+        assert_eq!(
+            start.is_some(),
+            spec.name.starts_with("pilot") || spec.name.starts_with("prior-only"),
+            "{}",
+            spec.name
+        );
+        let events = world.events(start);
+        let oracle = world.oracle(k);
+        let changes = Changes {
+            events: &events,
+            quality: &world.quality,
+            cost: &world.cost,
+            oracle: &oracle,
+        };
+        let episode = Episode {
+            problem,
+            contexts: &grid.contexts[spec.context],
+            costs: grid.costs,
+            order: &order,
+            budget,
+            seed: 0,
+            log: true,
+            exploration: pilot_router::Exploration::Argmax,
+        };
+        let o = run_episode_with(&episode, Some(&changes), policy.as_mut(), cost.as_mut())
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        assert!(o.budget_held, "{}", spec.name);
+        let added: Vec<_> = o
+            .events
+            .iter()
+            .filter_map(|r| match &r.event {
+                pilot_router::Event::ArmAdded { name, start: s, .. } => Some((r.at, name, s)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(added.len(), 1, "{}", spec.name);
+        let (at, name, s) = added[0];
+        assert_eq!(at as usize, world.step, "{}", spec.name);
+        assert_eq!(name, &problem.llms()[arm]);
+        assert_eq!(s.as_deref(), start, "{}", spec.name);
+        assert!(
+            o.choices[..world.step].iter().all(|c| *c != Some(arm)),
+            "{} called the LLM before it joined",
+            spec.name
+        );
+        if spec.name == "pilot-trust" || spec.name == "knn-full-info" {
+            assert!(
+                o.choices[world.step..].contains(&Some(arm)),
+                "{} never called the new LLM",
+                spec.name
+            );
+        }
     }
 }
 

@@ -215,7 +215,14 @@ pub fn add_plugin_policy(
     }
     let log = super::plugin_trace::Log::default();
     let shared = std::sync::Arc::clone(&log);
-    let make: pilot_sim::grid::PolicyFactory = Box::new(move |_| {
+    let make: pilot_sim::grid::PolicyFactory = Box::new(move |_, pool| {
+        // The plugin's configuration names the whole pool, and its ABI cannot add an arm.
+        if pool.iter().enumerate().any(|(a, &llm)| a != llm) || pool.len() != arms {
+            return Err(pilot_sim::SimError::invalid(
+                "policy plugin: its pool is fixed by its configuration (the plugin ABI has no \
+                 call to add an LLM), so it cannot run a world where an LLM joins later",
+            ));
+        }
         PluginPolicy::new(&compiled, &config)
             .map(|p| {
                 Box::new(super::plugin_trace::Traced::new(
