@@ -317,6 +317,31 @@ impl World {
         range: std::ops::Range<usize>,
         budget: f64,
     ) -> Result<(f64, f64)> {
+        self.offline_by(k, range, budget, &self.quality)
+    }
+
+    /// The offline knapsack that maximises `value` (per position, `n × K`: a prediction of
+    /// the quality, say) within `budget` of real costs over positions `range`, scored by the
+    /// real qualities it gets: (total quality, total cost). With `value` = the real qualities
+    /// it is [`offline`](Self::offline), the optimum in hindsight.
+    ///
+    /// # Errors
+    /// As [`offline`](Self::offline), plus [`SimError::Invalid`] for a `value` table of
+    /// another shape.
+    pub fn offline_by(
+        &self,
+        k: usize,
+        range: std::ops::Range<usize>,
+        budget: f64,
+        value: &[f32],
+    ) -> Result<(f64, f64)> {
+        if value.len() != self.quality.len() {
+            return Err(SimError::invalid(format!(
+                "offline knapsack: {} values for {} qualities",
+                value.len(),
+                self.quality.len()
+            )));
+        }
         if !budget.is_finite() || budget <= 0.0 {
             return Err(SimError::invalid(format!(
                 "offline optimum: budget {budget} must be finite and > 0"
@@ -327,7 +352,7 @@ impl World {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for t in range.clone() {
             let row = t * k..(t + 1) * k;
-            let q = &self.quality[row.clone()];
+            let q = &value[row.clone()];
             let c = &self.cost[row.clone()];
             let gone = &self.absent[row];
             let w: Vec<u64> = c
@@ -483,7 +508,7 @@ pub fn run_world_episode(
 pub struct WorldRow {
     /// Scenario name.
     pub scenario: String,
-    /// Policy (or `oracle` / `offline-mckp` for the references).
+    /// Policy (or `oracle` / `offline-mckp` / `offline-mckp-predicted` for the references).
     pub policy: String,
     /// Budget as a fraction of the reference LLM's cost.
     pub budget_frac: f64,
@@ -519,6 +544,11 @@ pub struct WorldRow {
     pub delta_after: f64,
     /// That change as a share of the offline optimum's change (`None` without a reference).
     pub captured: Option<f64>,
+    /// That change as a share of the change of the offline knapsack over the kNN router's
+    /// predictions (what can be known before a call; `None` without a reference): the
+    /// hindsight optimum can see no change where it already gets the per-query oracle's
+    /// quality on both sides.
+    pub captured_predicted: Option<f64>,
     /// Whether every seed stayed within its budget.
     pub budget_held: bool,
     /// Seeds.
@@ -752,6 +782,24 @@ pub fn run_worlds(
             .max(1e-12)
     };
     // Reference LLM's quality in the unchanged world (the stationary world), per seed.
+    // The kNN router's per-LLM quality predictions in each seed's order (`n × K`): what can
+    // be known of a query before any call, for the offline knapsack over predictions.
+    let predicted: Option<Vec<Vec<f32>>> = grid
+        .policies
+        .iter()
+        .find(|p| p.name == "knn-full-info")
+        .and_then(|p| grid.contexts.get(p.context))
+        .filter(|table| table.dim() == k)
+        .map(|table| {
+            orders
+                .iter()
+                .map(|o| {
+                    o.iter()
+                        .flat_map(|&i| table.row(i).iter().copied())
+                        .collect()
+                })
+                .collect()
+        });
     let mut rows = Vec::new();
     for (si, (sc, _)) in scenarios.iter().enumerate() {
         let n = orders.first().map_or(0, Vec::len);
@@ -767,6 +815,8 @@ pub fn run_worlds(
         let mut offline_delta = 0.0;
         let mut offline_after = 0.0;
         let mut offline_ok = true;
+        let (mut predicted_delta, mut predicted_after) = (0.0, 0.0);
+        let mut predicted_ok = predicted.is_some();
         let mut oracle_pct = [0.0f64; 3];
         for (seed, world) in worlds[si].iter().enumerate() {
             let base = base_world(seed);
@@ -780,6 +830,18 @@ pub fn run_worlds(
                     offline_after += 100.0 * q1 / r_after;
                 }
                 _ => offline_ok = false,
+            }
+            if let Some(value) = predicted.as_ref().and_then(|p| p.get(seed)) {
+                match (
+                    world.offline_by(k, step..n, changed_left, value),
+                    base.offline_by(k, step..n, left, value),
+                ) {
+                    (Ok((q1, _)), Ok((q0, _))) => {
+                        predicted_delta += 100.0 * (q1 - q0) / r_after;
+                        predicted_after += 100.0 * q1 / r_after;
+                    }
+                    _ => predicted_ok = false,
+                }
             }
             let oracle = world.oracle(k);
             let sum = |r: std::ops::Range<usize>| r.map(|t| f64::from(oracle[t])).sum::<f64>();
@@ -806,6 +868,7 @@ pub fn run_worlds(
                 full_pool_share: None,
                 delta_after: 0.0,
                 captured: None,
+                captured_predicted: None,
                 budget_held: true,
                 seeds: grid.seeds,
                 quality_mean: 0.0,
@@ -895,6 +958,9 @@ pub fn run_worlds(
             if offline_ok && (offline_delta / s).abs() >= 0.5 && si > 0 {
                 row.captured = Some(row.delta_after / (offline_delta / s));
             }
+            if predicted_ok && (predicted_delta / s).abs() >= 0.5 && si > 0 {
+                row.captured_predicted = Some(row.delta_after / (predicted_delta / s));
+            }
             rows.push(row);
         }
         let reference_row = |policy: &str, pct: [f64; 3], delta: f64| WorldRow {
@@ -914,6 +980,7 @@ pub fn run_worlds(
             full_pool_share: None,
             delta_after: delta,
             captured: None,
+            captured_predicted: None,
             budget_held: true,
             seeds: grid.seeds,
             quality_mean: f64::NAN,
@@ -938,6 +1005,13 @@ pub fn run_worlds(
                 offline_delta / s,
             ));
         }
+        if predicted_ok {
+            rows.push(reference_row(
+                "offline-mckp-predicted(after)",
+                [f64::NAN, f64::NAN, predicted_after / s],
+                predicted_delta / s,
+            ));
+        }
     }
     Ok(rows)
 }
@@ -950,12 +1024,12 @@ fn opt(v: Option<f64>) -> String {
 pub fn world_csv(rows: &[WorldRow]) -> String {
     let mut out = String::from(
         "scenario,policy,budget_frac,seeds,change_step,quality_pct,quality_before_pct,\
-         quality_after_pct,spend_before,spend_after,delta_after,captured,adoption_steps,\
-         full_pool_share,settle_steps,reached,budget_held\n",
+         quality_after_pct,spend_before,spend_after,delta_after,captured,captured_predicted,\
+         adoption_steps,full_pool_share,settle_steps,reached,budget_held\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{:.3},{:.3},{:.3},{:.4},{:.4},{:.3},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{:.3},{:.3},{:.3},{:.4},{:.4},{:.3},{},{},{},{},{},{},{}\n",
             r.scenario,
             r.policy,
             r.budget_frac,
@@ -968,6 +1042,8 @@ pub fn world_csv(rows: &[WorldRow]) -> String {
             r.spend_after,
             r.delta_after,
             r.captured.map_or_else(String::new, |v| format!("{v:.3}")),
+            r.captured_predicted
+                .map_or_else(String::new, |v| format!("{v:.3}")),
             opt(r.adoption_steps),
             r.full_pool_share
                 .map_or_else(String::new, |v| format!("{v:.4}")),
@@ -1066,7 +1142,7 @@ pub fn write_outputs(dir: &std::path::Path, rows: &[WorldRow], cost_policy: &str
 /// The rows as a text table.
 pub fn world_table(rows: &[WorldRow]) -> String {
     let mut out = format!(
-        "{:<28} {:<20} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>4}\n",
+        "{:<28} {:<20} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>4}\n",
         "scenario",
         "policy",
         "q%",
@@ -1074,6 +1150,7 @@ pub fn world_table(rows: &[WorldRow]) -> String {
         "after",
         "Δafter",
         "capt",
+        "capt~",
         "adopt",
         "settle",
         "spend↑",
@@ -1081,7 +1158,7 @@ pub fn world_table(rows: &[WorldRow]) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<28} {:<20} {:>7.1} {:>7.1} {:>7.1} {:>7.2} {:>7} {:>7} {:>7} {:>7.2} {:>4}\n",
+            "{:<28} {:<20} {:>7.1} {:>7.1} {:>7.1} {:>7.2} {:>7} {:>7} {:>7} {:>7} {:>7.2} {:>4}\n",
             r.scenario,
             r.policy,
             r.quality_pct,
@@ -1089,6 +1166,8 @@ pub fn world_table(rows: &[WorldRow]) -> String {
             r.quality_after_pct,
             r.delta_after,
             r.captured
+                .map_or_else(String::new, |v| format!("{:.0}%", 100.0 * v)),
+            r.captured_predicted
                 .map_or_else(String::new, |v| format!("{:.0}%", 100.0 * v)),
             opt(r.adoption_steps),
             opt(r.settle_steps),

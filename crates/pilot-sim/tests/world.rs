@@ -99,6 +99,35 @@ fn each_change_happens_at_its_step_and_only_there() {
     }
 }
 
+/// The offline knapsack over a value table: over the real qualities it is the hindsight
+/// optimum; over any other table (a prediction) it gets no more real quality, and both keep
+/// to the budget.
+#[test]
+fn the_knapsack_over_predictions_never_beats_hindsight() {
+    let e = experiment();
+    let p = e.problem();
+    let k = p.arm_count();
+    let order = deployment_order(p, Scenario::Standard, 0);
+    let n = order.len();
+    let world = World::new(p, &order, Change::None, 0);
+    let budget = 0.25 * e.grid().reference_cost() * 0.5;
+    let hindsight = world.offline(k, n / 2..n, budget).unwrap();
+    assert_eq!(
+        world
+            .offline_by(k, n / 2..n, budget, &world.quality)
+            .unwrap(),
+        hindsight
+    );
+    // A prediction that ranks every LLM backwards (1 − quality), and a constant one.
+    let backwards: Vec<f32> = world.quality.iter().map(|q| 1.0 - q).collect();
+    for value in [backwards, vec![0.5; world.quality.len()]] {
+        let (quality, cost) = world.offline_by(k, n / 2..n, budget, &value).unwrap();
+        assert!(quality <= hindsight.0 + 1e-9, "{quality} > {}", hindsight.0);
+        assert!(cost <= budget * (1.0 + 1e-9));
+    }
+    assert!(world.offline_by(k, 0..n, budget, &[0.5]).is_err());
+}
+
 #[test]
 fn every_scenario_holds_its_budget_and_reports_the_change() {
     let mut e = experiment();

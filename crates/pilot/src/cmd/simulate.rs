@@ -618,7 +618,8 @@ fn print_worlds(
     println!(
         "before/after: the parts of the stream before and from the change; Δafter: after-part \
          quality minus the stationary run's (points); capt: Δafter / the offline optimum's \
-         Δafter; adopt/settle: queries after the change (mean over the seeds that got there); \
+         Δafter (in hindsight), capt~: the same against the offline knapsack over the kNN \
+         predictions (offline-mckp-predicted); adopt/settle: queries after the change (mean over the seeds that got there); \
          spend↑: spend after the change / budget left at it"
     );
     print!("{}", world::world_table(&worlds.rows));
