@@ -33,6 +33,7 @@ mod contrastive;
 mod dataset;
 mod error;
 mod eval;
+mod extend;
 mod file;
 mod fit;
 mod model;
@@ -44,6 +45,7 @@ pub mod testkit;
 
 pub use error::{PriorError, Result};
 pub use eval::{EvalReport, LlmEval, evaluate};
+pub use extend::fit_llm;
 pub use file::{Expect, MAGIC, VERSION};
 pub use fit::{FitSummary, Stage, fit};
 pub use model::{Calibration, LlmVector, Prior};

@@ -363,3 +363,49 @@ fn judge_scores_map_names_and_warn_about_llms_without_data() {
     assert_eq!(l.prefs.llms.len(), 2);
     assert_eq!(l.prefs.pairs.len(), 2);
 }
+
+/// An LLM added from preferences elsewhere (here: the test split's) gets a vector in the
+/// prior's space that ranks it as the joint fit does: "a" above "b" on cluster 0, below on
+/// cluster 1, and its prediction agrees with the jointly fitted one's side of "b" on almost
+/// every query.
+#[test]
+fn an_llm_fitted_from_other_preferences_ranks_as_the_joint_fit() {
+    let (prior, data, emb) = fitted();
+    let test = data.split_indices("test");
+    let elsewhere = sources::from_routing(&data, &test, 0.5).unwrap();
+    let added = pilot_prior::fit_llm(&prior, "a", &emb, &elsewhere.prefs, &small_params()).unwrap();
+    assert_eq!(added.name, "a");
+    assert!(added.pairs > 0);
+    assert_eq!(added.theta.len(), prior.context_dim());
+    let mut ctx = vec![0.0; prior.context_dim()];
+    let dot = |t: &[f32], c: &[f32]| t.iter().zip(c).map(|(a, b)| a * b).sum::<f32>();
+    let (mut agree, mut by_cluster) = (0, [0.0f32; 2]);
+    for &i in &test {
+        prior.context(emb.get(i).unwrap(), &mut ctx).unwrap();
+        let b = prior.predict("b", &ctx).unwrap().unwrap();
+        let joint = prior.predict("a", &ctx).unwrap().unwrap();
+        let mine = dot(&added.theta, &ctx);
+        agree += usize::from((mine > b) == (joint > b));
+        by_cluster[i % 2] += mine - b;
+    }
+    assert!(by_cluster[0] > 0.0 && by_cluster[1] < 0.0, "{by_cluster:?}");
+    assert!(agree * 10 >= test.len() * 9, "{agree} of {}", test.len());
+    // No pair with a known LLM, or vectors of another embedder: clear errors.
+    let unknown = PreferenceSet {
+        llms: vec!["x".into(), "y".into()],
+        pairs: vec![Preference {
+            row: 0,
+            preferred: 0,
+            other: 1,
+            tie: false,
+            weight: 1.0,
+        }],
+        ..PreferenceSet::default()
+    };
+    let err = pilot_prior::fit_llm(&prior, "x", &emb, &unknown, &small_params()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Empty);
+    let narrow = Embeddings::from_vec(vec![1.0; 4], 4, "narrow.f32").unwrap();
+    let err =
+        pilot_prior::fit_llm(&prior, "a", &narrow, &elsewhere.prefs, &small_params()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DimensionMismatch);
+}

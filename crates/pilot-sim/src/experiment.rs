@@ -29,6 +29,11 @@ pub struct PriorSource {
     pub contexts: ContextTable,
     /// Per-arm prior vector (dimension = context dimension).
     pub vectors: Vec<Option<Vec<f32>>>,
+    /// Per arm, the vector it starts from when it joins the pool live without learning data
+    /// (the world runs' new LLM): fitted in this prior's space from preferences gathered
+    /// elsewhere, the judge scores ([`crate::priors::joining_vectors`]); `None` where there are
+    /// none (it then starts at the mean of the others).
+    pub joining: Vec<Option<Vec<f32>>>,
 }
 
 /// The online cost policies the experiment can run.

@@ -26,7 +26,7 @@ use crate::experiment::{
     CostPolicyKind, Experiment, ExperimentConfig, ExperimentReport, LEARNING_PRIOR, PriorSource,
 };
 use crate::hyper::{Family, FamilyParams, Hyper};
-use crate::priors::{fit_judge_prior, fit_prior, prior_source, synthetic_dataset};
+use crate::priors::{fit_judge_prior, fit_prior, joining_vectors, prior_source, synthetic_dataset};
 use crate::summary::SummaryRow;
 use crate::synthetic::{SyntheticConfig, generate};
 use crate::tune::{ExtraPrior, FitPrior, TuneConfig, TuneReport, tune};
@@ -451,7 +451,10 @@ impl SimulationPlan {
     ) -> Result<Prepared<'p>, PlanError> {
         let loaded = self.load(hooks)?;
         let mut config = self.experiment_config()?;
-        let arena = self.fit_arena(&loaded, hooks)?;
+        let (arena, judge) = match self.fit_arena(&loaded, hooks)? {
+            Some((prior, judge)) => (Some(prior), Some(judge)),
+            None => (None, None),
+        };
         if let Some(tune) = &self.tune {
             config.params =
                 self.run_tuning(tune, &loaded, arena.as_ref(), &config, hooks, progress)?;
@@ -462,7 +465,7 @@ impl SimulationPlan {
         }
         let mut priors = match &self.priors {
             PriorChoice::None => Vec::new(),
-            _ => self.load_priors(&loaded, hooks)?,
+            _ => self.load_priors(&loaded, judge.as_ref(), hooks)?,
         };
         if let Some(prior) = &arena {
             priors.push(prior_source(ARENA, prior, &loaded.problem)?);
@@ -577,12 +580,12 @@ impl SimulationPlan {
         }
     }
 
-    /// Fits the arena prior, if asked for.
+    /// Fits the arena prior, if asked for; returns it with the judge data it came from.
     fn fit_arena(
         &self,
         loaded: &Loaded,
         hooks: &mut dyn PlanHooks,
-    ) -> Result<Option<Prior>, PlanError> {
+    ) -> Result<Option<(Prior, JudgeData)>, PlanError> {
         let Some(arena) = &self.arena else {
             return Ok(None);
         };
@@ -612,7 +615,29 @@ impl SimulationPlan {
                 seconds: started.elapsed().as_secs_f64(),
             })
             .map_err(PlanError::Hook)?;
-        Ok(Some(prior))
+        Ok(Some((prior, JudgeData { judge, emb })))
+    }
+
+    /// `source` (of `prior`) with the start of each LLM that joins a world run live fitted
+    /// from the judge scores, when the plan has worlds and judge data.
+    fn with_joining(
+        &self,
+        mut source: PriorSource,
+        prior: &Prior,
+        loaded: &Loaded,
+        judge: Option<&JudgeData>,
+    ) -> Result<PriorSource, PlanError> {
+        if let Some(j) = judge.filter(|_| !self.worlds.is_empty()) {
+            source.joining = joining_vectors(
+                prior,
+                loaded.problem.llms(),
+                &j.judge,
+                &j.emb,
+                &self.fit_params(&loaded.embedder_id, false),
+                self.prior_fit.tie_weight,
+            )?;
+        }
+        Ok(source)
     }
 
     /// Tunes on the learning split; returns the chosen settings.
@@ -677,6 +702,7 @@ impl SimulationPlan {
     fn load_priors(
         &self,
         loaded: &Loaded,
+        judge: Option<&JudgeData>,
         hooks: &mut dyn PlanHooks,
     ) -> Result<Vec<PriorSource>, PlanError> {
         let problem = &loaded.problem;
@@ -699,7 +725,8 @@ impl SimulationPlan {
                         seconds: started.elapsed().as_secs_f64(),
                     })
                     .map_err(PlanError::Hook)?;
-                return Ok(vec![prior_source(LEARNING_PRIOR, &prior, problem)?]);
+                let source = prior_source(LEARNING_PRIOR, &prior, problem)?;
+                return Ok(vec![self.with_joining(source, &prior, loaded, judge)?]);
             }
         };
         // A prior file carries the id of the embedder it was fitted on; when this run chose
@@ -717,13 +744,21 @@ impl SimulationPlan {
                     || path.display().to_string(),
                     |s| s.to_string_lossy().into_owned(),
                 );
-                prior_source(&name, &prior, problem).map_err(|e| PlanError::Context {
-                    what: format!("prior file {}", path.display()),
-                    source: Box::new(e.into()),
-                })
+                let source =
+                    prior_source(&name, &prior, problem).map_err(|e| PlanError::Context {
+                        what: format!("prior file {}", path.display()),
+                        source: Box::new(e.into()),
+                    })?;
+                self.with_joining(source, &prior, loaded, judge)
             })
             .collect()
     }
+}
+
+/// The judge scores the arena prior was fitted on, and their prompts' vectors.
+struct JudgeData {
+    judge: pilot_data::JudgeDataset,
+    emb: Embeddings,
 }
 
 /// The loaded data: the problem, and the same data in pilot-data's form for fitting a prior.
@@ -942,8 +977,9 @@ impl Simulation {
         world::add_trusting_pilots(&mut self.experiment)?;
         world::add_shared_level_pilots(&mut self.experiment)?;
         let scenarios = world::expand(&names, self.experiment.problem())?;
-        // A new LLM has no learning data: its runs start from priors without its vector (the
-        // mean of the others), except the arena prior, fitted on judge scores from elsewhere.
+        // A new LLM has no learning data: its runs start from priors whose vector for it comes
+        // from the judge scores where it has them (`PriorSource::joining`), else the mean of
+        // the others; the arena prior, fitted on judge scores itself, keeps its own vector.
         let mut extra = Vec::new();
         let mut runs = Vec::new();
         for sc in scenarios {
@@ -952,7 +988,7 @@ impl Simulation {
                 let mut priors = inputs.priors.clone();
                 for p in priors.iter_mut().filter(|p| p.name != ARENA) {
                     if let Some(v) = p.vectors.get_mut(arm) {
-                        *v = None;
+                        *v = p.joining.get(arm).cloned().flatten();
                     }
                 }
                 let mut e = Experiment::new(

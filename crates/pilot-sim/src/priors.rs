@@ -55,8 +55,75 @@ pub fn prior_source(name: &str, prior: &Prior, problem: &Problem) -> Result<Prio
     Ok(PriorSource {
         name: name.to_owned(),
         contexts,
+        joining: vec![None; vectors.len()],
         vectors,
     })
+}
+
+/// Each LLM of `pool`'s vector in `prior`'s space fitted from the judge scores `judge` (prompts
+/// embedded in `embeddings`, by the prior's embedder) alone, against the LLMs the prior has
+/// (pilot-prior's [`fit_llm`](pilot_prior::fit_llm)): the start of an LLM that joins without
+/// learning data, "from the judge scores where it has them". `None` for an LLM without judge
+/// scores.
+///
+/// # Errors
+/// [`SimError::Invalid`] for judge data that does not match its embeddings or a failing fit.
+pub fn joining_vectors(
+    prior: &Prior,
+    pool: &[String],
+    judge: &pilot_data::JudgeDataset,
+    embeddings: &Embeddings,
+    params: &FitParams,
+    tie_weight: f64,
+) -> Result<Vec<Option<Vec<f32>>>> {
+    let data = judge_preferences(judge, embeddings, pool, tie_weight)?;
+    pool.iter()
+        .map(|llm| {
+            let has_pairs = data
+                .prefs
+                .llms
+                .iter()
+                .position(|l| l == llm)
+                .is_some_and(|a| {
+                    data.prefs
+                        .pairs
+                        .iter()
+                        .any(|p| p.preferred == a || p.other == a)
+                });
+            if !has_pairs {
+                return Ok(None);
+            }
+            pilot_prior::fit_llm(prior, llm, embeddings, &data.prefs, params)
+                .map(|v| Some(v.theta))
+                .map_err(|e| SimError::invalid(format!("{llm} from the judge scores: {e}")))
+        })
+        .collect()
+}
+
+/// The judge scores as preferences between the pool's LLMs (judge names mapped to RouterBench's).
+fn judge_preferences(
+    judge: &pilot_data::JudgeDataset,
+    embeddings: &Embeddings,
+    pool: &[String],
+    tie_weight: f64,
+) -> Result<pilot_prior::sources::LearningData> {
+    if embeddings.rows() != judge.rows.len() {
+        return Err(SimError::invalid(format!(
+            "{} has {} embedding rows but {} has {} prompts",
+            embeddings.source().display(),
+            embeddings.rows(),
+            judge.source.display(),
+            judge.rows.len()
+        )));
+    }
+    pilot_prior::sources::from_judge(
+        judge,
+        pilot_prior::sources::ARENA_TO_ROUTERBENCH,
+        pool,
+        true,
+        tie_weight,
+    )
+    .map_err(|e| SimError::invalid(format!("judge preferences: {e}")))
 }
 
 /// Fits a prior on the learning rows `rows` of `dataset` (preferences from observed quality,
@@ -92,23 +159,7 @@ pub fn fit_judge_prior(
     params: &FitParams,
     tie_weight: f64,
 ) -> Result<(Prior, FitSummary, Vec<String>)> {
-    if embeddings.rows() != judge.rows.len() {
-        return Err(SimError::invalid(format!(
-            "{} has {} embedding rows but {} has {} prompts",
-            embeddings.source().display(),
-            embeddings.rows(),
-            judge.source.display(),
-            judge.rows.len()
-        )));
-    }
-    let data = pilot_prior::sources::from_judge(
-        judge,
-        pilot_prior::sources::ARENA_TO_ROUTERBENCH,
-        pool,
-        true,
-        tie_weight,
-    )
-    .map_err(|e| SimError::invalid(format!("judge preferences: {e}")))?;
+    let data = judge_preferences(judge, embeddings, pool, tie_weight)?;
     let warnings = data.warnings.clone();
     let mut quiet = |_: Stage, _: usize, _: usize| {};
     let (prior, summary) = pilot_prior::fit(embeddings, &data, params, &mut quiet)

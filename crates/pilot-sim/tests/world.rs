@@ -314,3 +314,92 @@ fn holds_bound_the_real_costs_when_the_task_is_held_out() {
         }
     }
 }
+
+/// The start of an LLM that joins without learning data, from judge scores elsewhere: fitted
+/// in the learning prior's space (here: judge scores made from the deployment rows' qualities),
+/// it orders the LLM against the best single LLM on those rows at least about as well as the
+/// prior's own vector, fitted on the learning rows, does (measured: within 0.04 or better for
+/// every LLM, 0.66–0.89).
+#[test]
+fn a_joining_llm_gets_its_vector_from_judge_scores() {
+    let mut embedder = HashingEmbedder::new(64).unwrap();
+    let config = SyntheticConfig {
+        learning: 400,
+        deployment: 300,
+        seed: 7,
+    };
+    let synthetic = generate(&config, &mut embedder).unwrap();
+    let (dataset, embeddings, learning) = synthetic_dataset(&synthetic).unwrap();
+    let params = FitParams {
+        dim: 8,
+        embedder_id: "hash".into(),
+        contrastive_epochs: 2,
+        bt_max_epochs: 60,
+        ..FitParams::default()
+    };
+    let (prior, _) = fit_prior(&dataset, &embeddings, &learning, &params, 0.2).unwrap();
+    let problem = &synthetic.problem;
+    let (k, dim) = (problem.arm_count(), problem.dim());
+    let deployment = problem.deployment();
+    let judge = pilot_data::JudgeDataset {
+        source: "synthetic-judge.jsonl".into(),
+        models: problem.llms().to_vec(),
+        rows: (0..deployment.len())
+            .map(|i| pilot_data::JudgeRow {
+                id: format!("p{i}"),
+                prompt: String::new(),
+                scores: deployment
+                    .quality_row(i, k)
+                    .iter()
+                    .map(|&q| Some(1.0 + 9.0 * f64::from(q)))
+                    .collect(),
+                answer_chars: vec![None; k],
+            })
+            .collect(),
+    };
+    let vectors: Vec<f32> = (0..deployment.len())
+        .flat_map(|i| deployment.base_row(i, dim).to_vec())
+        .collect();
+    let judge_emb = pilot_data::Embeddings::from_vec(vectors, dim, "judge.f32").unwrap();
+    let joining = pilot_sim::priors::joining_vectors(
+        &prior,
+        problem.llms(),
+        &judge,
+        &judge_emb,
+        &FitParams {
+            bt_max_epochs: 300,
+            ..params
+        },
+        0.2,
+    )
+    .unwrap();
+    assert_eq!(joining.len(), k);
+    let source = prior_source(LEARNING_PRIOR, &prior, problem).unwrap();
+    let best = problem.best_single_llm();
+    let dot = |t: &[f32], c: &[f32]| t.iter().zip(c).map(|(a, b)| a * b).sum::<f32>();
+    // How often a vector orders LLM a against the best single LLM as the qualities do, on
+    // the queries where they differ.
+    let accuracy = |a: usize, v: &[f32]| {
+        let reference = source.vectors[best].as_ref().unwrap();
+        let (mut right, mut differ) = (0usize, 0usize);
+        for i in 0..deployment.len() {
+            let q = deployment.quality_row(i, k);
+            if q[a] == q[best] {
+                continue;
+            }
+            let c = source.contexts.row(i);
+            differ += 1;
+            right += usize::from((dot(v, c) > dot(reference, c)) == (q[a] > q[best]));
+        }
+        right as f64 / differ.max(1) as f64
+    };
+    for (a, v) in joining.iter().enumerate().filter(|&(a, _)| a != best) {
+        let joined = accuracy(a, v.as_ref().unwrap());
+        let own = accuracy(a, source.vectors[a].as_ref().unwrap());
+        assert!(
+            joined >= 0.6 && joined >= own - 0.05,
+            "{}: joined {joined:.3}, own {own:.3}",
+            problem.llms()[a]
+        );
+    }
+}
