@@ -971,6 +971,15 @@ impl Simulation {
             ));
         };
         let names = self.worlds.clone();
+        if let Some(plugin) = &self.plugin
+            && names.iter().any(|n| n == "new-llm")
+        {
+            return Err(PlanError::Invalid(format!(
+                "the new-llm world adds an LLM through Router::add_arm, and the policy plugin \
+                 {plugin} cannot grow its pool (the plugin ABI has no call to add an arm): run \
+                 the other world scenarios with it"
+            )));
+        }
         if self.discount < 1.0 {
             world::add_discounted_pilots(&mut self.experiment, self.discount)?;
         }

@@ -136,6 +136,12 @@ fn simulate_runs_the_linucb_plugin_like_the_native_linucb() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dimension 3 and 2 arms"), "{err}");
+    // A plugin's pool is fixed by its configuration: the new-llm world, where an LLM joins
+    // through Router::add_arm, says so instead of failing mid-run.
+    let out = simulate(&["--policy-plugin", file, "--scenario", "new-llm"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot grow its pool"), "{err}");
 }
 
 #[cfg(feature = "plugins")]
