@@ -11,10 +11,11 @@
 //! - [`Change::NewLlm`]: the LLM is not in the pool until a third of the stream has passed,
 //!   then joins it live through `Router::add_arm`: each policy is made for the pool without it
 //!   and grows ([`GrowPool`](pilot_core::GrowPool)), the new arm started at the policy's prior
-//!   vector for it (the mean of the others where the prior has none, as
-//!   `experiment::fill_missing` does; neutral for the policies without a prior). PILOT with
-//!   learned trust starts an added arm as a stand-in (small prior weight); the kNN read-out
-//!   grows into the LLM's offline predictions.
+//!   vector for it ([`PolicySpec::starts`](crate::grid::PolicySpec::starts): for a prior
+//!   without learning data on it, the vector fitted from judge scores where the run has them,
+//!   `PriorSource::joining`, else the mean of the others; neutral for the policies without a
+//!   prior). PILOT with learned trust starts an added arm as a stand-in (small prior weight);
+//!   the kNN read-out grows into the LLM's offline predictions.
 //! - [`Change::Price`]: from halfway on, the LLM's real cost and the router's estimates and
 //!   worst cases (the quotes) are multiplied by a factor; `Router::set_price` records it.
 //! - [`Change::Drift`]: from halfway on, a seeded half of the LLM's correct answers (quality
