@@ -442,7 +442,7 @@ pub struct WorldEpisode<'a> {
     pub starts: Option<&'a [Vec<f32>]>,
 }
 
-/// Runs one episode in a changing world: [`run_episode_with`](crate::engine::run_episode_with)
+/// Runs one episode in a changing world: [`run_episode_with`]
 /// (the one episode loop: route → settle → feedback per query through a router) with the
 /// world's qualities and costs and its change told as events ([`World::events`]; drift is
 /// never told).
