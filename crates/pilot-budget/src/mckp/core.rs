@@ -828,6 +828,10 @@ impl Moved {
 /// Drops the records no state in `lists.next[..live]` nor the incumbent reaches and compacts
 /// the rest to the front (parents keep lower indices than their children), rewriting the
 /// references; returns the number of records kept.
+///
+/// Every record in `..used` comes with `forward == NO_RECORD` (as records are made, and as
+/// this leaves them), so the marks need no clearing pass first; the record buffer is larger
+/// than the caches, so each pass over it counts.
 fn collect(
     lists: &mut CoreScratch<'_>,
     live: usize,
@@ -837,9 +841,6 @@ fn collect(
 ) -> usize {
     const MARKED: u32 = NO_RECORD - 1;
     let records = &mut lists.records[..used];
-    for r in records.iter_mut() {
-        r.forward = NO_RECORD;
-    }
     let roots = lists.next[..live]
         .iter()
         .map(|s| s.record)
@@ -851,17 +852,17 @@ fn collect(
             r = records[r as usize].parent;
         }
     }
+    // New places in order; a marked record's parent is marked and comes first, so its new
+    // place is already known.
     let mut kept = 0u32;
-    for r in records.iter_mut() {
-        if r.forward == MARKED {
-            r.forward = kept;
-            kept += 1;
-        }
-    }
     for i in 0..used {
-        let rec = records[i];
-        if rec.forward != NO_RECORD && rec.parent != NO_RECORD {
-            records[i].parent = records[rec.parent as usize].forward;
+        if records[i].forward == MARKED {
+            records[i].forward = kept;
+            kept += 1;
+            let parent = records[i].parent;
+            if parent != NO_RECORD {
+                records[i].parent = records[parent as usize].forward;
+            }
         }
     }
     let forward = |r: u32| {
@@ -877,10 +878,14 @@ fn collect(
     if let Some(chain) = best.chain.as_mut() {
         chain.0 = forward(chain.0);
     }
+    // Every place below `kept` receives its record (`to ≤ i`), unmarked again.
     for i in 0..used {
         let rec = records[i];
         if rec.forward != NO_RECORD {
-            records[rec.forward as usize] = rec;
+            records[rec.forward as usize] = Record {
+                forward: NO_RECORD,
+                ..rec
+            };
         }
     }
     stats.collections += 1;

@@ -72,7 +72,8 @@ pub struct Record {
     pub(crate) parent: u32,
     pub(crate) class: u32,
     pub(crate) slot: u32,
-    /// Mark and forwarding index while the records are compacted (unreachable ones dropped).
+    /// Mark and forwarding index while the records are compacted (unreachable ones dropped);
+    /// `NO_RECORD` otherwise.
     pub(crate) forward: u32,
 }
 
