@@ -21,7 +21,8 @@ pub struct BtOutcome {
     pub valid_loss: f64,
 }
 
-fn sigmoid(u: f64) -> f64 {
+/// σ(u), computed without overflow for large |u|.
+pub(crate) fn sigmoid(u: f64) -> f64 {
     if u >= 0.0 {
         1.0 / (1.0 + (-u).exp())
     } else {

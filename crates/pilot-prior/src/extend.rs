@@ -10,6 +10,7 @@ use pilot_core::ErrorKind;
 use pilot_data::{Embeddings, PreferenceSet};
 
 use crate::adam::Adam;
+use crate::bradley_terry::sigmoid;
 use crate::error::{PriorError, Result};
 use crate::model::{LlmVector, Prior};
 use crate::params::FitParams;
@@ -22,15 +23,6 @@ struct Duel {
     other: f64,
     target: f64,
     weight: f64,
-}
-
-fn sigmoid(u: f64) -> f64 {
-    if u >= 0.0 {
-        1.0 / (1.0 + (-u).exp())
-    } else {
-        let e = u.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// Fits the vector of LLM `name` in `prior`'s space from `prefs` (rows index `emb`, whose
