@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pilot_embed::HashingEmbedder;
-use pilot_prior::FitParams;
+use pilot_prior::{FitParams, Prior};
 use pilot_sim::experiment::{Experiment, ExperimentConfig, LEARNING_PRIOR};
 use pilot_sim::priors::{fit_prior, prior_source, synthetic_dataset};
-use pilot_sim::synthetic::{SyntheticConfig, generate};
+use pilot_sim::synthetic::{Synthetic, SyntheticConfig, generate};
 use pilot_sim::world::{
     Change, World, add_discounted_pilots, add_trusting_pilots, expand, run_worlds,
 };
@@ -14,7 +14,9 @@ use pilot_sim::{
     Changes, CostModel, Episode, Neighbours, Scenario, deployment_order, run_episode_with,
 };
 
-fn experiment() -> Experiment {
+/// The synthetic scenario (seed 7) and the learning prior fitted on its learning rows, with
+/// the fit settings used.
+fn synthetic_with_prior() -> (Synthetic, Prior, FitParams) {
     let mut embedder = HashingEmbedder::new(64).unwrap();
     let config = SyntheticConfig {
         learning: 400,
@@ -31,6 +33,11 @@ fn experiment() -> Experiment {
         ..FitParams::default()
     };
     let (prior, _) = fit_prior(&dataset, &embeddings, &learning, &params, 0.2).unwrap();
+    (synthetic, prior, params)
+}
+
+fn experiment() -> Experiment {
+    let (synthetic, prior, _) = synthetic_with_prior();
     let source = prior_source(LEARNING_PRIOR, &prior, &synthetic.problem).unwrap();
     let config = ExperimentConfig {
         budgets: vec![0.25],
@@ -322,22 +329,7 @@ fn holds_bound_the_real_costs_when_the_task_is_held_out() {
 /// every LLM, 0.66–0.89).
 #[test]
 fn a_joining_llm_gets_its_vector_from_judge_scores() {
-    let mut embedder = HashingEmbedder::new(64).unwrap();
-    let config = SyntheticConfig {
-        learning: 400,
-        deployment: 300,
-        seed: 7,
-    };
-    let synthetic = generate(&config, &mut embedder).unwrap();
-    let (dataset, embeddings, learning) = synthetic_dataset(&synthetic).unwrap();
-    let params = FitParams {
-        dim: 8,
-        embedder_id: "hash".into(),
-        contrastive_epochs: 2,
-        bt_max_epochs: 60,
-        ..FitParams::default()
-    };
-    let (prior, _) = fit_prior(&dataset, &embeddings, &learning, &params, 0.2).unwrap();
+    let (synthetic, prior, params) = synthetic_with_prior();
     let problem = &synthetic.problem;
     let (k, dim) = (problem.arm_count(), problem.dim());
     let deployment = problem.deployment();
