@@ -73,7 +73,7 @@ pub enum Event<'a> {
     /// quotes (estimate and worst case) are scaled.
     Price {
         /// The LLM.
-        arm: usize,
+        llm: usize,
         /// Price multiplier.
         factor: f64,
     },
@@ -231,11 +231,6 @@ pub fn run_episode_with(
                 && step <= t
             {
                 next_event += 1;
-                let arm_of = |llm: usize| {
-                    pool.iter().position(|&l| l == llm).ok_or_else(|| {
-                        SimError::invalid(format!("step {t}: LLM {llm} is not in the pool"))
-                    })
-                };
                 match event {
                     Event::Joins { llm, start } => {
                         let name = problem.llms().get(llm).ok_or_else(|| {
@@ -248,13 +243,15 @@ pub fn run_episode_with(
                             .within(|| format!("step {t}: a new LLM joins"))?;
                         pool.push(llm);
                     }
-                    Event::Price { arm, factor: f } => {
-                        let at = arm_of(arm)?;
-                        if let Some(slot) = factor.get_mut(arm) {
+                    Event::Price { llm, factor: f } => {
+                        let arm = pool.iter().position(|&l| l == llm).ok_or_else(|| {
+                            SimError::invalid(format!("step {t}: LLM {llm} is not in the pool"))
+                        })?;
+                        if let Some(slot) = factor.get_mut(llm) {
                             *slot *= f;
                         }
                         router
-                            .set_price(ArmId::new(at), scaled_price(f), now)
+                            .set_price(ArmId::new(arm), scaled_price(f), now)
                             .within(|| format!("step {t}: price change"))?;
                     }
                     Event::BudgetLeft { factor: f } => {

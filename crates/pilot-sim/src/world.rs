@@ -284,7 +284,7 @@ impl World {
     pub fn events<'a>(&self, start: Option<&'a [f32]>) -> Vec<(usize, Event<'a>)> {
         match self.change {
             Change::NewLlm { arm } => vec![(self.step, Event::Joins { llm: arm, start })],
-            Change::Price { arm, factor } => vec![(self.step, Event::Price { arm, factor })],
+            Change::Price { arm, factor } => vec![(self.step, Event::Price { llm: arm, factor })],
             Change::Budget { factor } => vec![(self.step, Event::BudgetLeft { factor })],
             Change::None | Change::Drift { .. } => Vec::new(),
         }
