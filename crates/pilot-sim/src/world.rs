@@ -776,13 +776,13 @@ pub fn run_worlds(
     let at = |scenario: usize, policy: usize, seed: usize| {
         &outcomes[scenario * per_scenario + policy * per_policy + seed]
     };
+    // The reference LLM's quality over `range` of a world.
     let reference = |world: &World, range: std::ops::Range<usize>| -> f64 {
         range
             .map(|t| f64::from(world.quality[t * k + grid.reference_arm]))
             .sum::<f64>()
             .max(1e-12)
     };
-    // Reference LLM's quality in the unchanged world (the stationary world), per seed.
     // The kNN router's per-LLM quality predictions in each seed's order (`n × K`): what can
     // be known of a query before any call, for the offline knapsack over predictions.
     let predicted: Option<Vec<Vec<f32>>> = grid
@@ -813,36 +813,26 @@ pub fn run_worlds(
             Change::Budget { factor } => left * factor,
             _ => left,
         };
-        let mut offline_delta = 0.0;
-        let mut offline_after = 0.0;
-        let mut offline_ok = true;
-        let (mut predicted_delta, mut predicted_after) = (0.0, 0.0);
-        let mut predicted_ok = predicted.is_some();
+        let mut hindsight = OfflineSum::default();
+        let mut over_predictions = OfflineSum {
+            failed: predicted.is_none(),
+            ..OfflineSum::default()
+        };
         let mut oracle_pct = [0.0f64; 3];
         for (seed, world) in worlds[si].iter().enumerate() {
             let base = base_world(seed);
             let r_after = reference(base, step..n);
-            match (
+            hindsight.add(
                 world.offline(k, step..n, changed_left),
                 base.offline(k, step..n, left),
-            ) {
-                (Ok((q1, _)), Ok((q0, _))) => {
-                    offline_delta += 100.0 * (q1 - q0) / r_after;
-                    offline_after += 100.0 * q1 / r_after;
-                }
-                _ => offline_ok = false,
-            }
+                r_after,
+            );
             if let Some(value) = predicted.as_ref().and_then(|p| p.get(seed)) {
-                match (
+                over_predictions.add(
                     world.offline_by(k, step..n, changed_left, value),
                     base.offline_by(k, step..n, left, value),
-                ) {
-                    (Ok((q1, _)), Ok((q0, _))) => {
-                        predicted_delta += 100.0 * (q1 - q0) / r_after;
-                        predicted_after += 100.0 * q1 / r_after;
-                    }
-                    _ => predicted_ok = false,
-                }
+                    r_after,
+                );
             }
             let oracle = world.oracle(k);
             let sum = |r: std::ops::Range<usize>| r.map(|t| f64::from(oracle[t])).sum::<f64>();
@@ -956,11 +946,9 @@ pub fn run_worlds(
                     _ => row.settle_steps = Some(settle_sum / row.reached as f64),
                 }
             }
-            if offline_ok && (offline_delta / s).abs() >= 0.5 && si > 0 {
-                row.captured = Some(row.delta_after / (offline_delta / s));
-            }
-            if predicted_ok && (predicted_delta / s).abs() >= 0.5 && si > 0 {
-                row.captured_predicted = Some(row.delta_after / (predicted_delta / s));
+            if si > 0 {
+                row.captured = hindsight.captured(row.delta_after, s);
+                row.captured_predicted = over_predictions.captured(row.delta_after, s);
             }
             rows.push(row);
         }
@@ -999,22 +987,51 @@ pub fn run_worlds(
             [oracle_pct[0] / s, oracle_pct[1] / s, oracle_pct[2] / s],
             f64::NAN,
         ));
-        if offline_ok {
-            rows.push(reference_row(
-                "offline-mckp(after)",
-                [f64::NAN, f64::NAN, offline_after / s],
-                offline_delta / s,
-            ));
-        }
-        if predicted_ok {
-            rows.push(reference_row(
-                "offline-mckp-predicted(after)",
-                [f64::NAN, f64::NAN, predicted_after / s],
-                predicted_delta / s,
-            ));
+        for (name, sum) in [
+            ("offline-mckp(after)", &hindsight),
+            ("offline-mckp-predicted(after)", &over_predictions),
+        ] {
+            if !sum.failed {
+                rows.push(reference_row(
+                    name,
+                    [f64::NAN, f64::NAN, sum.after / s],
+                    sum.delta / s,
+                ));
+            }
         }
     }
     Ok(rows)
+}
+
+/// An offline reference's part after the change, summed over the seeds (points of the
+/// reference LLM's quality): its quality in the changed world and its change from the
+/// unchanged one; `failed` once a seed's knapsack could not be solved.
+#[derive(Default)]
+struct OfflineSum {
+    delta: f64,
+    after: f64,
+    failed: bool,
+}
+
+impl OfflineSum {
+    /// Adds one seed: the reference's (quality, cost) in the changed and the unchanged world,
+    /// and the reference LLM's quality over the same part.
+    fn add(&mut self, changed: Result<(f64, f64)>, unchanged: Result<(f64, f64)>, per: f64) {
+        match (changed, unchanged) {
+            (Ok((q1, _)), Ok((q0, _))) => {
+                self.delta += 100.0 * (q1 - q0) / per;
+                self.after += 100.0 * q1 / per;
+            }
+            _ => self.failed = true,
+        }
+    }
+
+    /// `delta_after` as a share of the reference's mean change over `seeds` (`None` when it
+    /// failed or changed by less than half a point).
+    fn captured(&self, delta_after: f64, seeds: f64) -> Option<f64> {
+        let available = self.delta / seeds;
+        (!self.failed && available.abs() >= 0.5).then(|| delta_after / available)
+    }
 }
 
 fn opt(v: Option<f64>) -> String {
