@@ -619,7 +619,8 @@ impl SimulationPlan {
     }
 
     /// `source` (of `prior`) with the start of each LLM that joins a world run live fitted
-    /// from the judge scores, when the plan has worlds and judge data.
+    /// from the judge scores, when the plan has the new-llm world and judge data (no other run
+    /// reads it).
     fn with_joining(
         &self,
         mut source: PriorSource,
@@ -627,7 +628,7 @@ impl SimulationPlan {
         loaded: &Loaded,
         judge: Option<&JudgeData>,
     ) -> Result<PriorSource, PlanError> {
-        if let Some(j) = judge.filter(|_| !self.worlds.is_empty()) {
+        if let Some(j) = judge.filter(|_| world::adds_an_llm(&self.worlds)) {
             source.joining = joining_vectors(
                 prior,
                 loaded.problem.llms(),
@@ -972,7 +973,7 @@ impl Simulation {
         };
         let names = self.worlds.clone();
         if let Some(plugin) = &self.plugin
-            && names.iter().any(|n| n == "new-llm")
+            && world::adds_an_llm(&names)
         {
             return Err(PlanError::Invalid(format!(
                 "the new-llm world adds an LLM through Router::add_arm, and the policy plugin \

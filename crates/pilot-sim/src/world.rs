@@ -106,6 +106,12 @@ pub const WORLD_NAMES: [&str; 6] = [
     "domain-shift",
 ];
 
+/// Whether the world scenarios `names` include one where an LLM joins the pool live
+/// (`new-llm`).
+pub fn adds_an_llm(names: &[String]) -> bool {
+    names.iter().any(|n| n == "new-llm")
+}
+
 /// The strong LLM of the pool (best mean deployment quality) and a cheap good one: the
 /// cheapest LLM whose mean quality is at least the pool's median, other than the strong one.
 pub fn strong_and_cheap(problem: &Problem) -> (usize, usize) {
