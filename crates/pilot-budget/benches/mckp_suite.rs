@@ -88,9 +88,9 @@ fn main() {
     }
     println!(
         "| kind | m × n | ratio | capacity | time ms (min–max of {runs}) | CPU ms (min–max) | scratch MB | peak RSS MB | \
-         classes added | items tried | passes | peak states | states kept | records (peak) | optimum | LP bound |"
+         classes added | items tried | passes | peak states | states kept | records (peak) | optimum | LP bound | cardinality bound | settled first |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &(m, n) in &sizes {
         for &kind in &kinds {
             for &ratio in &ratios {
@@ -141,13 +141,13 @@ fn main() {
                     lo = lo.min(secs);
                     hi = hi.max(secs);
                     let scratch = solver.memory_bytes() + n * m * 2 * 48 + m * 64;
-                    last = Some((solver.stats(), scratch));
+                    last = Some((solver.stats(), solver.start_stats(), scratch));
                 }
-                let Some((stats, scratch)) = last else {
+                let Some((stats, start, scratch)) = last else {
                     continue;
                 };
                 println!(
-                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
                     kind.name(),
                     inst.capacity,
                     lo * 1e3,
@@ -164,6 +164,10 @@ fn main() {
                     stats.peak_records,
                     value,
                     bound,
+                    start
+                        .cardinality_bound
+                        .map_or("—".to_string(), |b| format!("{b:.1}")),
+                    if start.settled { "yes" } else { "no" },
                 );
             }
         }

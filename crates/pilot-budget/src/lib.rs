@@ -19,8 +19,8 @@ pub mod testkit;
 
 pub use mckp::{
     ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, Fractional, GreedySolver,
-    Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
-    generate_into,
+    Hint, Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State,
+    capacity_at, generate_into,
 };
 pub use online::{
     BudgetLedger, COST_SNAPSHOT_VERSION, Fit, Guard, Guarded, MAX_BINS, OnlineConfig, PacingParams,

@@ -6,9 +6,9 @@ use alloc::vec::Vec;
 use pilot_core::{Detail, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
 
 use crate::mckp::{
-    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Increment,
-    InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
-    generate_into,
+    ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Hint,
+    Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
+    count, exchange, generate_into,
 };
 
 /// An instance that owns its arrays.
@@ -182,7 +182,36 @@ pub struct Exact {
     records: Vec<Record>,
     budget: Option<usize>,
     stats: CoreStats,
+    /// Whether to try the cardinality bound first (off for its own rank knapsacks).
+    cardinality: bool,
+    /// What the last solve's first phase did.
+    start: StartStats,
 }
+
+/// What [`Exact`]'s first phase did: the cardinality bound and the pair exchanges that try to
+/// settle the instance before the core search.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StartStats {
+    /// The cardinality bound, when the instance has one tighter than the LP's.
+    pub cardinality_bound: Option<f64>,
+    /// The greedy solution's value.
+    pub greedy: f64,
+    /// The value after the pair exchanges (the greedy one when they did not run).
+    pub exchanged: f64,
+    /// Whether the exchanges reached the bound, so the core search did not run.
+    pub settled: bool,
+}
+
+/// How the first phase leaves the solve.
+enum Start {
+    /// Search on, from this hint.
+    Search(Option<Hint>),
+    /// Solved: the solution in `choice` reaches the bound.
+    Done(MckpSolution),
+}
+
+/// Rounds of pair exchanges at most (each gains; the suite needs one or two).
+const EXCHANGE_ROUNDS: usize = 16;
 
 impl Default for Exact {
     fn default() -> Self {
@@ -211,6 +240,8 @@ impl Exact {
             records: Vec::new(),
             budget: None,
             stats: CoreStats::default(),
+            cardinality: true,
+            start: StartStats::default(),
         }
     }
 
@@ -236,9 +267,66 @@ impl Exact {
         CoreScratch::bytes(self.current.len(), self.records.len())
     }
 
-    /// What the last solve did (see [`CoreStats`]).
+    /// What the last solve's core search did (see [`CoreStats`]; all zero when the first
+    /// phase settled the instance).
     pub fn stats(&self) -> CoreStats {
         self.stats
+    }
+
+    /// What the last solve's first phase did (see [`StartStats`]).
+    pub fn start_stats(&self) -> StartStats {
+        self.start
+    }
+
+    /// The first phase: the greedy solution into `choice`; then, when the instance has a
+    /// cardinality bound tighter than the LP's (see `mckp::count`), pair exchanges towards it.
+    fn start(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<Start> {
+        self.start = StartStats::default();
+        let greedy = GreedySolver::new(self.buffers.fit(instance)).solve(instance, choice)?;
+        self.start.greedy = greedy.value;
+        self.start.exchanged = greedy.value;
+        let Some(lp) = greedy.bound else {
+            return Ok(Start::Search(None));
+        };
+        // The rank knapsacks are solved by an exact solver of their own, without this phase.
+        let mut nested = Self {
+            cardinality: false,
+            ..Self::new()
+        };
+        let mut solve = |count: &MckpInstance<'_>| -> Result<f64> {
+            let mut picks = vec![0; count.class_count()];
+            nested.solve(count, &mut picks).map(|s| s.value)
+        };
+        let Some(bound) = count::upper_bound(instance, lp, greedy.value, &mut solve)? else {
+            return Ok(Start::Search(None));
+        };
+        self.start.cardinality_bound = Some(bound);
+        // With whole profits a solution within 1 of the bound is optimal.
+        let whole = instance
+            .profits()
+            .iter()
+            .all(|&p| p.abs() < 1e15 && p as i64 as f64 == p);
+        let tol = 1e-9 * (1.0 + bound.abs());
+        let enough = if whole {
+            bound - 1.0 + tol
+        } else {
+            bound - tol
+        };
+        let value = exchange::improve(instance, choice, greedy.value, enough, EXCHANGE_ROUNDS, tol);
+        self.start.exchanged = value;
+        if value >= enough {
+            self.start.settled = true;
+            let (value, weight) = instance.evaluate(choice)?;
+            return Ok(Start::Done(MckpSolution {
+                value,
+                weight,
+                bound: Some(bound),
+            }));
+        }
+        Ok(Start::Search(Some(Hint {
+            value,
+            upper_bound: bound,
+        })))
     }
 
     /// Grows the lists to `states` slots and the records to `records` slots; past the budget,
@@ -312,13 +400,32 @@ impl MckpSolver for Exact {
             }
             self.resize(states, FIRST_RECORDS_PER_STATE * states)?;
         }
+        self.stats = CoreStats::default();
+        let hint = if self.cardinality {
+            match self.start(instance, choice)? {
+                Start::Done(solution) => return Ok(solution),
+                Start::Search(hint) => hint,
+            }
+        } else {
+            None
+        };
         // A search that ran out of state slots goes on where it stopped once the lists have
         // grown (they keep their contents); one out of records starts over (collecting them
-        // rewrote the references of the list it was building only).
+        // rewrote the references of the list it was building only) from the best solution in
+        // `choice`.
         let mut resume = None;
         loop {
+            let hint = match hint {
+                Some(h) if resume.is_none() => Some(Hint {
+                    value: instance.evaluate(choice)?.0,
+                    ..h
+                }),
+                other => other,
+            };
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
-            let mut solver = CoreSolver::new(self.buffers.fit(instance), core).resuming(resume);
+            let mut solver = CoreSolver::new(self.buffers.fit(instance), core)
+                .resuming(resume)
+                .hinted(hint);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
             resume = solver.take_resume();

@@ -75,7 +75,7 @@ pub struct CoreStats {
 /// Exact up to floating-point rounding of the profits: a state is dropped only when its bound
 /// is within `1e-9 ×` the instance's profit scale of the incumbent or below; with whole-number
 /// profits (sum below 10¹⁵), when it is below the incumbent + 1, which keeps the result exact.
-/// Reports the LP bound.
+/// Reports the LP bound, or the caller's [`Hint`] bound when that is tighter.
 #[derive(Debug)]
 pub struct CoreSolver<'s> {
     scratch: Scratch<'s>,
@@ -83,6 +83,21 @@ pub struct CoreSolver<'s> {
     stats: CoreStats,
     /// Where to go on from (set by a search that ran out of state slots, taken by the next).
     resume: Option<Resume>,
+    /// What the caller already knows about the optimum.
+    hint: Option<Hint>,
+}
+
+/// What a caller already knows when it asks for the optimum: a solution (already in the
+/// `choice` it passes to [`solve`](MckpSolver::solve)) and an upper bound it proved. The search
+/// starts from that incumbent when it beats the greedy one, aims its passes below the tighter
+/// of the two bounds and stops as soon as the incumbent reaches it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hint {
+    /// The value of the solution in `choice` on entry.
+    pub value: f64,
+    /// An upper bound on every solution's value (it must be one: a wrong bound gives a wrong
+    /// answer).
+    pub upper_bound: f64,
 }
 
 /// Where a search that ran out of state slots stopped: with the same instance, the same hull
@@ -120,7 +135,14 @@ impl<'s> CoreSolver<'s> {
             core,
             stats: CoreStats::default(),
             resume: None,
+            hint: None,
         }
+    }
+
+    /// Starts the next solves from `hint` (see [`Hint`]).
+    pub fn hinted(mut self, hint: Option<Hint>) -> Self {
+        self.hint = hint;
+        self
     }
 
     /// Goes on from `resume` (taken from a solver of the same instance whose scratch has been
@@ -171,20 +193,30 @@ impl MckpSolver for CoreSolver<'_> {
             None => {
                 let relaxation = relax(instance, scratch)?;
                 greedy_walk(&relaxation, capacity, scratch);
-                let greedy_value: f64 = scratch.classes[..m]
+                let mut best_value: f64 = scratch.classes[..m]
                     .iter()
                     .map(|c| scratch.items[c.pick].profit)
                     .sum();
-                write_picks(scratch, m, choice);
+                match self.hint {
+                    // The caller's solution, already in `choice`, is the better start.
+                    Some(hint) if hint.value > best_value => best_value = hint.value,
+                    _ => write_picks(scratch, m, choice),
+                }
+                let bound = self
+                    .hint
+                    .map_or(relaxation.bound, |h| h.upper_bound.min(relaxation.bound));
                 let d = if relaxation.whole() {
                     0.0
                 } else {
-                    (relaxation.bound - greedy_value) / 1024.0
+                    (bound - best_value) / 1024.0
                 };
-                (relaxation, greedy_value, d, None)
+                (relaxation, best_value, d, None)
             }
         };
-        let (bound, tol) = (relaxation.bound, relaxation.tolerance());
+        let tol = relaxation.tolerance();
+        let bound = self
+            .hint
+            .map_or(relaxation.bound, |h| h.upper_bound.min(relaxation.bound));
         while bound - best_value >= relaxation.margin() {
             // Aim high first: a pass keeps only states that can reach `target`, few when the
             // target is near the bound; it either finds a solution worth at least `target`
@@ -214,6 +246,7 @@ impl MckpSolver for CoreSolver<'_> {
                     chain: None,
                 },
                 floor,
+                bound,
                 &mut self.stats,
                 &mut from,
             );
@@ -245,7 +278,7 @@ impl MckpSolver for CoreSolver<'_> {
         Ok(MckpSolution {
             value,
             weight,
-            bound: Some(relaxation.bound),
+            bound: Some(bound),
         })
     }
 }
@@ -410,6 +443,7 @@ fn expand(
     relaxation: &Relaxation,
     mut best: Incumbent,
     floor: f64,
+    bound: f64,
     stats: &mut CoreStats,
     resume: &mut Option<Checkpoint>,
 ) -> Result<Incumbent> {
@@ -467,6 +501,11 @@ fn expand(
     // A state is kept only if its bound reaches this (and the incumbent's value + margin).
     let threshold = |best: &Incumbent| (best.value + margin).max(floor);
     while let Some(class) = walk.next_class(incs, lambda) {
+        // Nothing can beat an incumbent this close to the bound (the caller's may be tighter
+        // than the LP's).
+        if bound - best.value < margin {
+            break;
+        }
         let gap = max_lagrangian - threshold(&best);
         if gap < 0.0 {
             break;

@@ -1,14 +1,18 @@
 //! Offline multiple-choice knapsack solvers: LP relaxation, greedy, exact (core) and plain DP.
 
 mod core;
+#[cfg(feature = "alloc")]
+pub(crate) mod count;
 mod dp;
+#[cfg(feature = "alloc")]
+pub(crate) mod exchange;
 mod generate;
 mod greedy;
 mod lp;
 mod relax;
 mod scratch;
 
-pub use self::core::{CoreSolver, CoreStats};
+pub use self::core::{CoreSolver, CoreStats, Hint};
 pub use dp::DpSolver;
 pub use generate::{InstanceKind, capacity_at, generate_into};
 pub use greedy::GreedySolver;

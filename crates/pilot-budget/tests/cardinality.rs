@@ -1,0 +1,137 @@
+//! The exact solver's first phase: the cardinality bound never cuts off the optimum, and it
+//! settles the strongly correlated instances without a search.
+#![cfg(feature = "alloc")]
+
+use pilot_budget::InstanceKind;
+use pilot_budget::owned::{Exact, OwnedInstance, WeightDp};
+use pilot_core::MckpSolver;
+use proptest::prelude::*;
+use rand_pcg::Pcg64Mcg;
+
+/// Small instances whose profits are `a·w + b·rank + noise` within each class: the fit finds
+/// them (exactly when the noise is zero), so the bound is computed with reduced profits that
+/// spread a little, on both signs of `b`.
+fn near_affine() -> impl Strategy<Value = OwnedInstance> {
+    (
+        1usize..7,
+        1usize..6,
+        0u64..4,
+        -12i64..13,
+        0u64..3,
+        any::<u64>(),
+        0.0f64..=1.0,
+    )
+        .prop_map(|(m, n, a, b, noise, seed, ratio)| {
+            let mut state = seed | 1;
+            let mut next = |k: u64| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % k
+            };
+            let mut classes = Vec::new();
+            for _ in 0..m {
+                let mut w: Vec<u64> = (0..n).map(|_| 1 + next(40)).collect();
+                w.sort_unstable();
+                let p = w
+                    .iter()
+                    .enumerate()
+                    .map(|(rank, &w)| {
+                        let v = (a * w) as i64 + b * (rank as i64 + 1) + next(noise + 1) as i64;
+                        v.max(0) as f64
+                    })
+                    .collect();
+                classes.push((w, p));
+            }
+            // The capacity `ratio` of the way from the lightest choice to the heaviest.
+            let lo: u64 = classes.iter().map(|(w, _)| w[0]).sum();
+            let hi: u64 = classes.iter().map(|(w, _)| w[n - 1]).sum();
+            let capacity = lo + ((hi - lo) as f64 * ratio) as u64;
+            OwnedInstance::from_classes(capacity, &classes)
+        })
+}
+
+proptest! {
+    #[test]
+    fn the_cardinality_bound_never_cuts_off_the_optimum(inst in near_affine()) {
+        let view = inst.view().unwrap();
+        let (mut a, mut b) = (vec![0; view.class_count()], vec![0; view.class_count()]);
+        let mut exact = Exact::new();
+        let solution = exact.solve(&view, &mut a).unwrap();
+        let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+        prop_assert_eq!(solution.value, dp.value);
+        prop_assert!(solution.weight <= inst.capacity);
+        if let Some(bound) = exact.start_stats().cardinality_bound {
+            prop_assert!(bound >= dp.value, "bound {} below the optimum {}", bound, dp.value);
+        }
+    }
+
+    #[test]
+    fn generated_kinds_keep_their_optimum(
+        kind in prop::sample::select(InstanceKind::ALL.to_vec()),
+        m in 1usize..10,
+        n in 1usize..12,
+        seed in any::<u64>(),
+        ratio in 0.0f64..=1.0,
+    ) {
+        let mut rng = Pcg64Mcg::new(u128::from(seed));
+        let mut inst = OwnedInstance::generate(kind, m, n, 300, &mut rng).unwrap();
+        inst.set_capacity_ratio(ratio).unwrap();
+        let view = inst.view().unwrap();
+        let (mut a, mut b) = (vec![0; m], vec![0; m]);
+        let mut exact = Exact::new();
+        let solution = exact.solve(&view, &mut a).unwrap();
+        let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+        prop_assert_eq!(solution.value, dp.value);
+        if let Some(bound) = exact.start_stats().cardinality_bound {
+            prop_assert!(bound >= dp.value);
+        }
+    }
+}
+
+/// A strongly correlated instance too large for the plain DP: the pair exchanges reach the
+/// cardinality bound, which proves the solution optimal with no search at all, far below the
+/// LP bound.
+#[test]
+fn strongly_correlated_instances_settle_at_the_cardinality_bound() {
+    let mut rng = Pcg64Mcg::new(7);
+    let mut inst =
+        OwnedInstance::generate(InstanceKind::StronglyCorrelated, 300, 20, 100_000, &mut rng)
+            .unwrap();
+    for ratio in [0.25, 0.5, 0.75] {
+        inst.set_capacity_ratio(ratio).unwrap();
+        let view = inst.view().unwrap();
+        let mut choice = vec![0; 300];
+        let mut exact = Exact::new();
+        let solution = exact.solve(&view, &mut choice).unwrap();
+        let start = exact.start_stats();
+        let bound = start.cardinality_bound.expect("a cardinality bound");
+        assert!(start.settled, "{ratio}: {start:?}");
+        assert_eq!(exact.stats().passes, 0);
+        assert!(
+            solution.value <= bound && bound < solution.value + 1.0,
+            "{start:?}"
+        );
+        assert!(solution.weight <= inst.capacity);
+        let lp = pilot_budget::owned::Lp::new()
+            .solve(&view, &mut choice)
+            .unwrap()
+            .bound
+            .unwrap();
+        assert!(lp > bound, "{ratio}: LP {lp} vs {bound}");
+    }
+}
+
+/// Without the structure (independent weights and profits) no bound is computed and the
+/// solve is the core search as before.
+#[test]
+fn uncorrelated_instances_have_no_cardinality_bound() {
+    let mut rng = Pcg64Mcg::new(8);
+    let mut inst =
+        OwnedInstance::generate(InstanceKind::Uncorrelated, 200, 10, 1000, &mut rng).unwrap();
+    inst.set_capacity_ratio(0.25).unwrap();
+    let view = inst.view().unwrap();
+    let mut exact = Exact::new();
+    exact.solve(&view, &mut vec![0; 200]).unwrap();
+    assert_eq!(exact.start_stats().cardinality_bound, None);
+}
