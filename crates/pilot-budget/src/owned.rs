@@ -282,12 +282,10 @@ impl Exact {
     /// cardinality bound tighter than the LP's (see `mckp::count`), pair exchanges towards it.
     fn start(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<Start> {
         self.start = StartStats::default();
-        let greedy = GreedySolver::new(self.buffers.fit(instance)).solve(instance, choice)?;
+        let (greedy, relaxation) =
+            GreedySolver::new(self.buffers.fit(instance)).solve_relaxed(instance, choice)?;
         self.start.greedy = greedy.value;
         self.start.exchanged = greedy.value;
-        let Some(lp) = greedy.bound else {
-            return Ok(Start::Search(None));
-        };
         // The rank knapsacks are solved by an exact solver of their own, without this phase.
         let mut nested = Self {
             cardinality: false,
@@ -297,11 +295,14 @@ impl Exact {
             let mut picks = vec![0; count.class_count()];
             nested.solve(count, &mut picks).map(|s| s.value)
         };
-        let Some(bound) = count::upper_bound(instance, lp, greedy.value, &mut solve)? else {
+        let Some(bound) = count::upper_bound(instance, relaxation.bound, greedy.value, &mut solve)?
+        else {
             return Ok(Start::Search(None));
         };
         self.start.cardinality_bound = Some(bound);
-        // With whole profits a solution within 1 of the bound is optimal.
+        // With whole profits a solution within 1 of the bound is optimal. (Not the core
+        // search's `margin`: its tolerance grows with the sum of the profits, to about 1 at
+        // 10⁹, where this bound is exact to 10⁻³.)
         let whole = instance
             .profits()
             .iter()
@@ -312,7 +313,7 @@ impl Exact {
         } else {
             bound - tol
         };
-        let value = exchange::improve(instance, choice, greedy.value, enough, EXCHANGE_ROUNDS, tol);
+        let value = exchange::improve(instance, choice, enough, EXCHANGE_ROUNDS, tol);
         self.start.exchanged = value;
         if value >= enough {
             self.start.settled = true;

@@ -202,9 +202,7 @@ impl MckpSolver for CoreSolver<'_> {
                     Some(hint) if hint.value > best_value => best_value = hint.value,
                     _ => write_picks(scratch, m, choice),
                 }
-                let bound = self
-                    .hint
-                    .map_or(relaxation.bound, |h| h.upper_bound.min(relaxation.bound));
+                let bound = tighter_bound(self.hint, &relaxation);
                 let d = if relaxation.whole() {
                     0.0
                 } else {
@@ -214,9 +212,7 @@ impl MckpSolver for CoreSolver<'_> {
             }
         };
         let tol = relaxation.tolerance();
-        let bound = self
-            .hint
-            .map_or(relaxation.bound, |h| h.upper_bound.min(relaxation.bound));
+        let bound = tighter_bound(self.hint, &relaxation);
         while bound - best_value >= relaxation.margin() {
             // Aim high first: a pass keeps only states that can reach `target`, few when the
             // target is near the bound; it either finds a solution worth at least `target`
@@ -281,6 +277,11 @@ impl MckpSolver for CoreSolver<'_> {
             bound: Some(bound),
         })
     }
+}
+
+/// The LP bound, or the caller's when that is tighter.
+fn tighter_bound(hint: Option<Hint>, relaxation: &Relaxation) -> f64 {
+    hint.map_or(relaxation.bound, |h| h.upper_bound.min(relaxation.bound))
 }
 
 /// Writes the incumbent `(record, pending, class)`: every class at its base, then the choices

@@ -188,10 +188,11 @@ pub(crate) fn upper_bound(
         return Ok(None);
     }
     let cap_f = capacity as f64;
+    // The largest rank sum.
+    let total: u64 = sorted.iter().map(|w| w.len() as u64 - 1).sum();
     let best = if nu > 0.0 {
         // Rank sums above J_hi cannot fit: find J_hi from the LP curve down.
         let curve = Curve::new(&sorted, false);
-        let total: u64 = sorted.iter().map(|w| w.len() as u64 - 1).sum();
         let heaviest: u64 = sorted.iter().map(|w| w[w.len() - 1]).sum();
         // W_min(J) = Σ heaviest − (max Σ (heaviest − w) over reversed ranks ≤ total − J).
         let weights: Vec<u64> = rank_weights(instance, &rank, &sorted, true);
@@ -244,8 +245,7 @@ pub(crate) fn upper_bound(
     };
     // Room for rounding in the sums above (`K` sums one rounded term per class, the rest are
     // products of whole numbers below 2⁵³ with the fitted multipliers).
-    let ranks: u64 = sorted.iter().map(|w| w.len() as u64 - 1).sum();
-    let bound = best + 1e-12 * (1.0 + k_abs + lambda * cap_f + nu.abs() * ranks as f64);
+    let bound = best + 1e-12 * (1.0 + k_abs + lambda * cap_f + nu.abs() * total as f64);
     Ok((bound < lp_bound).then_some(bound))
 }
 

@@ -20,20 +20,19 @@ struct Move {
     item: u32,
 }
 
-/// Improves `choice` (a feasible solution worth `value`) by pair exchanges until a round gains
-/// nothing, the value reaches `enough` or `rounds` rounds have run; returns the new value.
+/// Improves `choice` (a feasible solution) by pair exchanges until a round gains nothing, its
+/// value reaches `enough` or `rounds` rounds have run; returns its value.
 /// `tol` is the least gain that counts. Instances whose weights do not fit in `i64` are left
 /// as they are.
 pub(crate) fn improve(
     instance: &MckpInstance<'_>,
     choice: &mut [usize],
-    mut value: f64,
     enough: f64,
     rounds: usize,
     tol: f64,
 ) -> f64 {
-    let Ok((_, mut weight)) = instance.evaluate(choice) else {
-        return value;
+    let Ok((mut value, mut weight)) = instance.evaluate(choice) else {
+        return f64::NEG_INFINITY;
     };
     if weight > instance.capacity() || instance.weights().iter().any(|&w| w > i64::MAX as u64 / 2) {
         return value;
