@@ -1,9 +1,10 @@
 //! The exact solver's first phase: the cardinality bound never cuts off the optimum, and it
 //! settles the strongly correlated instances without a search.
-#![cfg(feature = "alloc")]
+#![cfg(feature = "testkit")]
 
 use pilot_budget::InstanceKind;
-use pilot_budget::owned::{Exact, OwnedInstance, WeightDp};
+use pilot_budget::owned::{Exact, OwnedInstance};
+use pilot_budget::testkit::check_offline_using;
 use pilot_core::MckpSolver;
 use proptest::prelude::*;
 use rand_pcg::Pcg64Mcg;
@@ -51,19 +52,27 @@ fn near_affine() -> impl Strategy<Value = OwnedInstance> {
         })
 }
 
+/// The exact solver against the plain DP, brute force and the LP (`check_offline_using`: the
+/// instances here are small enough for all three), and its cardinality bound, when it has one,
+/// never below the optimum.
+fn check(inst: &OwnedInstance) -> Result<(), TestCaseError> {
+    let mut exact = Exact::new();
+    let solution = check_offline_using(&mut exact, inst).map_err(TestCaseError::fail)?;
+    if let (Some(solution), Some(bound)) = (solution, exact.start_stats().cardinality_bound) {
+        prop_assert!(
+            bound >= solution.value,
+            "bound {} below the optimum {}",
+            bound,
+            solution.value
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn the_cardinality_bound_never_cuts_off_the_optimum(inst in near_affine()) {
-        let view = inst.view().unwrap();
-        let (mut a, mut b) = (vec![0; view.class_count()], vec![0; view.class_count()]);
-        let mut exact = Exact::new();
-        let solution = exact.solve(&view, &mut a).unwrap();
-        let dp = WeightDp::new().solve(&view, &mut b).unwrap();
-        prop_assert_eq!(solution.value, dp.value);
-        prop_assert!(solution.weight <= inst.capacity);
-        if let Some(bound) = exact.start_stats().cardinality_bound {
-            prop_assert!(bound >= dp.value, "bound {} below the optimum {}", bound, dp.value);
-        }
+        check(&inst)?;
     }
 
     #[test]
@@ -77,15 +86,7 @@ proptest! {
         let mut rng = Pcg64Mcg::new(u128::from(seed));
         let mut inst = OwnedInstance::generate(kind, m, n, 300, &mut rng).unwrap();
         inst.set_capacity_ratio(ratio).unwrap();
-        let view = inst.view().unwrap();
-        let (mut a, mut b) = (vec![0; m], vec![0; m]);
-        let mut exact = Exact::new();
-        let solution = exact.solve(&view, &mut a).unwrap();
-        let dp = WeightDp::new().solve(&view, &mut b).unwrap();
-        prop_assert_eq!(solution.value, dp.value);
-        if let Some(bound) = exact.start_stats().cardinality_bound {
-            prop_assert!(bound >= dp.value);
-        }
+        check(&inst)?;
     }
 }
 
