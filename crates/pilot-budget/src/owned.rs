@@ -282,10 +282,12 @@ impl Exact {
     /// cardinality bound tighter than the LP's (see `mckp::count`), pair exchanges towards it.
     fn start(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<Start> {
         self.start = StartStats::default();
-        let (greedy, relaxation) =
-            GreedySolver::new(self.buffers.fit(instance)).solve_relaxed(instance, choice)?;
+        let greedy = GreedySolver::new(self.buffers.fit(instance)).solve(instance, choice)?;
         self.start.greedy = greedy.value;
         self.start.exchanged = greedy.value;
+        let Some(lp) = greedy.bound else {
+            return Ok(Start::Search(None));
+        };
         // The rank knapsacks are solved by an exact solver of their own, without this phase.
         let mut nested = Self {
             cardinality: false,
@@ -295,8 +297,7 @@ impl Exact {
             let mut picks = vec![0; count.class_count()];
             nested.solve(count, &mut picks).map(|s| s.value)
         };
-        let Some(bound) = count::upper_bound(instance, relaxation.bound, greedy.value, &mut solve)?
-        else {
+        let Some(bound) = count::upper_bound(instance, lp, greedy.value, &mut solve)? else {
             return Ok(Start::Search(None));
         };
         self.start.cardinality_bound = Some(bound);

@@ -60,31 +60,17 @@ pub(crate) fn write_picks(scratch: &Scratch<'_>, classes: usize, choice: &mut [u
     }
 }
 
-impl GreedySolver<'_> {
-    /// [`solve`](MckpSolver::solve), also returning the LP relaxation it walked from (its
-    /// tolerances are the instance's).
-    pub(crate) fn solve_relaxed(
-        &mut self,
-        instance: &MckpInstance<'_>,
-        choice: &mut [usize],
-    ) -> Result<(MckpSolution, Relaxation)> {
+impl MckpSolver for GreedySolver<'_> {
+    fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
         check_choice(instance, choice)?;
         let relaxation = relax(instance, &mut self.scratch)?;
         greedy_walk(&relaxation, instance.capacity(), &mut self.scratch);
         write_picks(&self.scratch, instance.class_count(), choice);
         let (value, weight) = instance.evaluate(choice)?;
-        let solution = MckpSolution {
+        Ok(MckpSolution {
             value,
             weight,
             bound: Some(relaxation.bound),
-        };
-        Ok((solution, relaxation))
-    }
-}
-
-impl MckpSolver for GreedySolver<'_> {
-    fn solve(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<MckpSolution> {
-        self.solve_relaxed(instance, choice)
-            .map(|(solution, _)| solution)
+        })
     }
 }
