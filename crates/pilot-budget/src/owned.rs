@@ -5,6 +5,9 @@ use alloc::vec::Vec;
 
 use pilot_core::{Detail, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
 
+use crate::mckp::core::floor;
+use crate::mckp::greedy::{greedy_walk, write_picks};
+use crate::mckp::relax::{check_choice, relax};
 use crate::mckp::{
     ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Hint,
     Increment, InstanceKind, ItemSlot, LpSolver, Record, Relaxation, Scratch, State, capacity_at,
@@ -188,17 +191,20 @@ pub struct Exact {
     start: StartStats,
 }
 
-/// What [`Exact`]'s first phase did: the cardinality bound and the pair exchanges that try to
-/// settle the instance before the core search.
+/// What [`Exact`]'s first phase did: the cardinality bound and the exchanges (of one to four
+/// classes' items) that try to settle the instance before the core search.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StartStats {
     /// The cardinality bound, when the instance has one tighter than the LP's.
     pub cardinality_bound: Option<f64>,
     /// The greedy solution's value.
     pub greedy: f64,
-    /// The value after the pair exchanges (the greedy one when they did not run).
+    /// The value after the exchanges.
     pub exchanged: f64,
-    /// Whether the exchanges reached the bound, so the core search did not run.
+    /// The exchange rounds that gained.
+    pub exchange_rounds: usize,
+    /// Whether the exchanges reached the bound (the cardinality bound, else the LP's; its
+    /// floor when profits are whole numbers), so the core search did not run.
     pub settled: bool,
 }
 
@@ -210,7 +216,7 @@ enum Start {
     Done(MckpSolution),
 }
 
-/// Rounds of pair exchanges at most (each gains; the suite needs one or two).
+/// Rounds of exchanges at most (each gains; the suite's instances stop after 2–12).
 const EXCHANGE_ROUNDS: usize = 16;
 
 impl Default for Exact {
@@ -278,16 +284,27 @@ impl Exact {
         self.start
     }
 
-    /// The first phase: the greedy solution into `choice`; then, when the instance has a
-    /// cardinality bound tighter than the LP's (see `mckp::count`), pair exchanges towards it.
+    /// The first phase: the greedy solution into `choice`, the cardinality bound when the
+    /// instance has one tighter than the LP's (see `mckp::count`), then exchanges towards the
+    /// tighter bound (see `mckp::exchange`). Done when they reach it.
     fn start(&mut self, instance: &MckpInstance<'_>, choice: &mut [usize]) -> Result<Start> {
         self.start = StartStats::default();
-        let greedy = GreedySolver::new(self.buffers.fit(instance)).solve(instance, choice)?;
-        self.start.greedy = greedy.value;
-        self.start.exchanged = greedy.value;
-        let Some(lp) = greedy.bound else {
-            return Ok(Start::Search(None));
+        check_choice(instance, choice)?;
+        let (greedy, lp, slope, whole) = {
+            let mut scratch = self.buffers.fit(instance);
+            let relaxation = relax(instance, &mut scratch)?;
+            greedy_walk(&relaxation, instance.capacity(), &mut scratch);
+            write_picks(&scratch, instance.class_count(), choice);
+            let value = instance.evaluate(choice)?.0;
+            (
+                value,
+                relaxation.bound,
+                relaxation.lambda,
+                relaxation.whole(),
+            )
         };
+        self.start.greedy = greedy;
+        self.start.exchanged = greedy;
         // The rank knapsacks are solved by an exact solver of their own, without this phase.
         let mut nested = Self {
             cardinality: false,
@@ -297,25 +314,22 @@ impl Exact {
             let mut picks = vec![0; count.class_count()];
             nested.solve(count, &mut picks).map(|s| s.value)
         };
-        let Some(bound) = count::upper_bound(instance, lp, greedy.value, &mut solve)? else {
-            return Ok(Start::Search(None));
-        };
-        self.start.cardinality_bound = Some(bound);
-        // With whole profits a solution within 1 of the bound is optimal. (Not the core
-        // search's `margin`: its tolerance grows with the sum of the profits, to about 1 at
-        // 10⁹, where this bound is exact to 10⁻³.)
-        let whole = instance
-            .profits()
-            .iter()
-            .all(|&p| p.abs() < 1e15 && p as i64 as f64 == p);
+        let cb = count::upper_bound(instance, lp, greedy, &mut solve)?;
+        self.start.cardinality_bound = cb;
+        let bound = cb.unwrap_or(lp);
+        // With whole profits (and exact sums) a solution worth the bound's floor is optimal.
+        // (Not the core search's `margin`: its tolerance grows with the sum of the profits, to
+        // about 1 at 10⁹, where both bounds are exact to 10⁻⁶: the LP's is a whole sum plus
+        // one fraction, the cardinality bound carries its own rounding slack.)
         let tol = 1e-9 * (1.0 + bound.abs());
         let enough = if whole {
-            bound - 1.0 + tol
+            floor(bound + 1e-12 * (1.0 + bound.abs())) - 0.5
         } else {
             bound - tol
         };
-        let value = exchange::improve(instance, choice, enough, EXCHANGE_ROUNDS, tol);
-        self.start.exchanged = value;
+        let (value, rounds) =
+            exchange::improve(instance, choice, enough, EXCHANGE_ROUNDS, slope, tol);
+        (self.start.exchanged, self.start.exchange_rounds) = (value, rounds);
         if value >= enough {
             self.start.settled = true;
             let (value, weight) = instance.evaluate(choice)?;

@@ -273,6 +273,7 @@ fn growth_resumes_the_search_exactly() {
         InstanceKind::SubsetSum,
         InstanceKind::WeaklyCorrelated,
         InstanceKind::StronglyCorrelated,
+        InstanceKind::InverseStronglyCorrelated,
     ] {
         for ratio in [0.25, 0.5, 0.75] {
             let (m, n, range) = (16, 40, 20_000);

@@ -308,7 +308,7 @@ fn write_chain(
 }
 
 /// `⌊x⌋` for `|x| < 2⁶³` (no_std has no `f64::floor`).
-fn floor(x: f64) -> f64 {
+pub(crate) fn floor(x: f64) -> f64 {
     let t = x as i64 as f64;
     if t > x { t - 1.0 } else { t }
 }

@@ -1,15 +1,15 @@
 //! Offline multiple-choice knapsack solvers: LP relaxation, greedy, exact (core) and plain DP.
 
-mod core;
+pub(crate) mod core;
 #[cfg(feature = "alloc")]
 pub(crate) mod count;
 mod dp;
 #[cfg(feature = "alloc")]
 pub(crate) mod exchange;
 mod generate;
-mod greedy;
+pub(crate) mod greedy;
 mod lp;
-mod relax;
+pub(crate) mod relax;
 mod scratch;
 
 pub use self::core::{CoreSolver, CoreStats, Hint};
