@@ -2,11 +2,12 @@
 //! settles the strongly correlated instances (and the exchanges some weakly correlated ones,
 //! at the LP bound's floor) without a search.
 #![cfg(feature = "testkit")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pilot_budget::InstanceKind;
-use pilot_budget::owned::{Exact, OwnedInstance};
+use pilot_budget::owned::{Exact, Lp, OwnedInstance};
 use pilot_budget::testkit::check_offline_using;
-use pilot_core::MckpSolver;
+use pilot_core::{MckpSolution, MckpSolver};
 use proptest::prelude::*;
 use rand_pcg::Pcg64Mcg;
 
@@ -91,6 +92,16 @@ proptest! {
     }
 }
 
+/// The exact solution of `inst`, the solver that found it (for its stats) and the LP bound.
+fn solve_and_relax(inst: &OwnedInstance) -> (MckpSolution, Exact, f64) {
+    let view = inst.view().unwrap();
+    let mut choice = vec![0; view.class_count()];
+    let mut exact = Exact::new();
+    let solution = exact.solve(&view, &mut choice).unwrap();
+    let lp = Lp::new().solve(&view, &mut choice).unwrap().bound.unwrap();
+    (solution, exact, lp)
+}
+
 /// A strongly correlated instance too large for the plain DP: the pair exchanges reach the
 /// cardinality bound, which proves the solution optimal with no search at all, far below the
 /// LP bound.
@@ -102,10 +113,7 @@ fn strongly_correlated_instances_settle_at_the_cardinality_bound() {
             .unwrap();
     for ratio in [0.25, 0.5, 0.75] {
         inst.set_capacity_ratio(ratio).unwrap();
-        let view = inst.view().unwrap();
-        let mut choice = vec![0; 300];
-        let mut exact = Exact::new();
-        let solution = exact.solve(&view, &mut choice).unwrap();
+        let (solution, exact, lp) = solve_and_relax(&inst);
         let start = exact.start_stats();
         let bound = start.cardinality_bound.expect("a cardinality bound");
         assert!(start.settled, "{ratio}: {start:?}");
@@ -115,11 +123,6 @@ fn strongly_correlated_instances_settle_at_the_cardinality_bound() {
             "{start:?}"
         );
         assert!(solution.weight <= inst.capacity);
-        let lp = pilot_budget::owned::Lp::new()
-            .solve(&view, &mut choice)
-            .unwrap()
-            .bound
-            .unwrap();
         assert!(lp > bound, "{ratio}: LP {lp} vs {bound}");
     }
 }
@@ -139,9 +142,9 @@ fn uncorrelated_instances_have_no_cardinality_bound() {
 }
 
 /// Weakly correlated instances often have solutions at the LP bound's floor, the optimum for
-/// whole profits: where the exchanges (pairs, then triples) find one, the solve ends without
-/// a search. They are a heuristic: here one of the three settles (the others stop 1 and 4
-/// short, and the search finishes). Wherever the first phase settles, the value is that floor.
+/// whole profits: where the exchanges (pairs, triples, quadruples) find one, the solve ends
+/// without a search. They are a heuristic: here one of the three settles (the others stop 1
+/// and 2 short, and the search finishes). Wherever the first phase settles, the value is that floor.
 #[test]
 fn weakly_correlated_instances_settle_at_the_lp_floor() {
     let mut rng = Pcg64Mcg::new(9);
@@ -151,16 +154,8 @@ fn weakly_correlated_instances_settle_at_the_lp_floor() {
             OwnedInstance::generate(InstanceKind::WeaklyCorrelated, 1000, 20, 100_000, &mut rng)
                 .unwrap();
         inst.set_capacity_ratio(ratio).unwrap();
-        let view = inst.view().unwrap();
-        let mut choice = vec![0; 1000];
-        let mut exact = Exact::new();
-        let solution = exact.solve(&view, &mut choice).unwrap();
+        let (solution, exact, lp) = solve_and_relax(&inst);
         let start = exact.start_stats();
-        let lp = pilot_budget::owned::Lp::new()
-            .solve(&view, &mut vec![0; 1000])
-            .unwrap()
-            .bound
-            .unwrap();
         assert!(solution.value <= lp.floor() && solution.weight <= inst.capacity);
         if start.settled {
             settled += 1;

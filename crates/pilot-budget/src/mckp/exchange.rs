@@ -154,10 +154,9 @@ fn best_quad(
 
 /// Improves `choice` (a feasible solution) by exchanges until a round gains nothing, its
 /// value reaches `enough` or `rounds` rounds have run; returns its value and the rounds that
-/// gained. `slope` is the dual
-/// price of capacity (the LP's), which ranks the triples' first moves.
-/// `tol` is the least gain that counts. Instances whose weights do not fit in `i64` are left
-/// as they are.
+/// gained. `slope` is the dual price of capacity (the LP's), which ranks the moves for the
+/// triples and quadruples; `tol` is the least gain that counts. Instances whose weights do
+/// not fit in `i64` are left as they are.
 pub(crate) fn improve(
     instance: &MckpInstance<'_>,
     choice: &mut [usize],
