@@ -252,7 +252,9 @@ impl Exact {
     }
 
     /// A solver whose state lists and records together stay within `bytes` bytes (see
-    /// [`CoreScratch::bytes`]; the hull scratch, proportional to the instance, comes on top).
+    /// [`CoreScratch::bytes`]; the hull scratch and the first phase's lists of moves,
+    /// proportional to the instance, come on top; the first phase's rank knapsacks keep to
+    /// the same budget, each on its own).
     /// An instance that needs more fails with [`BufferTooSmall`](ErrorKind::BufferTooSmall),
     /// whose detail gives the bytes the next growth needed (`expected`) and the budget
     /// (`found`).
@@ -305,16 +307,22 @@ impl Exact {
         };
         self.start.greedy = greedy;
         self.start.exchanged = greedy;
-        // The rank knapsacks are solved by an exact solver of their own, without this phase.
+        // The rank knapsacks are solved by an exact solver of their own, without this phase
+        // and within the same memory budget; one that does not fit leaves the instance
+        // without this bound (the core search still answers).
         let mut nested = Self {
             cardinality: false,
+            budget: self.budget,
             ..Self::new()
         };
         let mut solve = |count: &MckpInstance<'_>| -> Result<f64> {
             let mut picks = vec![0; count.class_count()];
             nested.solve(count, &mut picks).map(|s| s.value)
         };
-        let cb = count::upper_bound(instance, lp, greedy, &mut solve)?;
+        let cb = match count::upper_bound(instance, lp, greedy, &mut solve) {
+            Err(e) if e.kind() == ErrorKind::BufferTooSmall => None,
+            other => other?,
+        };
         self.start.cardinality_bound = cb;
         let bound = cb.unwrap_or(lp);
         // With whole profits (and exact sums) a solution worth the bound's floor is optimal.

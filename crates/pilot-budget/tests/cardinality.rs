@@ -165,3 +165,33 @@ fn weakly_correlated_instances_settle_at_the_lp_floor() {
     }
     assert!(settled >= 1, "none of the three settled");
 }
+
+/// The rank knapsacks keep to the caller's memory budget (they are small: 64 KB is enough
+/// here), so a budget too small for the core search still gets the bound before the search
+/// reports the budget; without one, the search reaches the bound, which is the optimum here.
+#[test]
+fn the_rank_knapsacks_solve_within_a_tight_memory_budget() {
+    let mut rng = Pcg64Mcg::new(11);
+    let mut inst = OwnedInstance::generate(
+        InstanceKind::InverseStronglyCorrelated,
+        300,
+        50,
+        100_000,
+        &mut rng,
+    )
+    .unwrap();
+    inst.set_capacity_ratio(0.25).unwrap();
+    let view = inst.view().unwrap();
+    let mut tight = Exact::with_memory_budget(64 * 1024);
+    let err = tight.solve(&view, &mut vec![0; 300]).unwrap_err();
+    assert_eq!(err.kind(), pilot_core::ErrorKind::BufferTooSmall);
+    assert!(err.to_string().contains("memory budget"), "{err}");
+    let bound = tight
+        .start_stats()
+        .cardinality_bound
+        .expect("a cardinality bound");
+    let (solution, free, _) = solve_and_relax(&inst);
+    assert_eq!(free.start_stats().cardinality_bound, Some(bound));
+    assert!(solution.value <= bound && bound < solution.value + 1.0);
+    assert!(solution.weight <= inst.capacity);
+}
