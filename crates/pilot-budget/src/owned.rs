@@ -211,12 +211,12 @@ pub struct StartStats {
 /// How the first phase leaves the solve.
 enum Start {
     /// Search on, from this hint.
-    Search(Option<Hint>),
+    Search(Hint),
     /// Solved: the solution in `choice` reaches the bound.
     Done(MckpSolution),
 }
 
-/// Rounds of exchanges at most (each gains; the suite's instances stop after 2–12).
+/// Rounds of exchanges at most (each gains; the suite's instances gain in 0–5).
 const EXCHANGE_ROUNDS: usize = 16;
 
 impl Default for Exact {
@@ -347,10 +347,10 @@ impl Exact {
                 bound: Some(bound),
             }));
         }
-        Ok(Start::Search(Some(Hint {
+        Ok(Start::Search(Hint {
             value,
             upper_bound: bound,
-        })))
+        }))
     }
 
     /// Grows the lists to `states` slots and the records to `records` slots; past the budget,
@@ -428,7 +428,7 @@ impl MckpSolver for Exact {
         let hint = if self.cardinality {
             match self.start(instance, choice)? {
                 Start::Done(solution) => return Ok(solution),
-                Start::Search(hint) => hint,
+                Start::Search(hint) => Some(hint),
             }
         } else {
             None

@@ -223,7 +223,9 @@ pub(crate) fn upper_bound(
         };
         let weights: Vec<u64> = rank_weights(instance, &rank, &sorted, false);
         let profits: Vec<f64> = instance.weights().iter().map(|&w| w as f64).collect();
-        let h = |j: u64| lambda * curve.at(j).min(cap_f) + nu * j as f64;
+        // What a rank sum `j` with largest weight `w` can be worth.
+        let score = |j: u64, w: f64| lambda * w.min(cap_f) + nu * j as f64;
+        let h = |j: u64| score(j, curve.at(j));
         let mut exact_at = |j: u64| -> Result<f64> {
             let count = MckpInstance::new(j, &weights, &profits, instance.class_ends())?;
             exact(&count)
@@ -232,26 +234,25 @@ pub(crate) fn upper_bound(
         // reaches C is found by interpolation (W_max grows about linearly here), and above it
         // λ·C + ν·J only falls.
         let mut solves = 0;
-        let mut known: Vec<(u64, f64)> = Vec::new();
-        let mut at = |j: u64, known: &mut Vec<(u64, f64)>| -> Result<Option<f64>> {
+        let mut at = |j: u64| -> Result<Option<f64>> {
             if solves >= MAX_SOLVES {
                 return Ok(None);
             }
             solves += 1;
-            let w = exact_at(j)?;
-            known.push((j, w));
-            Ok(Some(w))
+            exact_at(j).map(Some)
         };
-        let Some(w0) = at(j0, &mut known)? else {
+        let Some(w0) = at(j0)? else {
             return Ok(None);
         };
-        // The largest rank sum tried whose W_max stays below C, and the least that reaches it.
+        // The rank sums tried; the largest whose W_max stays below C, and the least that
+        // reaches it.
+        let mut known: Vec<(u64, f64)> = vec![(j0, w0)];
         let (mut lo, mut w_lo) = (j0, w0);
         let mut reach: Option<(u64, f64)> = (w0 >= cap_f).then_some((j0, w0));
         let mut slope = (curve.at(j0 + 1) - curve.at(j0)).max(1.0);
         let hi = loop {
             let next = match reach {
-                Some((h, _)) if h <= lo + 1 || h == j0 => break h,
+                Some((h, _)) if h <= lo + 1 => break h,
                 Some((h, w_h)) => {
                     let guess = (cap_f - w_lo) * (h - lo) as f64 / (w_h - w_lo).max(1.0);
                     lo + (guess.max(1.0) as u64).clamp(1, h - lo - 1)
@@ -259,9 +260,10 @@ pub(crate) fn upper_bound(
                 None if lo >= total => return Ok(None),
                 None => lo + (((cap_f - w_lo) / slope).max(1.0) as u64).min(total - lo),
             };
-            let Some(w) = at(next, &mut known)? else {
+            let Some(w) = at(next)? else {
                 return Ok(None);
             };
+            known.push((next, w));
             if w >= cap_f {
                 reach = Some((next, w));
             } else {
@@ -269,35 +271,28 @@ pub(crate) fn upper_bound(
                 (lo, w_lo) = (next, w);
             }
         };
-        let mut best = lambda * cap_f + nu * hi as f64;
         // Between J_0 and J*: every J lies between two rank sums tried, a < J < b, where
         // W_max(J) ≤ W_max(b) (nondecreasing) bounds λ·W_max(J) + ν·J by λ·W_max(b) +
         // ν·(a + 1). Intervals whose bound does not beat the best are done; the others are
         // split at their middle.
         known.retain(|&(j, _)| j <= hi);
         known.sort_unstable_by_key(|&(j, _)| j);
-        for &(j, w) in &known {
-            best = best.max(lambda * w.min(cap_f) + nu * j as f64);
-        }
-        let mut open: Vec<(u64, u64)> = known.windows(2).map(|p| (p[0].0, p[1].0)).collect();
-        while let Some((a, b)) = open.pop() {
-            if b - a < 2 {
-                continue;
-            }
-            let w_b = known
-                .iter()
-                .find(|&&(j, _)| j == b)
-                .map_or(cap_f, |&(_, w)| w);
-            if lambda * w_b.min(cap_f) + nu * (a + 1) as f64 <= best {
+        let mut best = known
+            .iter()
+            .map(|&(j, w)| score(j, w))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut open: Vec<(u64, (u64, f64))> = known.windows(2).map(|p| (p[0].0, p[1])).collect();
+        while let Some((a, (b, w_b))) = open.pop() {
+            if b - a < 2 || score(a + 1, w_b) <= best {
                 continue;
             }
             let mid = a + (b - a) / 2;
-            let Some(w) = at(mid, &mut known)? else {
+            let Some(w) = at(mid)? else {
                 return Ok(None);
             };
-            best = best.max(lambda * w.min(cap_f) + nu * mid as f64);
-            open.push((a, mid));
-            open.push((mid, b));
+            best = best.max(score(mid, w));
+            open.push((a, (mid, w)));
+            open.push((mid, (b, w_b)));
         }
         // Below J_0 the LP curve is concave and rises (else give up): the exact W_max from
         // J_0 − 1 down, while the curve itself still lies above the best found (on the suite
@@ -314,7 +309,7 @@ pub(crate) fn upper_bound(
             }
             j -= 1;
             solves += 1;
-            best = best.max(lambda * exact_at(j)?.min(cap_f) + nu * j as f64);
+            best = best.max(score(j, exact_at(j)?));
         }
         k + best
     };
