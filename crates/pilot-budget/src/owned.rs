@@ -199,6 +199,9 @@ pub struct StartStats {
     pub cardinality_bound: Option<f64>,
     /// The greedy solution's value.
     pub greedy: f64,
+    /// The best of the rank knapsacks' optima that fits the capacity (each is a choice of the
+    /// instance), when it beats the greedy solution: the exchanges start from it.
+    pub rank_choice: Option<f64>,
     /// The value after the exchanges.
     pub exchanged: f64,
     /// The exchange rounds that gained.
@@ -315,14 +318,27 @@ impl Exact {
             budget: self.budget,
             ..Self::new()
         };
+        // Each rank knapsack's optimum is a choice of this instance too (the same classes and
+        // items): one that fits is a candidate. Where the bound's best rank sum has its
+        // largest weight below the capacity, that choice reaches the bound: it is optimal.
+        let mut picks = vec![0; instance.class_count()];
+        let mut found = (greedy, None::<Vec<usize>>);
         let mut solve = |count: &MckpInstance<'_>| -> Result<f64> {
-            let mut picks = vec![0; count.class_count()];
-            nested.solve(count, &mut picks).map(|s| s.value)
+            let value = nested.solve(count, &mut picks)?.value;
+            let (profit, weight) = instance.evaluate(&picks)?;
+            if weight <= instance.capacity() && profit > found.0 {
+                found = (profit, Some(picks.clone()));
+            }
+            Ok(value)
         };
         let cb = match count::upper_bound(instance, lp, greedy, &mut solve) {
             Err(e) if e.kind() == ErrorKind::BufferTooSmall => None,
             other => other?,
         };
+        if let (value, Some(best)) = &found {
+            choice.copy_from_slice(best);
+            self.start.rank_choice = Some(*value);
+        }
         self.start.cardinality_bound = cb;
         let bound = cb.unwrap_or(lp);
         // With whole profits (and exact sums) a solution worth the bound's floor is optimal.
