@@ -5,8 +5,9 @@ use alloc::vec::Vec;
 
 use pilot_core::{Detail, ErrorKind, MckpInstance, MckpSolution, MckpSolver, Result, RngCore};
 
-use crate::mckp::core::floor;
+use crate::mckp::core::{OutsideBound, floor, join_order};
 use crate::mckp::greedy::{greedy_walk, write_picks};
+use crate::mckp::ranks::RankBound;
 use crate::mckp::relax::{check_choice, relax};
 use crate::mckp::{
     ClassSlot, CoreScratch, CoreSolver, CoreStats, DpScratch, DpSolver, GreedySolver, Hint,
@@ -189,6 +190,8 @@ pub struct Exact {
     cardinality: bool,
     /// What the last solve's first phase did.
     start: StartStats,
+    /// The rank-aware bound on the classes outside the core, when the instance has one.
+    outside: Option<RankBound>,
 }
 
 /// What [`Exact`]'s first phase did: the cardinality bound and the exchanges (of one to four
@@ -251,13 +254,14 @@ impl Exact {
             stats: CoreStats::default(),
             cardinality: true,
             start: StartStats::default(),
+            outside: None,
         }
     }
 
     /// A solver whose state lists and records together stay within `bytes` bytes (see
     /// [`CoreScratch::bytes`]; the hull scratch and the first phase's lists of moves,
-    /// proportional to the instance, come on top; the first phase's rank knapsacks keep to
-    /// the same budget, each on its own).
+    /// proportional to the instance, come on top; the first phase's rank knapsacks and the
+    /// core search's rank tables keep to the same budget, each on its own).
     /// An instance that needs more fails with [`BufferTooSmall`](ErrorKind::BufferTooSmall),
     /// whose detail gives the bytes the next growth needed (`expected`) and the budget
     /// (`found`).
@@ -363,10 +367,39 @@ impl Exact {
                 bound: Some(bound),
             }));
         }
+        if cb.is_some() {
+            self.outside = self.rank_bound(instance);
+        }
         Ok(Start::Search(Hint {
             value,
             upper_bound: bound,
         }))
+    }
+
+    /// The rank-aware bound on the classes outside the core (see `mckp::ranks`), for the
+    /// join order the core search will follow.
+    fn rank_bound(&mut self, instance: &MckpInstance<'_>) -> Option<RankBound> {
+        let (_, rank) = count::ranks(instance);
+        let fit = count::fit(instance, &rank)?;
+        let m = instance.class_count();
+        let mut scratch = self.buffers.fit(instance);
+        let relaxation = relax(instance, &mut scratch).ok()?;
+        greedy_walk(&relaxation, instance.capacity(), &mut scratch);
+        let base: Vec<usize> = scratch.classes[..m]
+            .iter()
+            .map(|slot| scratch.items[slot.base].item)
+            .collect();
+        let mut order = Vec::new();
+        join_order(&mut scratch, &relaxation, m, |class| order.push(class));
+        RankBound::new(
+            instance,
+            &rank,
+            fit,
+            relaxation.lambda,
+            &order,
+            &base,
+            self.budget,
+        )
     }
 
     /// Grows the lists to `states` slots and the records to `records` slots; past the budget,
@@ -441,6 +474,7 @@ impl MckpSolver for Exact {
             self.resize(states, FIRST_RECORDS_PER_STATE * states)?;
         }
         self.stats = CoreStats::default();
+        self.outside = None;
         let hint = if self.cardinality {
             match self.start(instance, choice)? {
                 Start::Done(solution) => return Ok(solution),
@@ -463,9 +497,11 @@ impl MckpSolver for Exact {
                 other => other,
             };
             let core = CoreScratch::new(&mut self.current, &mut self.next, &mut self.records);
+            let outside = self.outside.as_ref().map(|o| o as &dyn OutsideBound);
             let mut solver = CoreSolver::new(self.buffers.fit(instance), core)
                 .resuming(resume)
-                .hinted(hint);
+                .hinted(hint)
+                .bounded_outside(outside);
             let result = solver.solve(instance, choice);
             self.stats = solver.stats();
             resume = solver.take_resume();

@@ -267,7 +267,8 @@ fn records_are_collected_in_small_caller_scratch() {
 /// a second solve with the grown lists (no growth), states kept included.
 #[test]
 fn growth_resumes_the_search_exactly() {
-    let mut rng = Pcg64Mcg::new(33);
+    // (Seeded so that an instance needs the lists to grow: the weakly correlated one at 0.5.)
+    let mut rng = Pcg64Mcg::new(34);
     let mut grew = 0;
     for kind in [
         InstanceKind::SubsetSum,

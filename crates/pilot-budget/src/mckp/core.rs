@@ -35,6 +35,10 @@
 //! classes, and the later classes of the correlated kinds). The merge skips, before they reach
 //! its heap, the shifted states whose bounds miss the threshold the class started with.
 //!
+//! A caller may add a second bound on the outside classes ([`OutsideBound`]; `owned::Exact`
+//! passes the rank-aware one of `mckp::ranks` where the instance has the structure): a state
+//! then goes on only if both bounds reach the threshold.
+//!
 //! Choices are kept as a forest of records (one per state that moved its class off base);
 //! when the record buffer fills, records no live state reaches are dropped and the rest
 //! compacted, so memory follows the live chains rather than the whole search.
@@ -68,6 +72,9 @@ pub struct CoreStats {
     pub passes: usize,
     /// Items merged into the states, summed over the classes added.
     pub items_tried: u64,
+    /// States the second bound on the outside classes dropped after their LP kept them (the
+    /// rank-aware bound of `owned::Exact`; 0 without one).
+    pub outside_cuts: u64,
 }
 
 /// The exact multiple-choice knapsack solver (expanding core with bounds).
@@ -85,6 +92,46 @@ pub struct CoreSolver<'s> {
     resume: Option<Resume>,
     /// What the caller already knows about the optimum.
     hint: Option<Hint>,
+    /// A second bound on what the classes outside the core can add to a state.
+    outside: Option<&'s dyn OutsideBound>,
+}
+
+/// A bound on what the classes outside the core can still add to a state, checked besides
+/// their LP: a state is kept only if both reach the threshold. Implementations know the
+/// classes' join order (see [`join_order`]): when `class` joins, the outside classes are the
+/// ones after it, each at its base item.
+pub(crate) trait OutsideBound: core::fmt::Debug {
+    /// An upper bound on the value of every solution that agrees with a state of `weight` and
+    /// `profit` on the classes up to `class` in the join order (and `+∞` when it has none).
+    fn reach(&self, class: usize, weight: u64, profit: f64) -> f64;
+}
+
+/// Calls `f(class)` for each class in the order the core search adds it after `relax` (and
+/// the greedy walk) wrote `scratch` (the search adds fewer when it ends early).
+#[cfg(feature = "alloc")]
+pub(crate) fn join_order(
+    scratch: &mut Scratch<'_>,
+    relaxation: &Relaxation,
+    m: usize,
+    mut f: impl FnMut(usize),
+) {
+    let incs = &scratch.increments[..relaxation.increments];
+    let classes = &mut scratch.classes[..m];
+    for slot in classes.iter_mut() {
+        slot.in_core = false;
+    }
+    let mut walk = Walk {
+        up: relaxation.break_at,
+        down: relaxation.break_at,
+    };
+    while let Some(class) = walk.next_class(incs, relaxation.lambda) {
+        classes[class].in_core = true;
+        walk.skip_core(incs, classes);
+        f(class);
+    }
+    for slot in classes.iter_mut() {
+        slot.in_core = false;
+    }
 }
 
 /// What a caller already knows when it asks for the optimum: a solution (already in the
@@ -136,7 +183,15 @@ impl<'s> CoreSolver<'s> {
             stats: CoreStats::default(),
             resume: None,
             hint: None,
+            outside: None,
         }
+    }
+
+    /// Checks every state against `outside` too (see [`OutsideBound`]).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn bounded_outside(mut self, outside: Option<&'s dyn OutsideBound>) -> Self {
+        self.outside = outside;
+        self
     }
 
     /// Starts the next solves from `hint` (see [`Hint`]).
@@ -243,6 +298,7 @@ impl MckpSolver for CoreSolver<'_> {
                 },
                 floor,
                 bound,
+                self.outside,
                 &mut self.stats,
                 &mut from,
             );
@@ -445,6 +501,7 @@ fn expand(
     mut best: Incumbent,
     floor: f64,
     bound: f64,
+    outside: Option<&dyn OutsideBound>,
     stats: &mut CoreStats,
     resume: &mut Option<Checkpoint>,
 ) -> Result<Incumbent> {
@@ -585,6 +642,7 @@ fn expand(
         // change it).
         // `threshold(&best)`, kept up to date as the incumbent improves.
         let mut least = threshold(&best);
+        let mut cuts = 0u64;
         let mut admit = |weight: u64,
                          profit: f64,
                          record: u32,
@@ -607,7 +665,16 @@ fn expand(
                 None if weight <= capacity => profit + up.gain(capacity - weight, &mut up_at),
                 None => profit - down.loss(weight - capacity, &mut down_at)?,
             };
-            (reach >= least).then_some(lagrange)
+            if reach < least {
+                return None;
+            }
+            match outside {
+                Some(o) if o.reach(class, weight, profit) < least - tol => {
+                    cuts += 1;
+                    None
+                }
+                _ => Some(lagrange),
+            }
         };
         let mut last_profit = f64::NEG_INFINITY;
         let mut next_max = f64::NEG_INFINITY;
@@ -797,6 +864,7 @@ fn expand(
                 }
             }
         }
+        stats.outside_cuts += cuts;
         // Give every state that moved this class off its base a record.
         for i in 0..out {
             if lists.next[i].pending == NO_ITEM {

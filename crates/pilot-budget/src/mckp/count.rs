@@ -150,21 +150,7 @@ pub(crate) fn upper_bound(
 ) -> Result<Option<f64>> {
     let capacity = instance.capacity();
     let m = instance.class_count();
-    // Each class's weights in rank order, and each item's rank.
-    let mut sorted: Vec<Vec<u64>> = Vec::with_capacity(m);
-    let mut rank = vec![0u64; instance.item_count()];
-    let mut order: Vec<usize> = Vec::new();
-    for class in 0..m {
-        let (w, _) = instance.class(class);
-        let start = instance.class_range(class).start;
-        order.clear();
-        order.extend(0..w.len());
-        order.sort_unstable_by_key(|&i| (w[i], i));
-        for (c, &i) in order.iter().enumerate() {
-            rank[start + i] = c as u64;
-        }
-        sorted.push(order.iter().map(|&i| w[i]).collect());
-    }
+    let (sorted, rank) = ranks(instance);
     let Some((lambda, nu)) = fit(instance, &rank) else {
         return Ok(None);
     };
@@ -319,6 +305,26 @@ pub(crate) fn upper_bound(
     Ok((bound < lp_bound).then_some(bound))
 }
 
+/// Each class's weights in rank order (ascending weight, ties by index), and each item's
+/// rank (flat, as the instance's items).
+pub(crate) fn ranks(instance: &MckpInstance<'_>) -> (Vec<Vec<u64>>, Vec<u64>) {
+    let mut sorted: Vec<Vec<u64>> = Vec::with_capacity(instance.class_count());
+    let mut rank = vec![0u64; instance.item_count()];
+    let mut order: Vec<usize> = Vec::new();
+    for class in 0..instance.class_count() {
+        let (w, _) = instance.class(class);
+        let start = instance.class_range(class).start;
+        order.clear();
+        order.extend(0..w.len());
+        order.sort_unstable_by_key(|&i| (w[i], i));
+        for (c, &i) in order.iter().enumerate() {
+            rank[start + i] = c as u64;
+        }
+        sorted.push(order.iter().map(|&i| w[i]).collect());
+    }
+    (sorted, rank)
+}
+
 /// The item weights of the rank knapsacks: the ranks (`reversed`: counted from the heaviest).
 fn rank_weights(
     instance: &MckpInstance<'_>,
@@ -353,7 +359,7 @@ fn reversed_profits(instance: &MckpInstance<'_>, sorted: &[Vec<u64>]) -> Vec<f64
 
 /// Least squares of the profits on weights and ranks within classes: `(λ, ν)`, or `None` when
 /// the two do not separate or `λ` comes out negative.
-fn fit(instance: &MckpInstance<'_>, rank: &[u64]) -> Option<(f64, f64)> {
+pub(crate) fn fit(instance: &MckpInstance<'_>, rank: &[u64]) -> Option<(f64, f64)> {
     let (mut sww, mut swc, mut scc, mut spw, mut spc) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for class in 0..instance.class_count() {
         let range = instance.class_range(class);

@@ -9,6 +9,8 @@ pub(crate) mod exchange;
 mod generate;
 pub(crate) mod greedy;
 mod lp;
+#[cfg(feature = "alloc")]
+pub(crate) mod ranks;
 pub(crate) mod relax;
 mod scratch;
 
