@@ -339,9 +339,12 @@ impl Exact {
             Err(e) if e.kind() == ErrorKind::BufferTooSmall => None,
             other => other?,
         };
-        if let (value, Some(best)) = &found {
-            choice.copy_from_slice(best);
-            self.start.rank_choice = Some(*value);
+        // The greedy solution, kept when the exchanges start from a rank knapsack's choice.
+        let mut greedy_choice = None;
+        if let (value, Some(best)) = found {
+            greedy_choice = Some(choice.to_vec());
+            choice.copy_from_slice(&best);
+            self.start.rank_choice = Some(value);
         }
         self.start.cardinality_bound = cb;
         let bound = cb.unwrap_or(lp);
@@ -355,8 +358,18 @@ impl Exact {
         } else {
             bound - tol
         };
-        let (value, rounds) =
+        let (mut value, mut rounds) =
             exchange::improve(instance, choice, enough, EXCHANGE_ROUNDS, slope, tol);
+        // Short of the bound from the rank knapsack's choice: the exchanges from the greedy
+        // solution may reach it (or end higher), which spares the search (or a pass of it).
+        if let Some(mut other) = greedy_choice.filter(|_| value < enough) {
+            let (v, r) =
+                exchange::improve(instance, &mut other, enough, EXCHANGE_ROUNDS, slope, tol);
+            if v > value {
+                (value, rounds) = (v, r);
+                choice.copy_from_slice(&other);
+            }
+        }
         (self.start.exchanged, self.start.exchange_rounds) = (value, rounds);
         if value >= enough {
             self.start.settled = true;

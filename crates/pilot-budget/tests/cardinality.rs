@@ -326,3 +326,26 @@ fn the_rank_tables_cut_states_and_keep_the_optimum() {
     }
     assert!(cut >= 3, "the rank tables cut states in {cut} of 12");
 }
+
+/// The exchanges from a rank knapsack's choice can stop short where those from the greedy
+/// solution reach the bound (here they stop 10 short): both run, and the instance settles
+/// without a search.
+#[test]
+fn the_greedy_solutions_exchanges_run_when_the_rank_choice_stops_short() {
+    let mut rng = Pcg64Mcg::new(2);
+    let mut inst = OwnedInstance::generate(
+        InstanceKind::InverseStronglyCorrelated,
+        300,
+        50,
+        100_000,
+        &mut rng,
+    )
+    .unwrap();
+    inst.set_capacity_ratio(0.75).unwrap();
+    let (solution, exact, _) = solve_and_relax(&inst);
+    let start = exact.start_stats();
+    assert!(start.rank_choice.is_some(), "{start:?}");
+    assert!(start.settled, "{start:?}");
+    assert_eq!(exact.stats().passes, 0);
+    assert_eq!(solution.value, 22_591_897.0);
+}
