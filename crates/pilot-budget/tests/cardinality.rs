@@ -157,6 +157,16 @@ proptest! {
     }
 }
 
+/// An inverse strongly correlated `m × n` instance (R = 100 000) from `seed`, its capacity at
+/// `ratio`.
+fn inverse(m: usize, n: usize, seed: u128, ratio: f64) -> OwnedInstance {
+    let mut rng = Pcg64Mcg::new(seed);
+    let kind = InstanceKind::InverseStronglyCorrelated;
+    let mut inst = OwnedInstance::generate(kind, m, n, 100_000, &mut rng).unwrap();
+    inst.set_capacity_ratio(ratio).unwrap();
+    inst
+}
+
 /// The exact solution of `inst`, the solver that found it (for its stats) and the LP bound.
 fn solve_and_relax(inst: &OwnedInstance) -> (MckpSolution, Exact, f64) {
     let view = inst.view().unwrap();
@@ -236,16 +246,7 @@ fn weakly_correlated_instances_settle_at_the_lp_floor() {
 /// reports the budget; without one, the search reaches the bound, which is the optimum here.
 #[test]
 fn the_rank_knapsacks_solve_within_a_tight_memory_budget() {
-    let mut rng = Pcg64Mcg::new(11);
-    let mut inst = OwnedInstance::generate(
-        InstanceKind::InverseStronglyCorrelated,
-        300,
-        50,
-        100_000,
-        &mut rng,
-    )
-    .unwrap();
-    inst.set_capacity_ratio(0.25).unwrap();
+    let inst = inverse(300, 50, 11, 0.25);
     let view = inst.view().unwrap();
     let mut tight = Exact::with_memory_budget(64 * 1024);
     let err = tight.solve(&view, &mut vec![0; 300]).unwrap_err();
@@ -272,16 +273,7 @@ fn the_rank_knapsacks_choice_settles_the_suites_inverse_instance() {
     let seed = (m * 131 + n) as u128 * 1000
         + InstanceKind::InverseStronglyCorrelated as u128 * 10
         + (ratio * 4.0) as u128;
-    let mut rng = Pcg64Mcg::new(0x20_5eed ^ seed);
-    let mut inst = OwnedInstance::generate(
-        InstanceKind::InverseStronglyCorrelated,
-        m,
-        n,
-        100_000,
-        &mut rng,
-    )
-    .unwrap();
-    inst.set_capacity_ratio(ratio).unwrap();
+    let inst = inverse(m, n, 0x20_5eed ^ seed, ratio);
     let (solution, exact, lp) = solve_and_relax(&inst);
     let start = exact.start_stats();
     let rank_choice = start.rank_choice.expect("a rank knapsack choice that fits");
@@ -332,16 +324,7 @@ fn the_rank_tables_cut_states_and_keep_the_optimum() {
 /// without a search.
 #[test]
 fn the_greedy_solutions_exchanges_run_when_the_rank_choice_stops_short() {
-    let mut rng = Pcg64Mcg::new(2);
-    let mut inst = OwnedInstance::generate(
-        InstanceKind::InverseStronglyCorrelated,
-        300,
-        50,
-        100_000,
-        &mut rng,
-    )
-    .unwrap();
-    inst.set_capacity_ratio(0.75).unwrap();
+    let inst = inverse(300, 50, 2, 0.75);
     let (solution, exact, _) = solve_and_relax(&inst);
     let start = exact.start_stats();
     assert!(start.rank_choice.is_some(), "{start:?}");
