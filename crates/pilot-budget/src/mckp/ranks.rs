@@ -9,17 +9,21 @@
 //! keeps every state within that distance (77 million of them on the suite's inverse 1 000 ×
 //! 50 at ratio 0.75).
 //!
-//! Every outside class sits at its lightest or its heaviest item (else the bound is not built),
-//! so it can only move up in rank (and weight) or only down. `U(a)` is the most weight the
-//! up-classes add with `a` ranks up in all, `D(b)` the most (a loss) the down-classes keep with
-//! `b` ranks down; both are exact dynamic programs on `0..=L` (their partial sums only grow).
-//! A state of weight `W` and profit `P` then reaches at most
-//! - `P + slack + max_t λ'·min(G(t), C − W) + ν'·t`, with `G(t) = max_{a − b = t} U(a) + D(b)`
-//!   over `a, b ≤ L` (`slack` sums the outside classes' reduced-profit room above their base
-//!   items: 0 on the generated correlated kinds);
-//! - and, for choices moving more than `L` ranks up or down, its Lagrangian bound at the LP's
-//!   dual price less the least reduced-cost loss of any such move (a dynamic program over
-//!   ranks saturated at `L + 1`).
+//! Every outside class sits at its lightest or its heaviest item (else the tables are not
+//! built), so it can only move up in rank (and weight) or only down. Two tables per stage:
+//! - `G(t)`, the most weight the outside classes add while their ranks change by exactly `t`,
+//!   for `|t| ≤ L`: a dynamic program over `t`, one class at a time. It is exact for every
+//!   choice that moves at most `L` ranks up and at most `L` down in all: the ranks moved up
+//!   so far, and those moved down, only grow as classes are added, so the partial sums never
+//!   leave the window on the way. Shifts that leave it are dropped;
+//! - the least reduced-cost loss, at the LP's dual price, of moving more than `L` ranks up
+//!   (or down) in all: a dynamic program over ranks saturated at `L + 1`, plus the least loss
+//!   of the other side.
+//!
+//! A state of weight `W` and profit `P` then reaches at most the larger of
+//! `P + slack + max_t λ'·min(G(t), C − W) + ν'·t` (`slack` sums the outside classes'
+//! reduced-profit room above their base items: 0 on the generated correlated kinds) and, for
+//! the choices past the window, its Lagrangian bound `P + dual·(C − W)` less that loss.
 //!
 //! The tables are built once per solve, one class at a time in reverse join order, so every
 //! stage of the search has its own.
@@ -31,9 +35,10 @@ use pilot_core::MckpInstance;
 
 use super::core::OutsideBound;
 
-/// Ranks tabulated on each side at most: on the suite's inverse 1 000 × 50 at 0.75, 600 left
-/// 6.9 million states (2.0 s), 800 1.6 million (0.85 s), 1 100 68 000 (0.25–0.32 s), 1 500 50 000
-/// (0.38 s, the tables costing more than they save).
+/// Ranks tabulated on each side at most: on the suite's inverse 1 000 × 50 at 0.75 (before the
+/// first phase also ran the greedy solution's exchanges), 600 left 6.9 million states (2.0 s),
+/// 800 1.6 million (0.85 s), 1 100 68 000 (0.25–0.32 s), 1 500 50 000 (0.38 s, the tables
+/// costing more than they save).
 const WINDOW: usize = 1100;
 /// Table entries (stages × window) at most (64 MB), fewer under a memory budget.
 const MAX_ENTRIES: usize = 1 << 22;
