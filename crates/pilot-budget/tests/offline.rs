@@ -310,3 +310,57 @@ fn growth_resumes_the_search_exactly() {
     }
     assert!(grew > 0, "no instance needed the lists to grow");
 }
+
+/// A caller's bound much nearer its incumbent than the LP's (as a cardinality bound is): after
+/// the pass aimed at that bound, the search goes straight to the last pass (two in all, where
+/// aiming one unit lower each time would take four), and the optimum is still the plain DP's.
+#[test]
+fn a_hint_bound_near_the_incumbent_skips_the_passes_between() {
+    use pilot_budget::{ClassSlot, CoreScratch, CoreSolver, Hint, Increment, ItemSlot, Record};
+    use pilot_budget::{Scratch, State};
+    let (m, n) = (20, 10);
+    let mut rng = Pcg64Mcg::new(11);
+    let mut tried = 0;
+    for _ in 0..40 {
+        if tried == 5 {
+            break;
+        }
+        let kind = InstanceKind::InverseStronglyCorrelated;
+        let inst = OwnedInstance::generate(kind, m, n, 10_000, &mut rng).unwrap();
+        let view = inst.view().unwrap();
+        let mut optimal = vec![0; m];
+        let opt = WeightDp::new().solve(&view, &mut optimal).unwrap().value;
+        let lp = Lp::new().relax(&view, &mut vec![0; m]).unwrap().bound;
+        // Near: the hint's bound (4 above) within a quarter of the LP's distance.
+        if lp - opt < 16.0 {
+            continue;
+        }
+        tried += 1;
+        let (mut items, mut incs) = (
+            vec![ItemSlot::default(); m * n],
+            vec![Increment::default(); m * n],
+        );
+        let mut classes = vec![ClassSlot::default(); m];
+        let (mut cur, mut next) = (
+            vec![State::default(); 1 << 14],
+            vec![State::default(); 1 << 14],
+        );
+        let mut records = vec![Record::default(); 1 << 16];
+        let mut solver = CoreSolver::new(
+            Scratch::new(&mut items, &mut incs, &mut classes),
+            CoreScratch::new(&mut cur, &mut next, &mut records),
+        )
+        .hinted(Some(Hint {
+            value: opt,
+            upper_bound: opt + 4.0,
+        }));
+        let mut choice = optimal.clone();
+        let solution = solver.solve(&view, &mut choice).unwrap();
+        assert_eq!(solution.value, opt);
+        assert_eq!(solver.stats().passes, 2, "{:?}", solver.stats());
+    }
+    assert!(
+        tried >= 5,
+        "only {tried} instances with the LP bound 16 above the optimum"
+    );
+}

@@ -324,7 +324,19 @@ impl MckpSolver for CoreSolver<'_> {
             if last || target - tol <= best_value + relaxation.margin() {
                 break;
             }
-            d = if d == 0.0 { 1.0 } else { 2.0 * d };
+            // Where the caller's bound is much nearer the incumbent than the LP's (a
+            // cardinality bound), the passes between them keep nearly the states the last one
+            // does (inverse 1 000 × 50: 2.3M, 2.5M, 2.7M, then 3.2M): after the pass aimed at
+            // the bound itself, the last follows.
+            let near = self.hint.is_some()
+                && NEAR_BOUND * (bound - best_value) <= relaxation.bound - best_value;
+            d = if near {
+                bound - best_value
+            } else if d == 0.0 {
+                1.0
+            } else {
+                2.0 * d
+            };
         }
         let (value, weight) = instance.evaluate(choice)?;
         Ok(MckpSolution {
@@ -334,6 +346,14 @@ impl MckpSolver for CoreSolver<'_> {
         })
     }
 }
+
+/// How many times nearer the incumbent than the LP bound the caller's bound must be for the
+/// search to go from the pass aimed at the bound straight to the last (on the inverse
+/// instances of 1 000 × 50, 20 seeds × 3 ratios: any factor from 2 to 8 keeps 45.7M states
+/// against 56.8M with every pass; 16 and up is every pass; 1 would also skip them where the
+/// caller's bound is the LP's, which costs the weakly correlated instances up to 5× the
+/// states).
+const NEAR_BOUND: f64 = 4.0;
 
 /// The LP bound, or the caller's when that is tighter.
 fn tighter_bound(hint: Option<Hint>, relaxation: &Relaxation) -> f64 {
