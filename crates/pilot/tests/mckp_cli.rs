@@ -165,3 +165,25 @@ fn a_memory_budget_too_small_is_an_error_naming_the_size() {
     assert!(stderr.contains("--memory-mb 0"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// Every seed its own instance (seeds 2k and 2k + 1 once printed the same one), and the same
+/// seed the same instance.
+#[test]
+fn each_seed_generates_its_own_instance() {
+    let print = |seed: u64| {
+        let out = command()
+            .args(["mckp", "generate", "--kind", "weak", "--classes", "5"])
+            .args(["--items", "4", "--seed", &seed.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let texts: Vec<_> = (0..4).map(print).collect();
+    for (i, a) in texts.iter().enumerate() {
+        for b in &texts[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    assert_eq!(texts[3], print(3));
+}

@@ -9,6 +9,7 @@ use pilot_budget::InstanceKind;
 use pilot_budget::json::{parse_instance, render_solution};
 use pilot_budget::owned::{Exact, Greedy, Lp, OwnedInstance};
 use pilot_core::MckpSolver;
+use rand_core::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
 /// Subcommands of `pilot mckp`.
@@ -108,7 +109,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let mut rng = Pcg64Mcg::new(u128::from(args.seed));
+    // Through `seed_from_u64`: `Pcg64Mcg::new` makes its state odd, so seeds 2k and 2k + 1
+    // would print the same instance.
+    let mut rng = Pcg64Mcg::seed_from_u64(args.seed);
     let mut instance = OwnedInstance::generate(
         args.kind.into(),
         args.classes,
