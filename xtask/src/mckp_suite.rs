@@ -4,7 +4,7 @@
 use crate::util::{Runner, cargo};
 
 /// Runs the suite, passing `args` on (`--runs N`, `--size MxN`, `--kind NAME`, `--ratio R`,
-/// `--range R`); always known.
+/// `--range R`, `--reuse`, `--seed S`, `--sweep N`); always known.
 pub fn run(runner: &mut Runner, args: &[String]) -> bool {
     let mut cmd = cargo();
     cmd.args([
