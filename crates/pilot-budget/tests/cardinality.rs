@@ -1,6 +1,6 @@
 //! The exact solver's first phase: the cardinality bound never cuts off the optimum, and it
-//! settles the strongly correlated instances (and the exchanges some weakly correlated ones,
-//! at the LP bound's floor) without a search.
+//! settles the strongly correlated instances (and the exchanges or the neighbourhood solve
+//! some weakly correlated ones, at the LP bound's floor) without a search.
 #![cfg(feature = "testkit")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -246,7 +246,7 @@ fn weakly_correlated_instances_settle_at_the_lp_floor() {
 /// reports the budget; without one, the search reaches the bound, which is the optimum here.
 #[test]
 fn the_rank_knapsacks_solve_within_a_tight_memory_budget() {
-    let inst = inverse(300, 50, 11, 0.25);
+    let inst = inverse(300, 50, 18, 0.25);
     let view = inst.view().unwrap();
     let mut tight = Exact::with_memory_budget(64 * 1024);
     let err = tight.solve(&view, &mut vec![0; 300]).unwrap_err();
@@ -331,4 +331,29 @@ fn the_greedy_solutions_exchanges_run_when_the_rank_choice_stops_short() {
     assert!(start.settled, "{start:?}");
     assert_eq!(exact.stats().passes, 0);
     assert_eq!(solution.value, 22_591_897.0);
+}
+
+/// Where the exchanges stop short of the LP bound's floor, re-solving the classes nearest to
+/// changing item (the others fixed) reaches it: the instance is settled (a solution worth the
+/// floor is optimal with whole profits) and the core search does not run.
+#[test]
+fn the_neighbourhood_settles_where_the_exchanges_stop_short() {
+    let mut rng = Pcg64Mcg::new(0);
+    let mut inst =
+        OwnedInstance::generate(InstanceKind::WeaklyCorrelated, 100, 10, 10_000, &mut rng).unwrap();
+    inst.set_capacity_ratio(0.25).unwrap();
+    let view = inst.view().unwrap();
+    let mut choice = vec![0; 100];
+    let bound = Lp::new().relax(&view, &mut choice).unwrap().bound;
+    let mut exact = Exact::new();
+    let solution = exact.solve(&view, &mut choice).unwrap();
+    let start = exact.start_stats();
+    assert_eq!(solution.value, bound.floor(), "{start:?}");
+    assert!(start.exchanged < solution.value, "{start:?}");
+    assert_eq!(start.neighbourhood, Some(solution.value), "{start:?}");
+    assert!(start.settled, "{start:?}");
+    assert_eq!(exact.stats().passes, 0);
+    let (value, weight) = view.evaluate(&choice).unwrap();
+    assert_eq!(value, solution.value);
+    assert!(weight <= view.capacity());
 }

@@ -364,3 +364,36 @@ fn a_hint_bound_near_the_incumbent_skips_the_passes_between() {
         "only {tried} instances with the LP bound 16 above the optimum"
     );
 }
+
+/// Instances just above the neighbourhood's size (so the first phase re-solves 50 of their
+/// classes, the rest fixed): the optimum is still the plain DP's, and the neighbourhood
+/// gained on some of them.
+#[test]
+fn the_neighbourhood_solve_keeps_the_optimum() {
+    let mut rng = Pcg64Mcg::new(21);
+    let mut gained = 0;
+    for kind in [
+        InstanceKind::WeaklyCorrelated,
+        InstanceKind::InverseStronglyCorrelated,
+        InstanceKind::Uncorrelated,
+    ] {
+        for ratio in [0.25, 0.5, 0.75] {
+            let (m, n, range) = (64, 8, 1000);
+            let mut inst = OwnedInstance::generate(kind, m, n, range, &mut rng).unwrap();
+            inst.set_capacity_ratio(ratio).unwrap();
+            let view = inst.view().unwrap();
+            let (mut a, mut b) = (vec![0; m], vec![0; m]);
+            let mut exact = Exact::new();
+            let solution = exact.solve(&view, &mut a).unwrap();
+            let dp = WeightDp::new().solve(&view, &mut b).unwrap();
+            assert_eq!(solution.value, dp.value, "{kind:?} {ratio}");
+            assert_eq!(
+                view.evaluate(&a).unwrap(),
+                (solution.value, solution.weight)
+            );
+            assert!(solution.weight <= view.capacity());
+            gained += usize::from(exact.start_stats().neighbourhood.is_some());
+        }
+    }
+    assert!(gained > 0, "the neighbourhood gained on none");
+}
