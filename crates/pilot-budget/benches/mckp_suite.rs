@@ -108,9 +108,11 @@ fn main() {
     };
     println!(
         "| kind | m × n | ratio | capacity | time ms (min–max of {runs}) | CPU ms (min–max) | scratch MB | peak RSS MB | \
-         classes added | items tried | passes | peak states | states kept | records (peak) | rank-table cuts | optimum | LP bound | cardinality bound | exchange rounds | settled first |"
+         classes added | items tried | passes | peak states | states kept | records (peak) | rank-table cuts | optimum | LP bound | cardinality bound | exchange rounds | neighbourhood | settled first |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for &(m, n) in &sizes {
         for &kind in &kinds {
             for (&ratio, &cli_seed) in ratios
@@ -175,7 +177,7 @@ fn main() {
                     continue;
                 };
                 println!(
-                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
+                    "| {} | {m} × {n} | {ratio} | {} | {:.1}–{:.1} | {:.1}–{:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
                     name,
                     inst.capacity,
                     lo * 1e3,
@@ -197,6 +199,9 @@ fn main() {
                         .cardinality_bound
                         .map_or("—".to_string(), |b| format!("{b:.1}")),
                     start.exchange_rounds,
+                    start
+                        .neighbourhood
+                        .map_or("—".to_string(), |v| v.to_string()),
                     if start.settled { "yes" } else { "no" },
                 );
             }
