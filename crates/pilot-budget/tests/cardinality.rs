@@ -157,14 +157,31 @@ proptest! {
     }
 }
 
+/// A generated `m × n` instance of `kind` with coefficient range `range` from `seed`, its
+/// capacity at `ratio`.
+fn generated(
+    kind: InstanceKind,
+    (m, n): (usize, usize),
+    range: u64,
+    seed: u128,
+    ratio: f64,
+) -> OwnedInstance {
+    let mut rng = Pcg64Mcg::new(seed);
+    let mut inst = OwnedInstance::generate(kind, m, n, range, &mut rng).unwrap();
+    inst.set_capacity_ratio(ratio).unwrap();
+    inst
+}
+
 /// An inverse strongly correlated `m × n` instance (R = 100 000) from `seed`, its capacity at
 /// `ratio`.
 fn inverse(m: usize, n: usize, seed: u128, ratio: f64) -> OwnedInstance {
-    let mut rng = Pcg64Mcg::new(seed);
-    let kind = InstanceKind::InverseStronglyCorrelated;
-    let mut inst = OwnedInstance::generate(kind, m, n, 100_000, &mut rng).unwrap();
-    inst.set_capacity_ratio(ratio).unwrap();
-    inst
+    generated(
+        InstanceKind::InverseStronglyCorrelated,
+        (m, n),
+        100_000,
+        seed,
+        ratio,
+    )
 }
 
 /// The exact solution of `inst`, the solver that found it (for its stats) and the LP bound.
@@ -338,10 +355,7 @@ fn the_greedy_solutions_exchanges_run_when_the_rank_choice_stops_short() {
 /// floor is optimal with whole profits) and the core search does not run.
 #[test]
 fn the_neighbourhood_settles_where_the_exchanges_stop_short() {
-    let mut rng = Pcg64Mcg::new(0);
-    let mut inst =
-        OwnedInstance::generate(InstanceKind::WeaklyCorrelated, 100, 10, 10_000, &mut rng).unwrap();
-    inst.set_capacity_ratio(0.25).unwrap();
+    let inst = generated(InstanceKind::WeaklyCorrelated, (100, 10), 10_000, 0, 0.25);
     let view = inst.view().unwrap();
     let mut choice = vec![0; 100];
     let bound = Lp::new().relax(&view, &mut choice).unwrap().bound;
