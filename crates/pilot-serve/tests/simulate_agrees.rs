@@ -295,8 +295,11 @@ async fn many_clients_at_once_agree_within_the_spread_of_stream_orders() {
     // Spend: never above the budget (checked in `proxied`), and at most a little below the
     // router's. The one systematic difference: with 16 requests in flight, up to 16 worst-case
     // holds are reserved at once, so near the end of the budget the guard turns expensive LLMs
-    // down that the one-at-a-time router still fits; the proxy stops a little short.
-    let low = s_mean - 4.0 * s_sd - 0.1 * BUDGET;
+    // down that the one-at-a-time router still fits; the proxy stops a little short. How short
+    // depends on how the requests overlap: 21 runs on 2 cores (4 December 2026) spent
+    // 0.130–0.149 against the router's 0.1497, up to 13 % of the budget short, which the
+    // 10 % allowed before failed 3 times in 21; 20 % leaves room above that.
+    let low = s_mean - 4.0 * s_sd - 0.2 * BUDGET;
     let high = s_mean + 4.0 * s_sd + 0.01 * BUDGET;
     assert!(
         (low..=high).contains(&got.spend),
